@@ -1,0 +1,58 @@
+"""symmle: symbolic-first maximum-likelihood estimation of neural networks.
+
+The network is a graph whose weights are sympy symbols; the likelihood, score,
+Hessian and Fisher information are exact sympy expressions, compiled to
+vectorised numpy for fitting; and the parameter symmetries that make neural
+networks non-identifiable are computed as an exact group.
+"""
+
+from .activations import Activation, activation_names, get_activation
+from .architecture import Architecture, mlp, parse_widths
+from .compiled import CompiledModel
+from .errors import (
+    ArchitectureError,
+    ConvergenceError,
+    ConvergenceWarning,
+    DataError,
+    MissingDependencyError,
+    NonIdentifiableWarning,
+    ParamsError,
+    PersistenceError,
+    SymmleError,
+    SymmleTypeError,
+    SymmleValueError,
+    UnknownActivationError,
+)
+from .families import Bernoulli, Categorical, Family, Gaussian, Poisson, family_from_name
+from .model import Model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Activation",
+    "activation_names",
+    "get_activation",
+    "Architecture",
+    "mlp",
+    "parse_widths",
+    "CompiledModel",
+    "Model",
+    "Family",
+    "Gaussian",
+    "Bernoulli",
+    "Poisson",
+    "Categorical",
+    "family_from_name",
+    "SymmleError",
+    "SymmleValueError",
+    "SymmleTypeError",
+    "ArchitectureError",
+    "UnknownActivationError",
+    "DataError",
+    "ParamsError",
+    "ConvergenceError",
+    "PersistenceError",
+    "MissingDependencyError",
+    "NonIdentifiableWarning",
+    "ConvergenceWarning",
+]

@@ -1,0 +1,304 @@
+"""The activation registry: sympy form, numpy form and the algebraic facts.
+
+Each :class:`Activation` carries
+
+* ``sympy(z)``: the symbolic form, built from functions whose derivatives sympy
+  knows (custom :class:`sympy.Function` subclasses for the sigmoid, softplus
+  and ReLU, so that derivatives stay short and print as ``\\sigma(z)``);
+* ``numpy(z)``: a numerically stable vectorised form (``expit``, ``logaddexp``);
+* the facts the symmetry code needs: ``odd`` (``σ(-z) = -σ(z)``),
+  ``sigmoid_symmetric`` (``σ(-z) = 1 - σ(z)``), ``positively_homogeneous``
+  (``σ(cz) = cσ(z)`` for ``c > 0``) and ``linear``.
+
+ReLU convention: the derivative of ``relu`` at 0 is taken as 0 (``relu_step(0)
+= 0``), as in PyTorch and JAX. The same holds for ``leaky_relu`` (slope 0.01 on
+the left), whose derivative at 0 is 0.01.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import scipy.special as sps
+import sympy as sp
+
+from .errors import UnknownActivationError
+
+__all__ = [
+    "Activation",
+    "get_activation",
+    "activation_names",
+    "sigmoid",
+    "softplus",
+    "relu",
+    "relu_step",
+    "leaky_relu",
+    "leaky_step",
+    "logsumexp",
+    "NUMPY_FUNCTIONS",
+]
+
+LEAKY_SLOPE = sp.Rational(1, 100)
+
+
+class sigmoid(sp.Function):  # noqa: N801 - sympy functions are lowercase
+    """The logistic function ``1 / (1 + exp(-z))`` as an opaque sympy function."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        s = sigmoid(self.args[0])
+        return s * (1 - s)
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_zero:
+            return sp.Rational(1, 2)
+        if z.is_Number and z.is_finite:
+            return 1 / (1 + sp.exp(-z))
+        return None
+
+    def _eval_rewrite_as_exp(self, z, **kwargs):
+        return 1 / (1 + sp.exp(-z))
+
+    def _latex(self, printer):
+        return r"\sigma\left(%s\right)" % printer._print(self.args[0])
+
+
+class softplus(sp.Function):  # noqa: N801
+    """``log(1 + exp(z))``, printed and evaluated stably."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return sigmoid(self.args[0])
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_zero:
+            return sp.log(2)
+        if z.is_Number and z.is_finite:
+            return sp.log(1 + sp.exp(z))
+        return None
+
+    def _eval_rewrite_as_exp(self, z, **kwargs):
+        return sp.log(1 + sp.exp(z))
+
+    def _latex(self, printer):
+        return r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])
+
+
+class relu_step(sp.Function):  # noqa: N801
+    """The derivative of ReLU: 1 for z > 0, else 0 (so ``relu'(0) = 0``)."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_Number:
+            return sp.S.One if z > 0 else sp.S.Zero
+        return None
+
+    def _latex(self, printer):
+        return r"\mathbb{1}\left[%s > 0\right]" % printer._print(self.args[0])
+
+
+class relu(sp.Function):  # noqa: N801
+    """``max(z, 0)``; its derivative is :class:`relu_step`."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return relu_step(self.args[0])
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_Number:
+            return z if z > 0 else sp.S.Zero
+        return None
+
+    def _latex(self, printer):
+        return r"\operatorname{ReLU}\left(%s\right)" % printer._print(self.args[0])
+
+
+class leaky_step(sp.Function):  # noqa: N801
+    """The derivative of leaky ReLU: 1 for z > 0, else 0.01."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_Number:
+            return sp.S.One if z > 0 else LEAKY_SLOPE
+        return None
+
+
+class leaky_relu(sp.Function):  # noqa: N801
+    """``max(z, 0.01 z)``; its derivative is :class:`leaky_step`."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return leaky_step(self.args[0])
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_Number:
+            return z if z > 0 else LEAKY_SLOPE * z
+        return None
+
+    def _latex(self, printer):
+        return r"\operatorname{LeakyReLU}\left(%s\right)" % printer._print(self.args[0])
+
+
+class logsumexp(sp.Function):  # noqa: N801
+    """``log(Σ_k exp(z_k))`` over its arguments; the softmax is its gradient."""
+
+    def fdiff(self, argindex=1):
+        return sp.exp(self.args[argindex - 1] - self)
+
+    def _latex(self, printer):
+        terms = " + ".join(r"e^{%s}" % printer._print(a) for a in self.args)
+        return r"\log\left(%s\right)" % terms
+
+
+def _np_logsumexp(*args):
+    arrays = np.broadcast_arrays(*[np.asarray(a, dtype=float) for a in args])
+    return sps.logsumexp(np.stack(arrays), axis=0)
+
+
+def _np_relu_step(z):
+    return np.heaviside(z, 0.0)
+
+
+def _np_leaky_step(z):
+    return np.where(np.asarray(z) > 0, 1.0, 0.01)
+
+
+#: numpy implementations of the custom sympy functions, for ``lambdify``.
+NUMPY_FUNCTIONS: dict[str, Callable] = {
+    "sigmoid": sps.expit,
+    "softplus": lambda z: np.logaddexp(0.0, z),
+    "relu": lambda z: np.maximum(z, 0.0),
+    "relu_step": _np_relu_step,
+    "leaky_relu": lambda z: np.where(np.asarray(z) > 0, z, 0.01 * np.asarray(z)),
+    "leaky_step": _np_leaky_step,
+    "logsumexp": _np_logsumexp,
+    "erf": sps.erf,
+}
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation function with its symbolic and numeric forms and its symmetries.
+
+    Parameters
+    ----------
+    name : str
+        The registry name.
+    sympy : callable
+        ``Expr -> Expr``: the symbolic form.
+    numpy : callable
+        ``ndarray -> ndarray``: a numerically stable vectorised form.
+    flip : tuple of (int, int) or None
+        ``(a, c)`` such that ``σ(-z) = a + c·σ(z)`` for all z, or None.
+        Odd activations have ``(0, -1)``, the logistic sigmoid ``(1, -1)``.
+    positively_homogeneous : bool
+        ``σ(cz) = c·σ(z)`` for every ``c > 0`` (ReLU, leaky ReLU, identity).
+    linear : bool
+        ``σ(z) = z``.
+    """
+
+    name: str
+    sympy: Callable = field(repr=False)
+    numpy: Callable = field(repr=False)
+    flip: tuple[int, int] | None = None
+    positively_homogeneous: bool = False
+    linear: bool = False
+
+    @property
+    def odd(self) -> bool:
+        """``σ(-z) = -σ(z)``."""
+        return self.flip == (0, -1)
+
+    @property
+    def sigmoid_symmetric(self) -> bool:
+        """``σ(-z) = 1 - σ(z)``."""
+        return self.flip == (1, -1)
+
+
+def _silu(z):
+    return z * sigmoid(z)
+
+
+_REGISTRY: dict[str, Activation] = {
+    a.name: a
+    for a in [
+        Activation("identity", lambda z: z, lambda z: np.asarray(z, dtype=float),
+                   flip=(0, -1), positively_homogeneous=True, linear=True),
+        Activation("tanh", sp.tanh, np.tanh, flip=(0, -1)),
+        Activation("sigmoid", sigmoid, sps.expit, flip=(1, -1)),
+        Activation("relu", relu, NUMPY_FUNCTIONS["relu"], positively_homogeneous=True),
+        Activation("leaky_relu", leaky_relu, NUMPY_FUNCTIONS["leaky_relu"],
+                   positively_homogeneous=True),
+        Activation("softplus", softplus, NUMPY_FUNCTIONS["softplus"]),
+        Activation("silu", _silu, lambda z: np.asarray(z) * sps.expit(z)),
+        Activation("erf", sp.erf, sps.erf, flip=(0, -1)),
+    ]
+}
+
+
+def activation_names() -> tuple[str, ...]:
+    """The names in the registry, in a fixed order.
+
+    Examples
+    --------
+    >>> sm.activation_names()[:3]
+    ('identity', 'tanh', 'sigmoid')
+    """
+    return tuple(_REGISTRY)
+
+
+def get_activation(name) -> Activation:
+    """Look an activation up by name.
+
+    Parameters
+    ----------
+    name : str or Activation
+        A registry name (see :func:`activation_names`), or an
+        :class:`Activation`, returned unchanged.
+
+    Raises
+    ------
+    UnknownActivationError
+        (a ``ValueError``) for a name not in the registry; the message lists the known ones.
+
+    Examples
+    --------
+    >>> act = sm.get_activation("tanh")
+    >>> act.odd, act.positively_homogeneous
+    (True, False)
+    >>> sm.get_activation("sigmoid").sigmoid_symmetric
+    True
+    """
+    if isinstance(name, Activation):
+        return name
+    if not isinstance(name, str):
+        raise UnknownActivationError(
+            f"activation must be a name (str), got {type(name).__name__}; "
+            f"known: {', '.join(_REGISTRY)}"
+        )
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownActivationError(
+            f"unknown activation {name!r}; known: {', '.join(_REGISTRY)}"
+        ) from None

@@ -1,0 +1,495 @@
+"""Output distributions: ``Gaussian``, ``Bernoulli``, ``Poisson``, ``Categorical``.
+
+The network's output ``η = f(x; θ)`` is the family's linear predictor and the
+family applies its canonical inverse link: identity (Gaussian), logistic
+(Bernoulli), exp (Poisson), softmax over the outputs (Categorical). With
+several outputs, Gaussian, Bernoulli and Poisson treat them as independent
+(Gaussian with one common σ).
+
+Each family gives both the symbolic per-sample log-density (normalising
+constants included) and stable numpy forms of the log-density and of its
+first two derivatives with respect to η, which the compiled layer chains with
+the network's Jacobian.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+import numpy as np
+import scipy.special as sps
+import sympy as sp
+
+from .activations import logsumexp, sigmoid, softplus
+from .errors import DataError, SymmleTypeError, SymmleValueError
+
+__all__ = ["Family", "Gaussian", "Bernoulli", "Poisson", "Categorical", "family_from_name"]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+class Family(ABC):
+    """An output distribution with canonical link. Subclasses are final."""
+
+    #: short lower-case name, used by the CLI and JSON.
+    name: str = ""
+
+    # ---- structure
+    @property
+    def extra_names(self) -> tuple[str, ...]:
+        """Names of the family's own parameters, appended to θ after the network's."""
+        return ()
+
+    @property
+    def n_extra(self) -> int:
+        return len(self.extra_names)
+
+    def extra_symbols(self) -> tuple[sp.Symbol, ...]:
+        return tuple(sp.Symbol(n, real=True) for n in self.extra_names)
+
+    def default_extra(self) -> np.ndarray:
+        """A starting value for the family's own parameters."""
+        return np.zeros(self.n_extra)
+
+    def check_outputs(self, k: int) -> None:
+        """Raise if the family cannot use a network with ``k`` outputs."""
+
+    def y_symbols(self, k: int) -> tuple[sp.Symbol, ...]:
+        if k == 1:
+            return (sp.Symbol("y", real=True),)
+        return tuple(sp.Symbol(f"y{i + 1}", real=True) for i in range(k))
+
+    # ---- symbolic
+    @abstractmethod
+    def loglik_expr(self, eta, y, extra) -> sp.Expr:
+        """Per-sample log-density as a sympy expression of η (list), y (symbols) and extras."""
+
+    @abstractmethod
+    def weight_expr(self, eta, extra) -> sp.Matrix:
+        """``-E[∂²ℓ/∂η∂ηᵀ]`` (K × K): the Fisher weight of the network block."""
+
+    def extra_fisher_expr(self, eta, extra) -> sp.Matrix:
+        """Fisher block of the family's own parameters (cross terms with η are zero)."""
+        return sp.zeros(self.n_extra, self.n_extra)
+
+    @abstractmethod
+    def mean_expr(self, eta) -> list:
+        """``E[y | x]`` as sympy expressions."""
+
+    # ---- numeric (eta has shape (n, K))
+    @abstractmethod
+    def check_y(self, y, n: int, k: int, *, name: str = "y") -> np.ndarray:
+        """Validate ``y`` for ``n`` rows and ``k`` outputs; return the array the numerics use."""
+
+    @abstractmethod
+    def mean(self, eta, extra) -> np.ndarray:
+        """``E[y | x]``, shape (n, K)."""
+
+    @abstractmethod
+    def loglik_rows(self, eta, y, extra) -> np.ndarray:
+        """Per-row log-density, shape (n,)."""
+
+    @abstractmethod
+    def grad_eta(self, eta, y, extra) -> np.ndarray:
+        """``∂ℓ/∂η``, shape (n, K)."""
+
+    @abstractmethod
+    def hess_eta(self, eta, y, extra) -> np.ndarray:
+        """``∂²ℓ/∂η∂ηᵀ``, shape (n, K, K)."""
+
+    @abstractmethod
+    def weight(self, eta, extra) -> np.ndarray:
+        """``-E[∂²ℓ/∂η∂ηᵀ]``, shape (n, K, K)."""
+
+    def grad_extra(self, eta, y, extra) -> np.ndarray:
+        return np.zeros((eta.shape[0], 0))
+
+    def hess_extra(self, eta, y, extra) -> np.ndarray:
+        return np.zeros((eta.shape[0], 0, 0))
+
+    def hess_cross(self, eta, y, extra) -> np.ndarray:
+        """``∂²ℓ/∂η∂extra``, shape (n, K, E)."""
+        return np.zeros((eta.shape[0], eta.shape[1], 0))
+
+    def extra_fisher(self, eta, extra) -> np.ndarray:
+        """Per-row Fisher block of the extras, shape (E, E) (constant in η for these families)."""
+        return np.zeros((0, 0))
+
+    @abstractmethod
+    def sample(self, eta, extra, rng: np.random.Generator) -> np.ndarray:
+        """Draw y given η (same layout as :meth:`check_y` returns, squeezed for K = 1)."""
+
+    # ---- persistence
+    def to_dict(self) -> dict:
+        return {"name": self.name}
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.to_dict() == other.to_dict()
+
+    def __hash__(self):
+        return hash((type(self).__name__, tuple(sorted(self.to_dict().items()))))
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+def _as_float_y(y, n, k, name):
+    try:
+        arr = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{name} must be a numeric array with {n} rows") from None
+    if arr.ndim == 1 and k == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape != (n, k):
+        want = f"({n},)" if k == 1 else f"({n}, {k})"
+        raise DataError(f"{name} must have shape {want} to match X, got {np.shape(y)}")
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def _diag_weight(w):
+    n, k = w.shape
+    out = np.zeros((n, k, k))
+    idx = np.arange(k)
+    out[:, idx, idx] = w
+    return out
+
+
+class Gaussian(Family):
+    """Normal outputs with identity link.
+
+    Parameters
+    ----------
+    sigma : float or None
+        The known noise standard deviation; ``None`` (the default) estimates
+        it, as one extra parameter ``log_sigma`` appended at the end of θ.
+
+    Examples
+    --------
+    >>> sm.Gaussian(sigma=0.5).loglik_expr([sp.Symbol("eta")], [sp.Symbol("y")], ())
+    -2*(-eta + y)**2 - log(sqrt(2)*sqrt(pi)/2)
+    """
+
+    name = "gaussian"
+
+    def __init__(self, sigma: float | None = None):
+        if sigma is not None:
+            if isinstance(sigma, bool) or not isinstance(sigma, (int, float, np.floating, np.integer)):
+                raise SymmleTypeError(f"sigma must be a positive number or None, got {sigma!r}")
+            if not (np.isfinite(sigma) and sigma > 0):
+                raise SymmleValueError(f"sigma must be a positive finite number, got {sigma!r}")
+            sigma = float(sigma)
+        self.sigma = sigma
+
+    def __repr__(self):
+        return "Gaussian()" if self.sigma is None else f"Gaussian(sigma={self.sigma!r})"
+
+    def to_dict(self):
+        return {"name": self.name, "sigma": self.sigma}
+
+    @property
+    def extra_names(self):
+        return () if self.sigma is not None else ("log_sigma",)
+
+    def _sigma_expr(self, extra):
+        if self.sigma is None:
+            return sp.exp(extra[0])
+        return sp.Rational(repr(self.sigma))
+
+    def _sigma_num(self, extra):
+        return self.sigma if self.sigma is not None else float(np.exp(extra[0]))
+
+    def loglik_expr(self, eta, y, extra):
+        if self.sigma is None:
+            s = extra[0]
+            return sp.Add(*[-(yk - ek) ** 2 * sp.exp(-2 * s) / 2 - s - sp.log(2 * sp.pi) / 2
+                            for ek, yk in zip(eta, y)])
+        sig = self._sigma_expr(extra)
+        return sp.Add(*[-(yk - ek) ** 2 / (2 * sig ** 2) - sp.log(sig * sp.sqrt(2 * sp.pi))
+                        for ek, yk in zip(eta, y)])
+
+    def weight_expr(self, eta, extra):
+        sig = self._sigma_expr(extra)
+        return sp.eye(len(eta)) / sig ** 2
+
+    def extra_fisher_expr(self, eta, extra):
+        if self.sigma is None:
+            return sp.Matrix([[2 * len(eta)]])
+        return sp.zeros(0, 0)
+
+    def mean_expr(self, eta):
+        return list(eta)
+
+    def check_y(self, y, n, k, *, name="y"):
+        return _as_float_y(y, n, k, name)
+
+    def mean(self, eta, extra):
+        return eta
+
+    def loglik_rows(self, eta, y, extra):
+        sig = self._sigma_num(extra)
+        r = (y - eta) / sig
+        return np.sum(-0.5 * r * r - math.log(sig) - 0.5 * _LOG_2PI, axis=1)
+
+    def grad_eta(self, eta, y, extra):
+        return (y - eta) / self._sigma_num(extra) ** 2
+
+    def hess_eta(self, eta, y, extra):
+        return -self.weight(eta, extra)
+
+    def weight(self, eta, extra):
+        n, k = eta.shape
+        return np.broadcast_to(np.eye(k) / self._sigma_num(extra) ** 2, (n, k, k))
+
+    def grad_extra(self, eta, y, extra):
+        if self.sigma is not None:
+            return super().grad_extra(eta, y, extra)
+        r2 = np.sum((y - eta) ** 2, axis=1) / self._sigma_num(extra) ** 2
+        return (r2 - eta.shape[1])[:, None]
+
+    def hess_extra(self, eta, y, extra):
+        if self.sigma is not None:
+            return super().hess_extra(eta, y, extra)
+        r2 = np.sum((y - eta) ** 2, axis=1) / self._sigma_num(extra) ** 2
+        return (-2.0 * r2)[:, None, None]
+
+    def hess_cross(self, eta, y, extra):
+        if self.sigma is not None:
+            return super().hess_cross(eta, y, extra)
+        return (-2.0 * (y - eta) / self._sigma_num(extra) ** 2)[:, :, None]
+
+    def extra_fisher(self, eta, extra):
+        if self.sigma is not None:
+            return np.zeros((0, 0))
+        return np.array([[2.0 * eta.shape[1]]])
+
+    def default_extra(self):
+        return np.zeros(self.n_extra)
+
+    def sample(self, eta, extra, rng):
+        y = eta + self._sigma_num(extra) * rng.standard_normal(eta.shape)
+        return y[:, 0] if y.shape[1] == 1 else y
+
+
+class Bernoulli(Family):
+    """Binary outputs with logit link: ``P(y = 1 | x) = σ(η)``.
+
+    ``mlp(d, 1)`` with ``Bernoulli()`` is logistic regression.
+
+    Examples
+    --------
+    >>> sm.Bernoulli().loglik_expr([sp.Symbol("eta")], [sp.Symbol("y")], ())
+    eta*y - softplus(eta)
+    """
+
+    name = "bernoulli"
+
+    def loglik_expr(self, eta, y, extra):
+        return sp.Add(*[yk * ek - softplus(ek) for ek, yk in zip(eta, y)])
+
+    def weight_expr(self, eta, extra):
+        return sp.diag(*[sigmoid(e) * (1 - sigmoid(e)) for e in eta])
+
+    def mean_expr(self, eta):
+        return [sigmoid(e) for e in eta]
+
+    def check_y(self, y, n, k, *, name="y"):
+        arr = _as_float_y(y, n, k, name)
+        if not np.all((arr == 0) | (arr == 1)):
+            raise DataError(f"{name} must contain only 0 and 1 for a Bernoulli family")
+        return arr
+
+    def mean(self, eta, extra):
+        return sps.expit(eta)
+
+    def loglik_rows(self, eta, y, extra):
+        return np.sum(y * eta - np.logaddexp(0.0, eta), axis=1)
+
+    def grad_eta(self, eta, y, extra):
+        return y - sps.expit(eta)
+
+    def hess_eta(self, eta, y, extra):
+        return -self.weight(eta, extra)
+
+    def weight(self, eta, extra):
+        p = sps.expit(eta)
+        return _diag_weight(p * sps.expit(-eta))
+
+    def sample(self, eta, extra, rng):
+        y = (rng.random(eta.shape) < sps.expit(eta)).astype(float)
+        return y[:, 0] if y.shape[1] == 1 else y
+
+
+class Poisson(Family):
+    """Count outputs with log link: ``E[y | x] = exp(η)``.
+
+    Examples
+    --------
+    >>> sm.Poisson().loglik_expr([sp.Symbol("eta")], [sp.Symbol("y")], ())
+    eta*y - exp(eta) - loggamma(y + 1)
+    """
+
+    name = "poisson"
+
+    def loglik_expr(self, eta, y, extra):
+        return sp.Add(*[yk * ek - sp.exp(ek) - sp.loggamma(yk + 1) for ek, yk in zip(eta, y)])
+
+    def weight_expr(self, eta, extra):
+        return sp.diag(*[sp.exp(e) for e in eta])
+
+    def mean_expr(self, eta):
+        return [sp.exp(e) for e in eta]
+
+    def check_y(self, y, n, k, *, name="y"):
+        arr = _as_float_y(y, n, k, name)
+        if np.any(arr < 0) or np.any(arr != np.round(arr)):
+            raise DataError(f"{name} must contain non-negative integer counts for a Poisson family")
+        return arr
+
+    def mean(self, eta, extra):
+        return np.exp(eta)
+
+    def loglik_rows(self, eta, y, extra):
+        # y*eta - exp(eta): where y = 0 the product is 0 even for huge |eta|.
+        ye = np.where(y == 0, 0.0, y * eta)
+        with np.errstate(over="ignore"):
+            return np.sum(ye - np.exp(eta) - sps.gammaln(y + 1.0), axis=1)
+
+    def grad_eta(self, eta, y, extra):
+        with np.errstate(over="ignore"):
+            return y - np.exp(eta)
+
+    def hess_eta(self, eta, y, extra):
+        return -self.weight(eta, extra)
+
+    def weight(self, eta, extra):
+        with np.errstate(over="ignore"):
+            return _diag_weight(np.exp(eta))
+
+    def sample(self, eta, extra, rng):
+        y = rng.poisson(np.exp(eta)).astype(float)
+        return y[:, 0] if y.shape[1] == 1 else y
+
+
+class Categorical(Family):
+    """Class labels ``0 … K-1`` with softmax over the K network outputs.
+
+    The symbolic log-density uses one-hot indicator symbols ``y1 … yK``; the
+    numeric functions take integer labels of shape (n,). Adding the same
+    constant to every output leaves the probabilities unchanged, so the
+    output biases carry a one-dimensional continuous symmetry (the softmax
+    shift); fix it by comparing against a reference class if needed.
+
+    Examples
+    --------
+    >>> e = sp.symbols("e1 e2")
+    >>> sm.Categorical().loglik_expr(e, sp.symbols("y1 y2"), ())
+    e1*y1 + e2*y2 - logsumexp(e1, e2)
+    """
+
+    name = "categorical"
+
+    def check_outputs(self, k):
+        if k < 2:
+            raise SymmleValueError(
+                f"Categorical needs a network with at least 2 outputs (one per class), got {k}; "
+                "use Bernoulli() for a binary outcome with one output")
+
+    def loglik_expr(self, eta, y, extra):
+        return sp.Add(*[yk * ek for ek, yk in zip(eta, y)]) - logsumexp(*eta)
+
+    def _probs_expr(self, eta):
+        lse = logsumexp(*eta)
+        return [sp.exp(e - lse) for e in eta]
+
+    def weight_expr(self, eta, extra):
+        p = self._probs_expr(eta)
+        return sp.diag(*p) - sp.Matrix(p) * sp.Matrix(p).T
+
+    def mean_expr(self, eta):
+        return self._probs_expr(eta)
+
+    def check_y(self, y, n, k, *, name="y"):
+        try:
+            arr = np.asarray(y)
+        except (TypeError, ValueError):
+            raise DataError(f"{name} must be an array of integer class labels") from None
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.shape != (n,):
+            raise DataError(f"{name} must have shape ({n},) (one class label per row), got {arr.shape}")
+        if arr.dtype.kind not in "iub":
+            try:
+                f = arr.astype(np.float64)
+            except (TypeError, ValueError):
+                raise DataError(f"{name} must contain integer class labels 0..{k - 1}") from None
+            if not np.all(np.isfinite(f)) or np.any(f != np.round(f)):
+                raise DataError(f"{name} must contain integer class labels 0..{k - 1}")
+            arr = f
+        arr = arr.astype(np.int64)
+        if np.any(arr < 0) or np.any(arr >= k):
+            raise DataError(f"{name} must contain class labels 0..{k - 1} (K = {k} outputs)")
+        return arr
+
+    def _onehot(self, y, k):
+        out = np.zeros((y.shape[0], k))
+        out[np.arange(y.shape[0]), y] = 1.0
+        return out
+
+    def mean(self, eta, extra):
+        return sps.softmax(eta, axis=1)
+
+    def loglik_rows(self, eta, y, extra):
+        return eta[np.arange(eta.shape[0]), y] - sps.logsumexp(eta, axis=1)
+
+    def grad_eta(self, eta, y, extra):
+        return self._onehot(y, eta.shape[1]) - sps.softmax(eta, axis=1)
+
+    def hess_eta(self, eta, y, extra):
+        return -self.weight(eta, extra)
+
+    def weight(self, eta, extra):
+        p = sps.softmax(eta, axis=1)
+        return _diag_weight(p) - p[:, :, None] * p[:, None, :]
+
+    def sample(self, eta, extra, rng):
+        p = sps.softmax(eta, axis=1)
+        u = rng.random((eta.shape[0], 1))
+        y = (np.cumsum(p, axis=1) < u).sum(axis=1)
+        return np.minimum(y, eta.shape[1] - 1).astype(np.int64)
+
+
+_FAMILIES = {"gaussian": Gaussian, "bernoulli": Bernoulli, "poisson": Poisson,
+             "categorical": Categorical}
+
+
+def family_from_name(name: str, **options) -> Family:
+    """Build a family from its lower-case name (``"gaussian"``, ``"bernoulli"``, ...).
+
+    Examples
+    --------
+    >>> sm.family_from_name("gaussian", sigma=1.0)
+    Gaussian(sigma=1.0)
+    """
+    if isinstance(name, Family):
+        return name
+    if not isinstance(name, str) or name.lower() not in _FAMILIES:
+        raise SymmleValueError(f"unknown family {name!r}; known: {', '.join(_FAMILIES)}")
+    cls = _FAMILIES[name.lower()]
+    return cls(**options) if options else cls()
+
+
+def family_from_dict(data) -> Family:
+    """Rebuild a family written by :meth:`Family.to_dict`."""
+    from .errors import PersistenceError
+
+    if not isinstance(data, dict) or data.get("name") not in _FAMILIES:
+        raise PersistenceError(f"family: expected {{'name': one of {list(_FAMILIES)}}}, got {data!r}")
+    if data["name"] == "gaussian":
+        sigma = data.get("sigma")
+        if sigma is not None and (isinstance(sigma, bool) or not isinstance(sigma, (int, float))):
+            raise PersistenceError("family: sigma must be a number or null")
+        return Gaussian(sigma=sigma)
+    return _FAMILIES[data["name"]]()

@@ -1,0 +1,242 @@
+"""``Model``: an architecture plus an output family, with its exact symbolic likelihood.
+
+The symbolic layer ends here: :attr:`Model.loglik`, :attr:`Model.score`,
+:attr:`Model.hessian` and :attr:`Model.fisher` are plain sympy objects built
+from real symbols (the network's parameters, then the family's own), the
+inputs ``x1 … xd`` and the response symbols. They are computed lazily (once)
+because large networks give large expressions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import sympy as sp
+
+from .architecture import Architecture
+from .errors import SymmleTypeError, SymmleValueError
+from .families import Family
+
+__all__ = ["Model", "as_rng"]
+
+
+def as_rng(rng) -> np.random.Generator:
+    """A ``numpy.random.Generator`` from a Generator, a seed, a SeedSequence or None."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, np.random.SeedSequence):
+        return np.random.default_rng(rng)
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        if rng < 0:
+            raise SymmleValueError(f"rng must be a non-negative seed, got {rng}")
+        return np.random.default_rng(int(rng))
+    raise SymmleTypeError(
+        f"rng must be a numpy.random.Generator, a non-negative int seed or None, got {type(rng).__name__}")
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """A statistical model: ``y | x ~ family(link⁻¹(f(x; θ)))``.
+
+    Parameters
+    ----------
+    architecture : Architecture
+    family : Family
+
+    Examples
+    --------
+    >>> model = sm.Model(sm.mlp(1, 1, activation="identity"), sm.Gaussian(sigma=1.0))
+    >>> model.param_names
+    ('W1_1_1', 'b1_1')
+    >>> model.loglik
+    -(-W1_1_1*x1 - b1_1 + y)**2/2 - log(sqrt(2)*sqrt(pi))
+    >>> model.fisher
+    Matrix([
+    [x1**2, x1],
+    [   x1,  1]])
+    """
+
+    architecture: Architecture
+    family: Family
+
+    def __post_init__(self):
+        if not isinstance(self.architecture, Architecture):
+            raise SymmleTypeError(
+                f"architecture must be an Architecture (from sm.mlp or Architecture.from_graph), "
+                f"got {type(self.architecture).__name__}")
+        if not isinstance(self.family, Family):
+            raise SymmleTypeError(
+                f"family must be a Family such as sm.Gaussian(), got {type(self.family).__name__}")
+        self.family.check_outputs(self.architecture.n_outputs)
+
+    # ---------------------------------------------------------------- names
+    @cached_property
+    def extra_params(self) -> tuple[sp.Symbol, ...]:
+        return self.family.extra_symbols()
+
+    @cached_property
+    def params(self) -> tuple[sp.Symbol, ...]:
+        """Network parameters followed by the family's own."""
+        return tuple(self.architecture.params) + self.extra_params
+
+    @cached_property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(self.architecture.param_names) + self.family.extra_names
+
+    @property
+    def n_params(self) -> int:
+        return len(self.params)
+
+    @property
+    def n_network_params(self) -> int:
+        return self.architecture.n_params
+
+    @cached_property
+    def response(self) -> tuple[sp.Symbol, ...]:
+        """The response symbols (one-hot indicators for Categorical)."""
+        return self.family.y_symbols(self.architecture.n_outputs)
+
+    # ------------------------------------------------------------- symbolic
+    @cached_property
+    def eta(self) -> sp.Matrix:
+        """The linear predictor ``η = f(x; θ)`` (the network output)."""
+        return self.architecture.output
+
+    @cached_property
+    def mean(self) -> sp.Matrix:
+        """``E[y | x]`` as a sympy Matrix."""
+        return sp.Matrix(self.family.mean_expr(list(self.eta)))
+
+    @cached_property
+    def loglik(self) -> sp.Expr:
+        """Per-sample log-density ``log p(y | x; θ)``, normalising constants included."""
+        return self.family.loglik_expr(list(self.eta), list(self.response), self.extra_params)
+
+    @cached_property
+    def score(self) -> sp.Matrix:
+        """``∂ loglik / ∂θ`` (P × 1)."""
+        return sp.Matrix([sp.diff(self.loglik, p) for p in self.params])
+
+    @cached_property
+    def hessian(self) -> sp.Matrix:
+        """``∂² loglik / ∂θ∂θᵀ`` (P × P, symmetric)."""
+        s = self.score
+        P = self.n_params
+        H = sp.zeros(P, P)
+        for i in range(P):
+            for j in range(i, P):
+                H[i, j] = H[j, i] = sp.diff(s[i], self.params[j])
+        return H
+
+    @cached_property
+    def jacobian(self) -> sp.Matrix:
+        """``∂η / ∂θ_net`` (K × P_net)."""
+        return self.eta.jacobian(list(self.architecture.params))
+
+    @cached_property
+    def fisher(self) -> sp.Matrix:
+        """Per-sample expected information ``E[-∂²ℓ/∂θ∂θᵀ | x]`` (P × P).
+
+        Derived in closed form as ``Jᵀ W J`` with ``J = ∂η/∂θ`` and ``W`` the
+        family's information about η, plus the block of the family's own
+        parameters (cross terms vanish for these families).
+        """
+        J = self.jacobian
+        W = self.family.weight_expr(list(self.eta), self.extra_params)
+        net = J.T * W * J
+        E = self.family.n_extra
+        if E == 0:
+            return net
+        Pn = self.n_network_params
+        F = sp.zeros(Pn + E, Pn + E)
+        F[:Pn, :Pn] = net
+        F[Pn:, Pn:] = self.family.extra_fisher_expr(list(self.eta), self.extra_params)
+        return F
+
+    def latex(self, what: str = "loglik") -> str:
+        """LaTeX of ``"loglik"``, ``"score"``, ``"hessian"``, ``"fisher"``, ``"output"`` or ``"mean"``.
+
+        Examples
+        --------
+        >>> model = sm.Model(sm.mlp(1, 1), sm.Bernoulli())
+        >>> model.latex("loglik")
+        'y \\\\left(W^{(1)}_{1 1} x_{1} + b^{(1)}_{1}\\\\right) - \\\\operatorname{softplus}\\\\left(W^{(1)}_{1 1} x_{1} + b^{(1)}_{1}\\\\right)'
+        """
+        choices = ("loglik", "score", "hessian", "fisher", "output", "mean")
+        if what not in choices:
+            raise SymmleValueError(f"what must be one of {choices}, got {what!r}")
+        obj = self.eta if what == "output" else getattr(self, what)
+        names = dict(self.architecture.latex_names)
+        for s in self.extra_params:
+            names[s] = r"\log\sigma" if s.name == "log_sigma" else s.name
+        return sp.latex(obj, symbol_names=names)
+
+    # -------------------------------------------------------------- numeric
+    def compile(self):
+        """The :class:`~symmle.compiled.CompiledModel` of this model (built once, then cached)."""
+        return self._compiled
+
+    @cached_property
+    def _compiled(self):
+        from .compiled import CompiledModel
+
+        return CompiledModel(self)
+
+    def random_params(self, rng=None, *, scale: float = 1.0) -> np.ndarray:
+        """A generic random θ: weights ``N(0, scale²/fan_in)``, biases ``N(0, 0.5²·scale²)``,
+        family parameters at their default (``log_sigma = 0``).
+
+        Examples
+        --------
+        >>> model = sm.Model(sm.mlp(2, 3, 1), sm.Gaussian())
+        >>> model.random_params(0).shape
+        (14,)
+        """
+        rng = as_rng(rng)
+        arch = self.architecture
+        theta = np.empty(self.n_params)
+        for L in arch.layers:
+            fan_in = np.bincount(L.rows, minlength=len(L.units))[L.rows]
+            theta[L.weight_idx] = rng.standard_normal(len(L.weight_idx)) * scale / np.sqrt(fan_in)
+            theta[L.bias_idx] = rng.standard_normal(len(L.bias_idx)) * 0.5 * scale
+        theta[arch.n_params:] = self.family.default_extra()
+        return theta
+
+    def check_theta(self, theta, *, name="theta") -> np.ndarray:
+        return self.architecture.check_theta(theta, name=name, n_params=self.n_params)
+
+    def simulate(self, theta, n: int, rng=None, X=None):
+        """Draw ``(X, y)`` from the model at θ.
+
+        Parameters
+        ----------
+        theta : array_like, shape (P,)
+        n : int
+            Number of rows (ignored when ``X`` is given).
+        rng : Generator, int or None
+        X : array_like, optional
+            Inputs; ``X ~ N(0, I)`` when not given.
+
+        Examples
+        --------
+        >>> model = sm.Model(sm.mlp(2, 1), sm.Bernoulli())
+        >>> X, y = model.simulate(np.zeros(3), n=5, rng=0)
+        >>> X.shape, y.shape, set(y) <= {0.0, 1.0}
+        ((5, 2), (5,), True)
+        """
+        rng = as_rng(rng)
+        theta = self.check_theta(theta)
+        if X is None:
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise SymmleValueError(f"n must be a positive integer, got {n!r}")
+            X = rng.standard_normal((int(n), self.architecture.n_inputs))
+        else:
+            X = self.architecture.check_X(X)
+        eta = self.architecture.forward(theta[: self.n_network_params], X)
+        y = self.family.sample(eta, theta[self.n_network_params:], rng)
+        return X, y
+
+    def __repr__(self):
+        return f"Model({self.architecture!r}, {self.family!r})"
