@@ -115,7 +115,7 @@ class Architecture:
         >>> arch.param_names
         ('w_x_h', 'b_h', 'w_x_y', 'w_h_y', 'b_y')
         >>> arch.output[0]
-        b_y + w_h_y*ReLU(b_h + w_x_h*x1) + w_x_y*x1
+        b_y + w_h_y*relu(b_h + w_x_h*x1) + w_x_y*x1
         """
         return cls(G)
 
