@@ -165,6 +165,9 @@ class logsumexp(sp.Function):  # noqa: N801
     def fdiff(self, argindex=1):
         return sp.exp(self.args[argindex - 1] - self)
 
+    def _eval_rewrite_as_exp(self, *args, **kwargs):
+        return sp.log(sp.Add(*[sp.exp(a) for a in args]))
+
     def _latex(self, printer):
         terms = " + ".join(r"e^{%s}" % printer._print(a) for a in self.args)
         return r"\log\left(%s\right)" % terms
