@@ -23,6 +23,7 @@ import networkx as nx
 import numpy as np
 import sympy as sp
 
+from ._validation import as_real_array
 from .activations import get_activation
 from .errors import ArchitectureError, ParamsError, SymmleTypeError, DataError
 
@@ -282,10 +283,8 @@ class Architecture:
     def check_theta(self, theta, *, name: str = "theta", n_params: int | None = None) -> np.ndarray:
         """Return θ as a float64 array of shape (..., P) or raise :class:`ParamsError`."""
         P = self.n_params if n_params is None else n_params
-        try:
-            arr = np.asarray(theta, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ParamsError(f"{name} must be an array of {P} real numbers") from None
+        arr = as_real_array(theta, name=name, expected=f"an array of {P} real numbers",
+                            error=ParamsError)
         if arr.ndim == 0 or arr.shape[-1] != P:
             raise ParamsError(f"{name} must have length {P} (the number of parameters), "
                               f"got shape {arr.shape}")
@@ -295,10 +294,8 @@ class Architecture:
 
     def check_X(self, X, *, name: str = "X") -> np.ndarray:
         """Return X as a float64 (n, d) array or raise :class:`DataError`."""
-        try:
-            arr = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DataError(f"{name} must be a numeric array of shape (n, {self.n_inputs})") from None
+        arr = as_real_array(X, name=name, expected=f"a numeric array of shape (n, {self.n_inputs})",
+                            error=DataError)
         if arr.ndim == 1 and self.n_inputs == 1:
             arr = arr[:, None]
         if arr.ndim != 2 or arr.shape[1] != self.n_inputs:

@@ -242,7 +242,10 @@ _COMMANDS = {"derive": _cmd_derive, "symmetry": _cmd_symmetry, "identify": _cmd_
 def main(argv=None) -> int:
     """Run the ``symmle`` command; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed its one-line message (or --help)
+        return int(exc.code or 0)
     if args.command is None:
         parser.print_help()
         return 2

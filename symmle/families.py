@@ -21,6 +21,7 @@ import numpy as np
 import scipy.special as sps
 import sympy as sp
 
+from ._validation import as_real_array
 from .activations import logsumexp, sigmoid, softplus
 from .errors import DataError, SymmleTypeError, SymmleValueError
 
@@ -135,10 +136,7 @@ class Family(ABC):
 
 
 def _as_float_y(y, n, k, name):
-    try:
-        arr = np.asarray(y, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DataError(f"{name} must be a numeric array with {n} rows") from None
+    arr = as_real_array(y, name=name, expected=f"a numeric array with {n} rows", error=DataError)
     if arr.ndim == 1 and k == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape != (n, k):
@@ -305,10 +303,12 @@ class Bernoulli(Family):
         return sps.expit(eta)
 
     def loglik_rows(self, eta, y, extra):
-        return np.sum(y * eta - np.logaddexp(0.0, eta), axis=1)
+        # y·η - softplus(η) = -softplus((1 - 2y)·η) for y in {0, 1}: no cancellation at large |η|
+        return -np.sum(np.logaddexp(0.0, (1.0 - 2.0 * y) * eta), axis=1)
 
     def grad_eta(self, eta, y, extra):
-        return y - sps.expit(eta)
+        # y - σ(η), written so that neither branch cancels at large |η|
+        return np.where(y == 1.0, sps.expit(-eta), -sps.expit(eta))
 
     def hess_eta(self, eta, y, extra):
         return -self.weight(eta, extra)
@@ -369,6 +369,10 @@ class Poisson(Family):
             return _diag_weight(np.exp(eta))
 
     def sample(self, eta, extra, rng):
+        if np.max(eta) > 42.0:
+            raise SymmleValueError(
+                f"cannot simulate Poisson counts with mean exp({np.max(eta):.3g}): the linear "
+                "predictor must stay below 42 (mean < 1.7e18) to sample")
         y = rng.poisson(np.exp(eta)).astype(float)
         return y[:, 0] if y.shape[1] == 1 else y
 
@@ -412,10 +416,9 @@ class Categorical(Family):
         return self._probs_expr(eta)
 
     def check_y(self, y, n, k, *, name="y"):
-        try:
-            arr = np.asarray(y)
-        except (TypeError, ValueError):
-            raise DataError(f"{name} must be an array of integer class labels") from None
+        arr = np.asarray(as_real_array(y, name=name, expected="an array of integer class labels",
+                                       error=DataError)) if not (
+            isinstance(y, np.ndarray) and y.dtype.kind in "iub") else y
         if arr.ndim == 2 and arr.shape[1] == 1:
             arr = arr[:, 0]
         if arr.shape != (n,):
@@ -442,7 +445,7 @@ class Categorical(Family):
         return sps.softmax(eta, axis=1)
 
     def loglik_rows(self, eta, y, extra):
-        return eta[np.arange(eta.shape[0]), y] - sps.logsumexp(eta, axis=1)
+        return sps.log_softmax(eta, axis=1)[np.arange(eta.shape[0]), y]
 
     def grad_eta(self, eta, y, extra):
         return self._onehot(y, eta.shape[1]) - sps.softmax(eta, axis=1)
