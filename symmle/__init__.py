@@ -25,6 +25,15 @@ from .errors import (
 )
 from .families import Bernoulli, Categorical, Family, Gaussian, Poisson, family_from_name
 from .model import Model
+from .symmetry import (
+    ParamTransform,
+    SymmetryGroup,
+    align,
+    canonicalize,
+    continuous_symmetries,
+    orbit_distance,
+    symmetry_group,
+)
 
 __version__ = "0.1.0"
 
@@ -43,6 +52,13 @@ __all__ = [
     "Poisson",
     "Categorical",
     "family_from_name",
+    "symmetry_group",
+    "SymmetryGroup",
+    "ParamTransform",
+    "continuous_symmetries",
+    "canonicalize",
+    "align",
+    "orbit_distance",
     "SymmleError",
     "SymmleValueError",
     "SymmleTypeError",

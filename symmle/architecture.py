@@ -467,6 +467,71 @@ class Architecture:
                 lines.append(f"    class {','.join(ids[v] for v in nodes)} {role}")
         return "\n".join(lines)
 
+    def to_svg(self, *, max_units: int = 200) -> str:
+        """A layered SVG drawing of the network (inputs left, outputs right).
+
+        Networks with more than ``max_units`` units are refused (use
+        :meth:`to_mermaid` or a summary instead).
+
+        Examples
+        --------
+        >>> svg = sm.mlp(2, 3, 1).to_svg()
+        >>> svg.startswith("<svg") and svg.count("<circle") == 6 and svg.count("<line") == 9
+        True
+        """
+        import html
+
+        g = self.graph
+        n_units = g.number_of_nodes()
+        if n_units > max_units:
+            raise ArchitectureError(f"the network has {n_units} units; to_svg draws at most "
+                                    f"max_units={max_units}")
+        last = max(g.nodes[v]["layer"] for v in g.nodes) + 1
+        columns: dict[int, list] = {}
+        for v in self.input_nodes:
+            columns.setdefault(0, []).append(v)
+        for v in self.hidden_nodes:
+            columns.setdefault(g.nodes[v]["layer"], []).append(v)
+        for v in self.output_nodes:
+            columns.setdefault(last, []).append(v)
+        order = sorted(columns)
+        tallest = max(len(c) for c in columns.values())
+        dx, dy, r = 140, 60, 18
+        width, height = 60 + dx * (len(order) - 1) + 60, 40 + dy * tallest
+        pos = {}
+        for ci, c in enumerate(order):
+            nodes = columns[c]
+            top = (height - dy * (len(nodes) - 1)) / 2
+            for i, v in enumerate(nodes):
+                pos[v] = (60 + dx * ci, top + dy * i)
+        fill = {"input": "#e1f5fe", "hidden": "#f3e5f5", "output": "#e8f5e8"}
+        parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+                 f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">']
+        for u, v, d in g.edges(data=True):
+            (x1, y1), (x2, y2) = pos[u], pos[v]
+            parts.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
+                         f'stroke="#888"><title>{html.escape(d["name"])}</title></line>')
+        for v, (x, y) in pos.items():
+            role = g.nodes[v]["role"]
+            label = html.escape(str(v))
+            act = g.nodes[v].get("activation", "")
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{fill[role]}" '
+                         f'stroke="#333"><title>{label} ({role}{", " + act if act else ""})'
+                         f'</title></circle>')
+            parts.append(f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle">{label}</text>')
+        parts.append("</svg>")
+        return "\n".join(parts)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = (f"<p><code>{html.escape(repr(self))}</code>: {self.n_inputs} inputs, "
+                f"{len(self.hidden_nodes)} hidden units, {self.n_outputs} outputs, "
+                f"{self.n_params} parameters</p>")
+        if self.graph.number_of_nodes() > 200:
+            return head
+        return head + self.to_svg()
+
     def __repr__(self) -> str:
         if self.widths is not None:
             acts = sorted({self.graph.nodes[v]["activation"] for v in self.hidden_nodes})
@@ -536,22 +601,25 @@ def _normalise(G) -> nx.DiGraph:
             attrs["activation"] = act if isinstance(act, str) else act.name
             attrs["bias"] = bool(bias)
             if bias:
-                bn = d.get("bias_name", f"b_{_safe(v)}")
+                bn = d.get("bias_name") or f"b_{_safe(v)}"
                 if not isinstance(bn, str) or not bn:
                     raise ArchitectureError(f"node {v!r}: bias_name must be a non-empty str")
                 attrs["bias_name"] = bn
         g.add_node(v, **attrs)
+    edges = []
     for u, v, d in G.edges(data=True):
-        name = d.get("name", f"w_{_safe(u)}_{_safe(v)}")
-        if not isinstance(name, str) or not name:
+        name = d.get("name")
+        if name is None:
+            name = f"w_{_safe(u)}_{_safe(v)}"
+        elif not isinstance(name, str) or not name:
             raise ArchitectureError(f"edge {u!r} -> {v!r}: name must be a non-empty str")
-        g.add_edge(u, v, name=name)
+        edges.append((u, v, {"name": name}))
+    g.add_edges_from(edges)
     if g.number_of_nodes() == 0:
         raise ArchitectureError("graph is empty: expected input, hidden and output nodes")
-    try:
+    cycle = None
+    if not nx.is_directed_acyclic_graph(g):
         cycle = nx.find_cycle(g)
-    except nx.NetworkXNoCycle:
-        cycle = None
     if cycle:
         raise ArchitectureError(f"graph has a cycle through node {cycle[0][0]!r}: expected a DAG")
     roles = nx.get_node_attributes(g, "role")
@@ -567,12 +635,8 @@ def _normalise(G) -> nx.DiGraph:
     for v in outputs:
         if g.out_degree(v):
             raise ArchitectureError(f"output node {v!r} has outgoing edges; outputs must be sinks")
-    from_input = set(inputs)
-    for v in inputs:
-        from_input |= nx.descendants(g, v)
-    to_output = set(outputs)
-    for v in outputs:
-        to_output |= nx.ancestors(g, v)
+    from_input = {v for layer in nx.bfs_layers(g, inputs) for v in layer}
+    to_output = {v for layer in nx.bfs_layers(g.reverse(copy=False), outputs) for v in layer}
     for v in g:
         if roles[v] == "hidden" and v not in from_input:
             raise ArchitectureError(f"hidden node {v!r} is not reached from any input")

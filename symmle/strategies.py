@@ -1,0 +1,279 @@
+"""Hypothesis strategies for property tests of networks, parameters and their symmetries.
+
+Users can import these for their own tests::
+
+    from hypothesis import given
+    from symmle.strategies import architectures, params, group_elements
+
+Every strategy takes keyword-only options and checks them when it is built
+(not when it draws), raising :class:`~symmle.errors.SymmleValueError` or
+:class:`~symmle.errors.SymmleTypeError`.
+
+Examples
+--------
+>>> from hypothesis import given, settings
+>>> from symmle.strategies import architectures, params, group_elements
+>>> arch = sm.mlp(2, 3, 1)
+>>> @settings(max_examples=10, derandomize=True)
+... @given(theta=params(arch), g=group_elements(arch))
+... def test_invariance(theta, g):
+...     X = np.ones((3, 2))
+...     assert np.allclose(arch.forward(g(theta), X), arch.forward(theta, X))
+>>> test_invariance()
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from hypothesis.strategies import SearchStrategy
+
+from .activations import activation_names, get_activation
+from .architecture import Architecture, mlp
+from .errors import SymmleTypeError, SymmleValueError
+from .model import Model
+from .symmetry import ParamTransform, symmetry_group
+
+__all__ = ["architectures", "graph_architectures", "params", "inputs", "group_elements"]
+
+
+# ------------------------------------------------------------------ checks
+def _int(name, value, lo=0):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+        raise SymmleValueError(f"{name} must be an integer >= {lo}, got {value!r}")
+    return int(value)
+
+
+def _range(name, lo, hi, floor=0):
+    lo, hi = _int(f"min_{name}", lo, floor), _int(f"max_{name}", hi, floor)
+    if lo > hi:
+        raise SymmleValueError(f"min_{name} ({lo}) must not exceed max_{name} ({hi})")
+    return lo, hi
+
+
+def _activations(name, value, default):
+    if value is None:
+        value = default
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        raise SymmleTypeError(f"{name} must be a sequence of activation names, got {value!r}")
+    value = tuple(value)
+    if not value:
+        raise SymmleValueError(f"{name} must name at least one activation")
+    for a in value:
+        get_activation(a)   # raises UnknownActivationError (a ValueError) naming the known ones
+    return value
+
+
+def _bias(value):
+    if value is None:
+        return st.booleans()
+    if not isinstance(value, (bool, np.bool_)):
+        raise SymmleTypeError(f"bias must be True, False or None (either), got {value!r}")
+    return st.just(bool(value))
+
+
+def _bounds(lo, hi):
+    for name, v in (("min_value", lo), ("max_value", hi)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise SymmleValueError(f"{name} must be a finite number, got {v!r}")
+    if lo >= hi:
+        raise SymmleValueError(f"min_value ({lo}) must be smaller than max_value ({hi})")
+    return float(lo), float(hi)
+
+
+def _arch(arch) -> tuple[Architecture, int]:
+    if isinstance(arch, Model):
+        return arch.architecture, arch.n_params
+    if isinstance(arch, Architecture):
+        return arch, arch.n_params
+    raise SymmleTypeError(f"arch must be an Architecture or a Model, got {type(arch).__name__}")
+
+
+# -------------------------------------------------------------- strategies
+def architectures(*, min_inputs: int = 1, max_inputs: int = 3, min_hidden_layers: int = 0,
+                  max_hidden_layers: int = 2, min_width: int = 1, max_width: int = 4,
+                  min_outputs: int = 1, max_outputs: int = 2, activations=None,
+                  output_activations=("identity",), bias=True) -> SearchStrategy[Architecture]:
+    """Fully connected networks from :func:`~symmle.architecture.mlp`.
+
+    Parameters
+    ----------
+    min_inputs, max_inputs, min_hidden_layers, max_hidden_layers, min_width, max_width,
+    min_outputs, max_outputs : int
+        Ranges (inclusive) of the input width, the number of hidden layers, each
+        hidden width and the output width.
+    activations : sequence of str, optional
+        Hidden activations to draw from (one per network); all registered ones by default.
+    output_activations : sequence of str
+    bias : bool or None
+        Whether units have biases; None draws it.
+
+    Examples
+    --------
+    >>> from symmle.strategies import architectures
+    >>> architectures(max_width=0)
+    Traceback (most recent call last):
+    ...
+    symmle.errors.SymmleValueError: max_width must be an integer >= 1, got 0
+    """
+    ni = _range("inputs", min_inputs, max_inputs, 1)
+    nl = _range("hidden_layers", min_hidden_layers, max_hidden_layers, 0)
+    nw = _range("width", min_width, max_width, 1)
+    no = _range("outputs", min_outputs, max_outputs, 1)
+    acts = _activations("activations", activations, activation_names())
+    outs = _activations("output_activations", output_activations, ("identity",))
+    biases = _bias(bias)
+
+    @st.composite
+    def build(draw):
+        d = draw(st.integers(*ni))
+        hidden = draw(st.lists(st.integers(*nw), min_size=nl[0], max_size=nl[1]))
+        k = draw(st.integers(*no))
+        return mlp(d, *hidden, k, activation=draw(st.sampled_from(acts)),
+                   output_activation=draw(st.sampled_from(outs)), bias=draw(biases))
+
+    return build()
+
+
+def graph_architectures(*, max_inputs: int = 2, max_hidden: int = 5, max_outputs: int = 2,
+                        activations=None, bias=None, max_twins: int = 2
+                        ) -> SearchStrategy[Architecture]:
+    """Random DAGs for :meth:`Architecture.from_graph`: skip connections, sparse layers, twins.
+
+    Each hidden unit gets a non-empty set of earlier nodes as inputs and a
+    drawn activation and bias flag; every output gets a non-empty set of
+    sources, and a hidden unit that would reach no output feeds one. Then up
+    to ``max_twins`` hidden units are cloned (same neighbours, activation and
+    bias), so that twin classes and non-trivial groups are common.
+
+    Parameters
+    ----------
+    max_inputs, max_hidden, max_outputs : int
+        Upper bounds (inputs and outputs at least 1, hidden at least 0).
+    activations : sequence of str, optional
+        Hidden activations to draw from (per unit); all registered ones by default.
+    bias : bool or None
+        Whether units have biases; None draws it per unit.
+    max_twins : int
+        At most this many clones of hidden units.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from symmle.strategies import graph_architectures
+    >>> @settings(max_examples=5, derandomize=True)
+    ... @given(graph_architectures())
+    ... def test(arch):
+    ...     assert arch.n_inputs >= 1 and arch.n_outputs >= 1
+    >>> test()
+    """
+    max_inputs = _int("max_inputs", max_inputs, 1)
+    max_hidden = _int("max_hidden", max_hidden, 0)
+    max_outputs = _int("max_outputs", max_outputs, 1)
+    max_twins = _int("max_twins", max_twins, 0)
+    acts = _activations("activations", activations, activation_names())
+    biases = _bias(bias)
+
+    @st.composite
+    def build(draw):
+        n_in = draw(st.integers(1, max_inputs))
+        n_h = draw(st.integers(0, max_hidden))
+        n_out = draw(st.integers(1, max_outputs))
+        G = nx.DiGraph()
+        ins = [f"x{i + 1}" for i in range(n_in)]
+        hid = [f"h{i + 1}" for i in range(n_h)]
+        outs = [f"y{i + 1}" for i in range(n_out)]
+        for v in ins:
+            G.add_node(v, role="input")
+        for i, v in enumerate(hid):
+            G.add_node(v, role="hidden", activation=draw(st.sampled_from(acts)), bias=draw(biases))
+            earlier = ins + hid[:i]
+            preds = draw(st.lists(st.sampled_from(earlier), min_size=1, max_size=len(earlier),
+                                  unique=True))
+            G.add_edges_from((u, v) for u in preds)
+        for v in outs:
+            G.add_node(v, role="output", bias=draw(biases))
+            preds = draw(st.lists(st.sampled_from(ins + hid), min_size=1,
+                                  max_size=len(ins) + len(hid), unique=True))
+            G.add_edges_from((u, v) for u in preds)
+        for v in hid:
+            if G.out_degree(v) == 0:
+                G.add_edge(v, draw(st.sampled_from(outs)))
+        for k in range(draw(st.integers(0, max_twins if hid else 0))):
+            v = draw(st.sampled_from(hid))
+            twin = f"t{k + 1}_{v}"
+            G.add_node(twin, **{a: G.nodes[v][a] for a in ("role", "activation", "bias")})
+            G.add_edges_from((u, twin) for u in list(G.predecessors(v)))
+            G.add_edges_from((twin, w) for w in list(G.successors(v)))
+        return Architecture.from_graph(G)
+
+    return build()
+
+
+def params(arch, *, min_value: float = -2.0, max_value: float = 2.0,
+           generic: bool = False) -> SearchStrategy[np.ndarray]:
+    """Parameter vectors θ for an architecture (or a Model: family parameters included).
+
+    Parameters
+    ----------
+    arch : Architecture or Model
+    min_value, max_value : float
+        Bounds of every entry.
+    generic : bool
+        Draw a seed and fill θ from a uniform distribution instead of letting
+        hypothesis choose every entry: no zeros, no ties (a generic point, for
+        properties such as a free group action), at the cost of shrinking.
+
+    Examples
+    --------
+    >>> from symmle.strategies import params
+    >>> params(sm.mlp(2, 3, 1), min_value=1.0, max_value=0.0)
+    Traceback (most recent call last):
+    ...
+    symmle.errors.SymmleValueError: min_value (1.0) must be smaller than max_value (0.0)
+    """
+    _, P = _arch(arch)
+    lo, hi = _bounds(min_value, max_value)
+    if not isinstance(generic, (bool, np.bool_)):
+        raise SymmleTypeError(f"generic must be True or False, got {generic!r}")
+    if generic:
+        return st.integers(0, 2 ** 32 - 1).map(
+            lambda seed: np.random.default_rng(seed).uniform(lo, hi, P))
+    return hnp.arrays(np.float64, P, elements=st.floats(lo, hi, allow_nan=False,
+                                                        allow_infinity=False))
+
+
+def inputs(arch, n: int, *, min_value: float = -3.0, max_value: float = 3.0
+           ) -> SearchStrategy[np.ndarray]:
+    """Input matrices X of shape (n, arch.n_inputs) with bounded finite entries.
+
+    Examples
+    --------
+    >>> from symmle.strategies import inputs
+    >>> inputs(sm.mlp(2, 1), 0)
+    Traceback (most recent call last):
+    ...
+    symmle.errors.SymmleValueError: n must be an integer >= 1, got 0
+    """
+    a, _ = _arch(arch)
+    n = _int("n", n, 1)
+    lo, hi = _bounds(min_value, max_value)
+    return hnp.arrays(np.float64, (n, a.n_inputs),
+                      elements=st.floats(lo, hi, allow_nan=False, allow_infinity=False))
+
+
+def group_elements(arch) -> SearchStrategy[ParamTransform]:
+    """Elements of ``symmetry_group(arch)``, uniform over the group; shrinks to the identity.
+
+    Examples
+    --------
+    >>> from hypothesis import find
+    >>> from symmle.strategies import group_elements
+    >>> find(group_elements(sm.mlp(2, 3, 1)), lambda g: True).is_identity
+    True
+    """
+    a, _ = _arch(arch)
+    G = symmetry_group(a)
+    return st.integers(0, G.order - 1).map(G.element_from_rank)
