@@ -24,6 +24,21 @@ from .errors import (
     UnknownActivationError,
 )
 from .families import Bernoulli, Categorical, Family, Gaussian, Poisson, family_from_name
+from .fitting import FitResult, fit
+from .identifiability import (
+    IdentifiabilityReport,
+    OptimaClusters,
+    Profile,
+    RegularityCondition,
+    RegularityTable,
+    cluster_optima,
+    identifiability,
+    is_reducible,
+    profile,
+    profile_conf_int,
+    reduce,
+    regularity,
+)
 from .model import Model
 from .symmetry import (
     ParamTransform,
@@ -52,6 +67,20 @@ __all__ = [
     "Poisson",
     "Categorical",
     "family_from_name",
+    "fit",
+    "FitResult",
+    "identifiability",
+    "IdentifiabilityReport",
+    "is_reducible",
+    "reduce",
+    "regularity",
+    "RegularityTable",
+    "RegularityCondition",
+    "profile",
+    "Profile",
+    "profile_conf_int",
+    "cluster_optima",
+    "OptimaClusters",
     "symmetry_group",
     "SymmetryGroup",
     "ParamTransform",

@@ -175,7 +175,7 @@ def _cmd_identify(args):
     report = identifiability(model, rng=args.seed, exact=args.exact)
     print(report)
     print()
-    print(regularity(model))
+    print(regularity(model, rng=args.seed))
 
 
 def _cmd_fit(args):

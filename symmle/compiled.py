@@ -1,57 +1,47 @@
-"""``CompiledModel``: the model's expressions lambdified to vectorised numpy.
+"""``CompiledModel``: the model evaluated as vectorised numpy, at hand-written speed.
 
-One ``sympy.lambdify(..., cse=True)`` call compiles the network output η and
-its Jacobian ``J = ∂η/∂θ`` together, so they share subexpressions (the hidden
-activations). The family's stable numpy forms then give
+The network is run as a straight-line program (:mod:`symmle._slp`): one
+pre-activation and one activation per unit, each layer one BLAS product, the
+activation derivatives derived by sympy from the registry's sympy forms and
+lambdified once. The family's stable numpy forms of ``ℓ(η, y)`` and its
+derivatives in η are then chained with the network:
 
-* log-likelihood: ``Σ_rows ℓ(η, y)``;
-* score: ``Jᵀ ∂ℓ/∂η`` (one BLAS matrix-vector product per output);
-* Fisher information: ``Jᵀ W J`` (one BLAS product per pair of outputs);
-* Hessian: ``Jᵀ (∂²ℓ/∂η²) J + Σ_k (∂ℓ/∂η_k) ∂²η_k/∂θ²``, with the second
-  derivatives of η lambdified lazily (only the nonzero, upper-triangular ones)
-  the first time a Hessian is asked for.
+* log-likelihood: one forward pass, ``Σ_rows ℓ(η, y)``;
+* score: ``Jᵀ ∂ℓ/∂η`` by one reverse pass (back-propagation), without ever
+  forming ``J``;
+* Fisher information: ``Jᵀ W J`` with ``J = ∂η/∂θ`` built per row by the
+  reverse pass seeded at each output, laid out as ``Jᵀ`` (K, P, m); the
+  product is one symmetric rank-k update (BLAS ``syrk``) per chunk, with
+  ``W`` factored per row as ``Σ_j ± b_j b_jᵀ`` (one factor for one output);
+* Hessian (exact): ``Jᵀ (∂²ℓ/∂η²) J + Σ_k (∂ℓ/∂η_k) ∂²η_k/∂θ²``, the second
+  term by forward-over-reverse differentiation of the same program.
 
-The Jacobian is laid out as ``Jᵀ`` (P × n, contiguous rows) and evaluated in
-chunks of rows, so memory stays bounded for any n. No sympy object reaches the
-numeric layer: every lambdified output is broadcast into a float64 array.
+Rows are processed in chunks (at most :data:`CHUNK_ROWS`, fewer when the
+per-chunk Jacobian or Hessian tangents would exceed a fixed memory budget), so
+memory stays bounded for any n; :meth:`CompiledModel.evaluate` shares one
+forward pass per chunk between all the quantities asked for. Everything is
+float64; no sympy object reaches the numeric layer.
 """
 
 from __future__ import annotations
 
-from functools import cached_property
-
 import numpy as np
-import sympy as sp
 
-from .activations import NUMPY_FUNCTIONS
+from ._slp import NumericProgram
 from .errors import SymmleValueError
 
 __all__ = ["CompiledModel"]
 
-#: rows per chunk in the numeric evaluation.
+#: the most rows per chunk in the numeric evaluation.
 CHUNK_ROWS = 8192
 
-_MODULES = [NUMPY_FUNCTIONS, "scipy", "numpy"]
+#: memory budget (bytes) of one chunk's Jacobian ``Jᵀ`` (K × P × m float64).
+JACOBIAN_BYTES = 32 * 2 ** 20
+
+#: memory budget (bytes) of one chunk's Hessian tangents (P × units × m float64, a few arrays).
+HESSIAN_BYTES = 64 * 2 ** 20
 
 _QUANTITIES = ("loglik", "score", "fisher", "hessian")
-
-
-class _Columns:
-    """A lambdified list of expressions whose result is always a float64 (len, n) array."""
-
-    def __init__(self, params, inputs, exprs):
-        self.n_out = len(exprs)
-        self.fn = sp.lambdify((tuple(params), tuple(inputs)), list(exprs),
-                              modules=_MODULES, cse=True)
-
-    def __call__(self, theta, Xt):
-        m = Xt.shape[1]
-        out = np.empty((self.n_out, m))
-        with np.errstate(over="ignore"):
-            res = self.fn(theta, Xt)
-        for i, v in enumerate(res):
-            out[i] = v
-        return out
 
 
 class CompiledModel:
@@ -71,6 +61,9 @@ class CompiledModel:
     ((13,), (13, 13))
     >>> bool(np.allclose(cm.predict(theta, X), model.architecture.forward(theta, X)[:, 0]))
     True
+    >>> out = cm.evaluate(theta, X, y, ("loglik", "score", "fisher"))
+    >>> bool(np.allclose(out["score"], cm.score(theta, X, y)))
+    True
     """
 
     def __init__(self, model):
@@ -81,10 +74,7 @@ class CompiledModel:
         self._K = arch.n_outputs
         self._Pn = arch.n_params
         self._P = model.n_params
-        eta = list(model.eta)
-        J = model.jacobian
-        self._eta_fn = _Columns(arch.params, arch.inputs, eta)
-        self._eta_jac_fn = _Columns(arch.params, arch.inputs, eta + list(J))
+        self._prog = NumericProgram(arch)
 
     # ------------------------------------------------------------ checking
     def _check(self, theta, X, y=None):
@@ -96,44 +86,35 @@ class CompiledModel:
             y = self._family.check_y(y, X.shape[0], self._K)
         return theta, X, y
 
-    def _chunks(self, n):
-        for start in range(0, n, CHUNK_ROWS):
-            yield slice(start, min(n, start + CHUNK_ROWS))
+    def _chunk_rows(self, jacobian=False, hessian=False):
+        prog = self._prog
+        m = min(CHUNK_ROWS, max(1, (64 * 2 ** 20) // (8 * 3 * prog.n_nodes)))
+        if jacobian:
+            m = min(m, max(1, JACOBIAN_BYTES // (8 * self._K * max(1, self._Pn))))
+        if hessian:
+            per_row = 8 * 4 * max(1, self._Pn) * (prog.n_nodes + prog.n_units)
+            m = min(m, max(1, HESSIAN_BYTES // per_row))
+        return max(1, int(m))
 
-    def _eta(self, theta_net, X):
-        Xt = np.ascontiguousarray(X.T)
-        return self._eta_fn(theta_net, Xt).T
+    @staticmethod
+    def _chunks(n, m):
+        for start in range(0, n, m):
+            yield slice(start, min(n, start + m))
 
-    def _eta_jac(self, theta_net, X):
-        """η (m, K) and Jᵀ (K, Pn, m) for one chunk."""
-        out = self._eta_jac_fn(theta_net, np.ascontiguousarray(X.T))
-        K, Pn = self._K, self._Pn
-        return out[:K].T, out[K:].reshape(K, Pn, -1)
-
-    @cached_property
-    def _hess_eta(self):
-        """Nonzero upper-triangular second derivatives of η: (k, p, q) indices and a compiled fn."""
-        arch, J = self._arch, self.model.jacobian
-        params = arch.params
-        idx, exprs = [], []
-        for k in range(self._K):
-            for p in range(self._Pn):
-                if J[k, p].is_zero:
-                    continue
-                for q in range(p, self._Pn):
-                    d = sp.diff(J[k, p], params[q])
-                    if d != 0:
-                        idx.append((k, p, q))
-                        exprs.append(d)
-        fn = _Columns(params, arch.inputs, exprs) if exprs else None
-        return np.array(idx, dtype=np.intp).reshape(-1, 3), fn
+    def _forward(self, weights, Xc):
+        return self._prog.forward(weights, Xc)
 
     # ------------------------------------------------------------- public
     def linear_predictor(self, theta, X) -> np.ndarray:
         """η = f(X; θ), shape (n, K)."""
         theta, X, _ = self._check(theta, X)
-        tn = theta[: self._Pn]
-        return np.concatenate([self._eta(tn, X[s]) for s in self._chunks(X.shape[0])])
+        prog = self._prog
+        weights = prog.weights(theta[: self._Pn])
+        out = np.empty((X.shape[0], self._K))
+        for s in self._chunks(X.shape[0], self._chunk_rows()):
+            Z, _ = prog.forward(weights, X[s])
+            out[s] = prog.eta(Z)
+        return out
 
     def predict(self, theta, X) -> np.ndarray:
         """Mean of y given X: shape (n,) for one output, else (n, K) (class probabilities for
@@ -146,9 +127,13 @@ class CompiledModel:
     def jacobian(self, theta, X) -> np.ndarray:
         """``∂η/∂θ_net`` per row, shape (n, K, P_net)."""
         theta, X, _ = self._check(theta, X)
-        tn = theta[: self._Pn]
-        return np.concatenate([self._eta_jac(tn, X[s])[1].transpose(2, 0, 1)
-                               for s in self._chunks(X.shape[0])])
+        prog = self._prog
+        weights = prog.weights(theta[: self._Pn])
+        out = np.empty((X.shape[0], self._K, self._Pn))
+        for s in self._chunks(X.shape[0], self._chunk_rows(jacobian=True)):
+            Z, A = prog.forward(weights, X[s])
+            out[s] = prog.jacobian_t(weights, Z, A).transpose(2, 0, 1)
+        return out
 
     def loglik_rows(self, theta, X, y) -> np.ndarray:
         """Per-row log-likelihood, shape (n,)."""
@@ -158,7 +143,7 @@ class CompiledModel:
 
     def loglik(self, theta, X, y) -> float:
         """Log-likelihood summed over rows."""
-        return float(np.sum(self.loglik_rows(theta, X, y)))
+        return self.evaluate(theta, X, y, ("loglik",))["loglik"]
 
     def score(self, theta, X, y) -> np.ndarray:
         """Gradient of the log-likelihood, shape (P,)."""
@@ -177,16 +162,30 @@ class CompiledModel:
 
         Parameters
         ----------
+        theta : array_like, shape (P,)
+        X : array_like, shape (n, d)
+        y : array_like, optional
+            Needed for everything but ``"fisher"``.
         what : sequence of str
-            Any of ``"loglik"``, ``"score"``, ``"fisher"``, ``"hessian"``
-            (all but ``"fisher"`` need ``y``).
+            Any of ``"loglik"``, ``"score"``, ``"fisher"``, ``"hessian"``.
 
         Returns
         -------
         dict
             ``{name: value}``: a float for ``loglik``, (P,) for ``score``,
             (P, P) for ``fisher`` and ``hessian``.
+
+        Examples
+        --------
+        >>> model = sm.Model(sm.mlp(2, 3, 1), sm.Bernoulli())
+        >>> theta = model.random_params(0)
+        >>> X, y = model.simulate(theta, n=500, rng=1)
+        >>> out = model.compile().evaluate(theta, X, y, ("loglik", "score", "fisher"))
+        >>> sorted(out), out["fisher"].shape
+        (['fisher', 'loglik', 'score'], (13, 13))
         """
+        if isinstance(what, str):
+            what = (what,)
         what = tuple(what)
         bad = [w for w in what if w not in _QUANTITIES]
         if bad or not what:
@@ -194,59 +193,57 @@ class CompiledModel:
         if y is None and any(w != "fisher" for w in what):
             raise SymmleValueError("y is needed for loglik, score and hessian")
         theta, X, y = self._check(theta, X, y)
-        fam, K, Pn, P = self._family, self._K, self._Pn, self._P
+        fam, prog, Pn, P = self._family, self._prog, self._Pn, self._P
         tn, extra = theta[:Pn], theta[Pn:]
         E = P - Pn
+        want_ll, want_sc = "loglik" in what, "score" in what
+        want_fi, want_he = "fisher" in what, "hessian" in what
+        need_jac = want_fi or want_he
+        weights = prog.weights(tn)
         ll = 0.0
         score = np.zeros(P)
         fisher = np.zeros((P, P))
         hess = np.zeros((P, P))
-        need_jac = any(w in what for w in ("score", "fisher", "hessian"))
-        if "hessian" in what:
-            h_idx, h_fn = self._hess_eta
-        for s in self._chunks(X.shape[0]):
-            Xc = X[s]
-            yc = y[s] if y is not None else None
-            if need_jac:
-                eta, Jt = self._eta_jac(tn, Xc)
-            else:
-                eta = self._eta(tn, Xc)
-            if "loglik" in what:
-                ll += float(np.sum(fam.loglik_rows(eta, yc, extra)))
-            if "score" in what or "hessian" in what:
-                g = fam.grad_eta(eta, yc, extra)
-            if "score" in what:
-                for k in range(K):
-                    score[:Pn] += Jt[k] @ g[:, k]
-                if E:
-                    score[Pn:] += fam.grad_extra(eta, yc, extra).sum(axis=0)
-            if "fisher" in what:
-                W = fam.weight(eta, extra)
-                _accumulate_jwj(fisher, Jt, W, Pn)
-                if E:
-                    fisher[Pn:, Pn:] += Xc.shape[0] * fam.extra_fisher(eta, extra)
-            if "hessian" in what:
-                _accumulate_jwj(hess, Jt, fam.hess_eta(eta, yc, extra), Pn)
-                if h_fn is not None:
-                    vals = h_fn(tn, np.ascontiguousarray(Xc.T))
-                    contrib = np.einsum("im,im->i", vals, g[:, h_idx[:, 0]].T)
-                    upper = np.zeros((Pn, Pn))
-                    np.add.at(upper, (h_idx[:, 1], h_idx[:, 2]), contrib)
-                    hess[:Pn, :Pn] += upper + np.triu(upper, 1).T
-                if E:
-                    cross = fam.hess_cross(eta, yc, extra)  # (m, K, E)
-                    c = np.einsum("kpm,mke->pe", Jt, cross)
-                    hess[:Pn, Pn:] += c
-                    hess[Pn:, :Pn] += c.T
-                    hess[Pn:, Pn:] += fam.hess_extra(eta, yc, extra).sum(axis=0)
+        m = self._chunk_rows(jacobian=need_jac, hessian=want_he)
+        with np.errstate(over="ignore"):
+            for s in self._chunks(X.shape[0], m):
+                Z, A = prog.forward(weights, X[s])
+                eta = prog.eta(Z)
+                yc = y[s] if y is not None else None
+                if want_ll:
+                    ll += float(np.sum(fam.loglik_rows(eta, yc, extra)))
+                if want_sc or want_he:
+                    g = fam.grad_eta(eta, yc, extra)
+                Jt = prog.jacobian_t(weights, Z, A) if need_jac else None
+                if want_sc:
+                    if Jt is not None:
+                        for k in range(self._K):
+                            score[:Pn] += Jt[k] @ g[:, k]
+                    else:
+                        score[:Pn] += prog.grad(weights, Z, A, g)
+                    if E:
+                        score[Pn:] += fam.grad_extra(eta, yc, extra).sum(axis=0)
+                if want_fi:
+                    _accumulate_jwj(fisher, Jt, fam.weight(eta, extra))
+                    if E:
+                        fisher[Pn:, Pn:] += eta.shape[0] * fam.extra_fisher(eta, extra)
+                if want_he:
+                    _accumulate_jwj(hess, Jt, fam.hess_eta(eta, yc, extra))
+                    hess[:Pn, :Pn] += prog.hessian_g_eta(weights, Z, A, g)
+                    if E:
+                        cross = fam.hess_cross(eta, yc, extra)  # (m, K, E)
+                        c = np.einsum("kpm,mke->pe", Jt, cross)
+                        hess[:Pn, Pn:] += c
+                        hess[Pn:, :Pn] += c.T
+                        hess[Pn:, Pn:] += fam.hess_extra(eta, yc, extra).sum(axis=0)
         out = {}
-        if "loglik" in what:
+        if want_ll:
             out["loglik"] = ll
-        if "score" in what:
+        if want_sc:
             out["score"] = score
-        if "fisher" in what:
+        if want_fi:
             out["fisher"] = fisher
-        if "hessian" in what:
+        if want_he:
             out["hessian"] = hess
         return out
 
@@ -254,16 +251,34 @@ class CompiledModel:
         return f"CompiledModel({self.model!r})"
 
 
-def _accumulate_jwj(acc, Jt, W, Pn):
-    """acc[:Pn, :Pn] += Σ_rows Σ_kl J_k W_kl J_lᵀ with Jt of shape (K, Pn, m), W (m, K, K)."""
-    K = Jt.shape[0]
-    for k in range(K):
-        for l in range(k, K):
-            w = W[:, k, l]
-            if not np.any(w):
-                continue
-            block = (Jt[k] * w) @ Jt[l].T
-            if l == k:
-                acc[:Pn, :Pn] += block
-            else:
-                acc[:Pn, :Pn] += block + block.T
+def _accumulate_jwj(acc, Jt, W):
+    """``acc[:Pn, :Pn] += Σ_rows J W Jᵀ`` for Jt (K, Pn, m) and W (m, K, K) symmetric per row.
+
+    W is factored per row as ``Σ_j λ_j v_j v_jᵀ``; the rows of each sign are
+    stacked into one (Pn, K·m) matrix ``B`` and added as ``± B Bᵀ``, which
+    numpy hands to BLAS ``syrk`` (half the work of a general product).
+    """
+    K, Pn, m = Jt.shape
+    if K == 1:
+        w = np.asarray(W[:, 0, 0])
+        J = Jt[0]
+        if np.all(w == w[0]):
+            if w[0] != 0:
+                acc[:Pn, :Pn] += w[0] * (J @ J.T)
+            return
+        pos, neg = np.maximum(w, 0.0), np.maximum(-w, 0.0)
+        if np.any(pos):
+            B = J * np.sqrt(pos)
+            acc[:Pn, :Pn] += B @ B.T
+        if np.any(neg):
+            B = J * np.sqrt(neg)
+            acc[:Pn, :Pn] -= B @ B.T
+        return
+    lam, V = np.linalg.eigh(W)  # (m, K), (m, K, K)
+    for sign in (1.0, -1.0):
+        r = np.sqrt(np.maximum(sign * lam, 0.0))  # (m, K)
+        if not np.any(r):
+            continue
+        # B[p, j, m] = Σ_k Jt[k, p, m] V[m, k, j] r[m, j]
+        B = np.einsum("kpm,mkj->pjm", Jt, V * r[:, None, :]).reshape(Pn, K * m)
+        acc[:Pn, :Pn] += sign * (B @ B.T)

@@ -115,9 +115,33 @@ class Model:
         return self.family.loglik_expr(list(self.eta), list(self.response), self.extra_params)
 
     @cached_property
+    def _dloglik_deta(self):
+        """``∂ℓ/∂η_k`` (list over outputs) and ``∂ℓ/∂extra`` as expressions of η, y and extras.
+
+        Differentiated with one plain symbol per output (small expressions),
+        then η substituted.
+        """
+        K = self.architecture.n_outputs
+        e = [sp.Dummy(f"eta{k + 1}", real=True) for k in range(K)]
+        le = self.family.loglik_expr(e, list(self.response), self.extra_params)
+        rep = dict(zip(e, list(self.eta)))
+        g = [sp.factor_terms(sp.diff(le, ek)).xreplace(rep) for ek in e]
+        g_extra = [sp.factor_terms(sp.diff(le, s)).xreplace(rep) for s in self.extra_params]
+        return g, g_extra
+
+    @cached_property
     def score(self) -> sp.Matrix:
-        """``∂ loglik / ∂θ`` (P × 1)."""
-        return sp.Matrix([sp.diff(self.loglik, p) for p in self.params])
+        """``∂ loglik / ∂θ`` (P × 1).
+
+        Built by the chain rule ``Σ_k (∂ℓ/∂η_k) ∂η_k/∂θ`` through the
+        network's straight-line program (see :attr:`jacobian`), not by
+        differentiating the expanded log-likelihood.
+        """
+        g, g_extra = self._dloglik_deta
+        J = self.jacobian
+        K, Pn = J.shape
+        net = [sp.Add(*[g[k] * J[k, p] for k in range(K) if J[k, p] != 0]) for p in range(Pn)]
+        return sp.Matrix(net + g_extra)
 
     @cached_property
     def hessian(self) -> sp.Matrix:
@@ -132,8 +156,16 @@ class Model:
 
     @cached_property
     def jacobian(self) -> sp.Matrix:
-        """``∂η / ∂θ_net`` (K × P_net)."""
-        return self.eta.jacobian(list(self.architecture.params))
+        """``∂η / ∂θ_net`` (K × P_net).
+
+        Reverse accumulation through the network's straight-line program:
+        ``∂η_k/∂w_uv = δ_kv h_u`` with ``δ_kv = σ_v'(a_v) Σ_w w_vw δ_kw``
+        (:func:`symmle._slp.symbolic_jacobian`), so the cost grows with the
+        number of parameters, not with the size of the expanded tree.
+        """
+        from ._slp import symbolic_jacobian
+
+        return symbolic_jacobian(self.architecture)
 
     @cached_property
     def fisher(self) -> sp.Matrix:

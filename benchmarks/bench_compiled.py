@@ -1,0 +1,193 @@
+"""Compiled evaluation against hand-written numpy back-propagation and JAX (when installed).
+
+For each network (tanh hidden layers, Gaussian output with σ = 1, n rows), times
+
+* loglik, score, Fisher (each alone) and all three together (``evaluate``),
+* the same with a plain vectorised numpy back-propagation written below (the
+  reference a user would write by hand; J as an n × P array, ``JᵀJ`` for the Fisher),
+* and, if ``jax`` imports, JAX jit on CPU in float64 (``grad`` for the score,
+  ``vmap(grad)`` per row and ``JᵀJ`` for the Fisher, the fastest JAX route).
+
+Every result is checked against the reference before it is timed. Timings are
+the minimum over repeats, interleaved between implementations so that load from
+other processes hits them alike; ratios are symmle / reference (< 1 is faster).
+
+Run:  python benchmarks/bench_compiled.py [--n 100000] [--repeat 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import symmle as sm
+
+NETWORKS = [(2, 3, 1), (10, 20, 1), (4, 16, 16, 16, 1)]
+LOG_2PI = np.log(2 * np.pi)
+
+
+# ------------------------------------------------------- hand-written numpy
+def hand_unpack(theta, widths):
+    Ws, bs, k = [], [], 0
+    for a, b in zip(widths[:-1], widths[1:]):
+        Ws.append(theta[k:k + a * b].reshape(b, a))
+        k += a * b
+        bs.append(theta[k:k + b])
+        k += b
+    return Ws, bs
+
+
+def hand_forward(Ws, bs, X):
+    hs = [X]
+    H = X
+    for W, b in zip(Ws[:-1], bs[:-1]):
+        H = np.tanh(H @ W.T + b)
+        hs.append(H)
+    return hs, (H @ Ws[-1].T + bs[-1])[:, 0]
+
+
+def hand_loglik(theta, widths, X, y):
+    _, eta = hand_forward(*hand_unpack(theta, widths), X)
+    r = y - eta
+    return -0.5 * (r @ r) - 0.5 * len(y) * LOG_2PI
+
+
+def hand_backward(Ws, hs, d):
+    """Per-layer (dW, db) row contributions for seed d (n, 1), from the output down."""
+    out = []
+    for i in range(len(Ws) - 1, -1, -1):
+        out.append((d, hs[i]))
+        if i:
+            d = (d @ Ws[i]) * (1.0 - hs[i] ** 2)
+    return out[::-1]
+
+
+def hand_score(theta, widths, X, y):
+    Ws, bs = hand_unpack(theta, widths)
+    hs, eta = hand_forward(Ws, bs, X)
+    parts = hand_backward(Ws, hs, (y - eta)[:, None])
+    return np.concatenate([np.r_[(d.T @ h).ravel(), d.sum(axis=0)] for d, h in parts])
+
+
+def hand_fisher(theta, widths, X):
+    Ws, bs = hand_unpack(theta, widths)
+    hs, _ = hand_forward(Ws, bs, X)
+    parts = hand_backward(Ws, hs, np.ones((X.shape[0], 1)))
+    n = X.shape[0]
+    J = np.concatenate([np.concatenate([(d[:, :, None] * h[:, None, :]).reshape(n, -1), d], axis=1)
+                        for d, h in parts], axis=1)
+    return J.T @ J
+
+
+# ---------------------------------------------------------------------- JAX
+def jax_functions(widths):
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+
+    def eta_row(theta, x):
+        k, h = 0, x
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            W = theta[k:k + a * b].reshape(b, a)
+            k += a * b
+            h = W @ h + theta[k:k + b]
+            k += b
+            if i < len(widths) - 2:
+                h = jnp.tanh(h)
+        return h[0]
+
+    eta = jax.vmap(eta_row, in_axes=(None, 0))
+
+    def loglik(theta, X, y):
+        r = y - eta(theta, X)
+        return -0.5 * (r @ r) - 0.5 * y.shape[0] * LOG_2PI
+
+    per_row = jax.vmap(jax.grad(eta_row), in_axes=(None, 0))
+
+    def fisher(theta, X):
+        J = per_row(theta, X)
+        return J.T @ J
+
+    return {"loglik": jax.jit(loglik), "score": jax.jit(jax.grad(loglik)),
+            "fisher": jax.jit(fisher), "block": jax.block_until_ready}
+
+
+# ------------------------------------------------------------------- timing
+def best_times(fns, repeat):
+    """Minimum wall time (s) of each zero-argument function, runs interleaved."""
+    for f in fns.values():
+        f()
+    times = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, f in fns.items():
+            t = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t)
+    return {k: min(v) for k, v in times.items()}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=7)
+    args = ap.parse_args(argv)
+    print(f"n = {args.n} rows, tanh, Gaussian(sigma=1), float64; best of {args.repeat} (ms)")
+    header = (f"{'network':>18} {'P':>5} {'quantity':>8} {'symmle':>9} {'numpy':>9} {'ratio':>6}"
+              f" {'jax':>9} {'ratio':>6}")
+    print(header)
+    print("-" * len(header))
+    for widths in NETWORKS:
+        model = sm.Model(sm.mlp(*widths, activation="tanh"), sm.Gaussian(sigma=1.0))
+        cm = model.compile()
+        theta = model.random_params(0)
+        X, y = model.simulate(theta, n=args.n, rng=1)
+        ref = {"loglik": hand_loglik(theta, widths, X, y), "score": hand_score(theta, widths, X, y),
+               "fisher": hand_fisher(theta, widths, X)}
+        got = cm.evaluate(theta, X, y, ("loglik", "score", "fisher"))
+        for k in ref:
+            np.testing.assert_allclose(got[k], ref[k], rtol=1e-8, atol=1e-8 * np.max(np.abs(ref[k])))
+        fns = {
+            ("symmle", "loglik"): lambda: cm.loglik(theta, X, y),
+            ("symmle", "score"): lambda: cm.score(theta, X, y),
+            ("symmle", "fisher"): lambda: cm.fisher(theta, X),
+            ("symmle", "all"): lambda: cm.evaluate(theta, X, y, ("loglik", "score", "fisher")),
+            ("numpy", "loglik"): lambda: hand_loglik(theta, widths, X, y),
+            ("numpy", "score"): lambda: hand_score(theta, widths, X, y),
+            ("numpy", "fisher"): lambda: hand_fisher(theta, widths, X),
+            ("numpy", "all"): lambda: (hand_loglik(theta, widths, X, y),
+                                       hand_score(theta, widths, X, y), hand_fisher(theta, widths, X)),
+        }
+        jf = jax_functions(widths)
+        if jf is not None:
+            import jax.numpy as jnp
+
+            jt, jX, jy = jnp.asarray(theta), jnp.asarray(X), jnp.asarray(y)
+            for k in ("loglik", "score", "fisher"):
+                np.testing.assert_allclose(np.asarray(jf[k](jt, *((jX, jy) if k != "fisher" else (jX,)))),
+                                           ref[k], rtol=1e-8, atol=1e-8 * np.max(np.abs(ref[k])))
+            block = jf["block"]
+            fns[("jax", "loglik")] = lambda: block(jf["loglik"](jt, jX, jy))
+            fns[("jax", "score")] = lambda: block(jf["score"](jt, jX, jy))
+            fns[("jax", "fisher")] = lambda: block(jf["fisher"](jt, jX))
+            fns[("jax", "all")] = lambda: block((jf["loglik"](jt, jX, jy), jf["score"](jt, jX, jy),
+                                                 jf["fisher"](jt, jX)))
+        t = best_times(fns, args.repeat)
+        for q in ("loglik", "score", "fisher", "all"):
+            s, r = t[("symmle", q)], t[("numpy", q)]
+            line = (f"{'mlp' + str(widths).replace(' ', ''):>18} {model.n_params:>5} {q:>8} "
+                    f"{1e3 * s:9.2f} {1e3 * r:9.2f} {s / r:6.2f}")
+            if ("jax", q) in t:
+                j = t[("jax", q)]
+                line += f" {1e3 * j:9.2f} {s / j:6.2f}"
+            print(line)
+    if jax_functions((1, 1)) is None:
+        print("(jax not installed: pip install jax jaxlib for the JAX columns)")
+
+
+if __name__ == "__main__":
+    main()

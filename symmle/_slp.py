@@ -1,0 +1,427 @@
+"""The network as a straight-line program, differentiated by the chain rule.
+
+Every unit ``v`` is two program variables: its pre-activation
+``a_v = Σ_u w_uv h_u + b_v`` and its activation ``h_v = σ_v(a_v)``. The only
+nonlinear pieces are the activations, and their first two derivatives come
+from sympy: ``sympy.diff`` of the registry's sympy form, rewritten through
+``h = σ(z)`` where that shortens it (``tanh' = 1 - h²``), lambdified once per
+activation (:func:`activation_pieces`). Everything else is linear algebra on
+the layers of :attr:`Architecture.layers`.
+
+Two consumers:
+
+* :class:`NumericProgram` — the numeric forward pass, the reverse pass for
+  ``gᵀJ`` (the score, without forming ``J``), the per-row Jacobian
+  ``Jᵀ`` (K, P, m) for the Fisher information, and an exact Hessian of
+  ``Σ_k g_k η_k`` by forward-over-reverse differentiation (the second-order
+  chain rule, batched over all parameter directions). Arrays are laid out as
+  (units, rows), float64, so every layer is one BLAS product.
+* :func:`symbolic_jacobian` — the same reverse accumulation on sympy
+  expressions: ``∂η_k/∂w_uv = δ_kv h_u`` and ``∂η_k/∂b_v = δ_kv`` with
+  ``δ_kv = σ_v'(a_v) Σ_w w_vw δ_kw``, built from shared subexpressions
+  instead of differentiating one expanded expression tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+from .activations import NUMPY_FUNCTIONS, get_activation
+
+__all__ = ["activation_pieces", "NumericProgram", "symbolic_preactivations", "symbolic_jacobian"]
+
+_MODULES = [NUMPY_FUNCTIONS, "scipy", "numpy"]
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A compiled function of ``(z, h)``; ``const`` is set when it is a constant."""
+
+    expr: sp.Expr
+    args: tuple  # the symbols (z, h)
+    fn: object
+    const: float | None
+
+    def __call__(self, z, h):
+        if self.const is not None:
+            return self.const
+        return self.fn(z, h)
+
+
+@dataclass(frozen=True)
+class ActivationPieces:
+    """σ (numerically stable numpy form) and σ', σ'' as compiled sympy pieces."""
+
+    name: str
+    value: object
+    d1: _Piece
+    d2: _Piece
+    linear: bool
+
+
+def _piece(expr, z, h):
+    expr = sp.sympify(expr)
+    if not expr.free_symbols:
+        return _Piece(expr, (z, h), None, float(expr))
+    return _Piece(expr, (z, h), sp.lambdify((z, h), expr, modules=_MODULES), None)
+
+
+@lru_cache(maxsize=None)
+def activation_pieces(name: str) -> ActivationPieces:
+    """σ, σ' and σ'' of a registry activation, derived by sympy and compiled once.
+
+    The derivatives are written in terms of ``z`` and ``h = σ(z)``.
+
+    Examples
+    --------
+    >>> from symmle._slp import activation_pieces
+    >>> p = activation_pieces("tanh")
+    >>> p.d1.expr
+    1 - _h**2
+    >>> bool(np.isclose(p.d1(0.3, np.tanh(0.3)), 1 - np.tanh(0.3) ** 2))
+    True
+    """
+    act = get_activation(name)
+    z, h = sp.Dummy("z", real=True), sp.Dummy("h", real=True)
+    f = act.sympy(z)
+    d1 = sp.diff(f, z)
+    d2 = sp.diff(d1, z)
+    if f != z:
+        d1, d2 = d1.subs(f, h), d2.subs(f, h)
+    return ActivationPieces(name, act.numpy, _piece(d1, z, h), _piece(d2, z, h),
+                            act.linear)
+
+
+# ------------------------------------------------------------------ numeric
+@dataclass(frozen=True)
+class _NumLayer:
+    units: slice  # rows of this layer's units in the activation array Z
+    a_rows: slice  # the same units' rows in the pre-activation array A
+    src: object  # rows of the sources in Z: a slice when contiguous, else an index array
+    src_inputs_only: bool
+    n_units: int
+    n_src: int
+    dense: bool  # weights are all (unit, source) pairs in row-major order
+    rows: np.ndarray
+    cols: np.ndarray
+    w_idx: np.ndarray
+    w_slice: slice | None  # weight_idx as a slice when contiguous
+    b_units: np.ndarray
+    b_idx: np.ndarray
+    groups: tuple  # ((ActivationPieces, None for all units or their positions), ...)
+
+
+def _as_slice(idx):
+    idx = np.asarray(idx, dtype=np.intp)
+    if idx.size and np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size)):
+        return slice(int(idx[0]), int(idx[0]) + idx.size)
+    return idx
+
+
+class NumericProgram:
+    """The numeric straight-line program of an :class:`~symmle.architecture.Architecture`.
+
+    All arrays are (units, m) for a chunk of m rows. θ here is the network
+    part only (length ``n_params``).
+
+    Examples
+    --------
+    >>> from symmle._slp import NumericProgram
+    >>> arch = sm.mlp(2, 3, 1)
+    >>> prog = NumericProgram(arch)
+    >>> theta = np.linspace(-1, 1, 13)
+    >>> X = np.array([[0.5, -1.0], [2.0, 0.1]])
+    >>> Z, A = prog.forward(prog.weights(theta), X)
+    >>> bool(np.allclose(prog.eta(Z), arch.forward(theta, X)))
+    True
+    """
+
+    def __init__(self, arch):
+        self.arch = arch
+        d = arch.n_inputs
+        pos = {v: i for i, v in enumerate(arch.input_nodes)}
+        k = d
+        for L in arch.layers:
+            for v in L.units:
+                pos[v] = k
+                k += 1
+        self.n_inputs = d
+        self.n_nodes = k
+        self.n_units = k - d
+        self.n_params = arch.n_params
+        self.n_outputs = arch.n_outputs
+        self.out = _as_slice([pos[v] for v in arch.output_nodes])
+        self.out_list = np.array([pos[v] for v in arch.output_nodes], dtype=np.intp)
+        layers = []
+        for L in arch.layers:
+            U, S = len(L.units), len(L.sources)
+            start = pos[L.units[0]]
+            src = np.array([pos[u] for u in L.sources], dtype=np.intp)
+            dense = (len(L.rows) == U * S and np.array_equal(L.rows, np.repeat(np.arange(U), S))
+                     and np.array_equal(L.cols, np.tile(np.arange(S), U)))
+            names = [arch.graph.nodes[v]["activation"] for v in L.units]
+            groups = []
+            for name in dict.fromkeys(names):
+                members = [j for j, n in enumerate(names) if n == name]
+                sel = None if len(members) == U else _as_slice(members)
+                groups.append((activation_pieces(name), sel))
+            w_slice = _as_slice(L.weight_idx) if len(L.weight_idx) else None
+            layers.append(_NumLayer(
+                units=slice(start, start + U), a_rows=slice(start - d, start - d + U),
+                src=_as_slice(src), src_inputs_only=bool(np.all(src < d)), n_units=U, n_src=S,
+                dense=dense, rows=L.rows, cols=L.cols, w_idx=L.weight_idx,
+                w_slice=w_slice if isinstance(w_slice, slice) else None,
+                b_units=L.bias_units, b_idx=L.bias_idx, groups=tuple(groups)))
+        self.layers = tuple(layers)
+
+    # ------------------------------------------------------------ pieces
+    def weights(self, theta):
+        """Per-layer dense ``(W (U, S), b (U, 1))`` from the network part of θ."""
+        out = []
+        for L in self.layers:
+            if L.dense and L.w_slice is not None:
+                W = theta[L.w_slice].reshape(L.n_units, L.n_src)
+            else:
+                W = np.zeros((L.n_units, L.n_src))
+                W[L.rows, L.cols] = theta[L.w_idx]
+            b = np.zeros((L.n_units, 1))
+            b[L.b_units, 0] = theta[L.b_idx]
+            out.append((W, b if len(L.b_idx) else None))
+        return out
+
+    @staticmethod
+    def _sel(arr, sel):
+        return arr if sel is None else arr[sel]
+
+    def forward(self, weights, X):
+        """Activations ``Z`` (n_nodes, m) (inputs first) and pre-activations ``A`` (n_units, m)."""
+        m = X.shape[0]
+        Z = np.empty((self.n_nodes, m))
+        Z[: self.n_inputs] = X.T
+        A = np.empty((self.n_units, m))
+        for L, (W, b) in zip(self.layers, weights):
+            a = A[L.a_rows]
+            np.matmul(W, Z[L.src], out=a)
+            if b is not None:
+                a += b
+            h = Z[L.units]
+            for pieces, sel in L.groups:
+                if sel is None:
+                    if isinstance(pieces.value, np.ufunc):
+                        pieces.value(a, out=h)
+                    else:
+                        h[...] = pieces.value(a)
+                else:
+                    h[sel] = pieces.value(a[sel])
+        return Z, A
+
+    def eta(self, Z):
+        """η (m, K) from the activations."""
+        return Z[self.out].T
+
+    def _d1(self, L, A, Z, adj):
+        """``σ'(a) ⊙ adj`` for the layer's units (adj: (..., U, m)); in place when possible."""
+        a, h = A[L.a_rows], Z[L.units]
+        for pieces, sel in L.groups:
+            if pieces.linear:
+                continue
+            if sel is None:
+                adj *= pieces.d1(a, h)
+            else:
+                adj[..., sel, :] *= pieces.d1(a[sel], h[sel])
+        return adj
+
+    def _d1_values(self, L, A, Z):
+        """σ'(a) (U, m), or None when every unit is linear."""
+        if all(p.linear for p, _ in L.groups):
+            return None
+        a, h = A[L.a_rows], Z[L.units]
+        out = np.ones((L.n_units, a.shape[1]))
+        for pieces, sel in L.groups:
+            if not pieces.linear:
+                out[slice(None) if sel is None else sel] = pieces.d1(self._sel(a, sel),
+                                                                      self._sel(h, sel))
+        return out
+
+    def _d2_values(self, L, A, Z):
+        """σ''(a) (U, m), or None when it is identically 0."""
+        if all(p.d2.const == 0.0 for p, _ in L.groups):
+            return None
+        a, h = A[L.a_rows], Z[L.units]
+        out = np.zeros((L.n_units, a.shape[1]))
+        for pieces, sel in L.groups:
+            if pieces.d2.const != 0.0:
+                out[slice(None) if sel is None else sel] = pieces.d2(self._sel(a, sel),
+                                                                      self._sel(h, sel))
+        return out
+
+    def _weight_grad(self, L, delta, Hs):
+        """``Σ_rows δ_r h_c`` for the layer's weights, in θ order: (..., n_weights)."""
+        G = np.matmul(delta, np.swapaxes(Hs, -1, -2))  # (..., U, S)
+        if L.dense:
+            return G.reshape(G.shape[:-2] + (-1,))
+        return G[..., L.rows, L.cols]
+
+    # ---------------------------------------------------------- reverse
+    def grad(self, weights, Z, A, g):
+        """``Σ_rows Σ_k g_k ∂η_k/∂θ`` (Pn,) by one reverse pass; g has shape (m, K)."""
+        out = np.zeros(self.n_params)
+        adj = np.zeros((self.n_nodes, Z.shape[1]))
+        adj[self.out_list] = g.T
+        for L, (W, _) in zip(reversed(self.layers), reversed(weights)):
+            delta = self._d1(L, A, Z, adj[L.units])
+            Hs = Z[L.src]
+            out[L.w_idx] = self._weight_grad(L, delta, Hs)
+            if len(L.b_idx):
+                out[L.b_idx] = delta.sum(axis=1)[L.b_units]
+            if not L.src_inputs_only:
+                if isinstance(L.src, slice):
+                    adj[L.src] += W.T @ delta
+                else:
+                    np.add.at(adj, L.src, W.T @ delta)
+        return out
+
+    def jacobian_t(self, weights, Z, A):
+        """``Jᵀ``: ∂η_k/∂θ_p per row, shape (K, Pn, m)."""
+        K, m = self.n_outputs, Z.shape[1]
+        Jt = np.empty((K, self.n_params, m))  # every entry is written below: each θ_p is in one layer
+        adj = np.zeros((K, self.n_nodes, m))
+        adj[np.arange(K), self.out_list] = 1.0
+        for L, (W, _) in zip(reversed(self.layers), reversed(weights)):
+            delta = self._d1(L, A, Z, adj[:, L.units])  # (K, U, m)
+            Hs = Z[L.src]  # (S, m)
+            if L.dense and L.w_slice is not None:
+                block = Jt[:, L.w_slice].reshape(K, L.n_units, L.n_src, m)
+                np.multiply(delta[:, :, None, :], Hs[None, None, :, :], out=block)
+            else:
+                Jt[:, L.w_idx] = delta[:, L.rows] * Hs[L.cols]
+            if len(L.b_idx):
+                Jt[:, L.b_idx] = delta[:, L.b_units]
+            if not L.src_inputs_only:
+                back = np.matmul(W.T, delta)  # (K, S, m)
+                if isinstance(L.src, slice):
+                    adj[:, L.src] += back
+                else:
+                    for j, s in enumerate(L.src):
+                        adj[:, s] += back[:, j]
+        return Jt
+
+    # ------------------------------------------------ second order (exact)
+    def hessian_g_eta(self, weights, Z, A, g):
+        """``Σ_rows Σ_k g_k ∂²η_k/∂θ∂θᵀ`` (Pn, Pn), g (m, K) held fixed.
+
+        Forward-over-reverse: tangents of every program variable along all Pn
+        parameter directions at once (arrays (Pn, units, m)), then the reverse
+        pass differentiated along them (the second-order chain rule).
+        """
+        P, m, d = self.n_params, Z.shape[1], self.n_inputs
+        # forward tangents
+        Zd = np.zeros((P, self.n_nodes, m))
+        Ad = np.zeros((P, self.n_units, m))
+        d1s, d2s = [], []
+        for L, (W, _) in zip(self.layers, weights):
+            ad = Ad[:, L.a_rows]
+            if not L.src_inputs_only:
+                ad += np.matmul(W, Zd[:, L.src])
+            Hs = Z[L.src]
+            ad[L.w_idx, L.rows] += Hs[L.cols]
+            ad[L.b_idx, L.b_units] += 1.0
+            d1 = self._d1_values(L, A, Z)
+            d1s.append(d1)
+            d2s.append(self._d2_values(L, A, Z))
+            Zd[:, L.units] = ad if d1 is None else ad * d1
+        # reverse pass and its tangent
+        H = np.zeros((P, P))
+        adj = np.zeros((self.n_nodes, m))
+        adj[self.out_list] = g.T
+        adjd = np.zeros((P, self.n_nodes, m))
+        for L, (W, _), d1, d2 in zip(reversed(self.layers), reversed(weights),
+                                     reversed(d1s), reversed(d2s)):
+            lam, lamd = adj[L.units], adjd[:, L.units]
+            delta = lam if d1 is None else lam * d1
+            deltad = lamd if d1 is None else lamd * d1
+            if d2 is not None:
+                deltad = deltad + Ad[:, L.a_rows] * (d2 * lam)
+            Hs, Hsd = Z[L.src], Zd[:, L.src]
+            # ∂/∂θ_p of Σ_rows δ_r h_c
+            Hw = self._weight_grad(L, deltad, Hs)  # (P, n_w)
+            Hw += self._weight_grad(L, delta, Hsd)
+            H[:, L.w_idx] = Hw
+            if len(L.b_idx):
+                H[:, L.b_idx] = deltad.sum(axis=2)[:, L.b_units]
+            if not L.src_inputs_only:
+                back = np.matmul(W.T, deltad)  # (P, S, m)
+                # the weights' own direction: ∂(Wᵀδ)/∂w_rc = e_c δ_r
+                extra = np.zeros_like(back)
+                extra[L.w_idx, L.cols] = delta[L.rows]
+                back += extra
+                b0 = W.T @ delta
+                if isinstance(L.src, slice):
+                    adjd[:, L.src] += back
+                    adj[L.src] += b0
+                else:
+                    for j, s in enumerate(L.src):
+                        adjd[:, s] += back[:, j]
+                        adj[s] += b0[j]
+        return 0.5 * (H + H.T)
+
+
+# ----------------------------------------------------------------- symbolic
+def symbolic_preactivations(arch) -> dict:
+    """``{unit: a_v}``: each unit's pre-activation as a sympy expression of x and θ."""
+    g = arch.graph
+    h = arch.unit_expressions
+    p = arch.params
+    out = {}
+    for v in arch._unit_order:
+        a = sp.Add(*[p[arch.edge_index[(u, v)]] * h[u]
+                     for u in sorted(g.predecessors(v), key=arch._sort_key)])
+        if v in arch.bias_index:
+            a = a + p[arch.bias_index[v]]
+        out[v] = a
+    return out
+
+
+def symbolic_jacobian(arch) -> sp.Matrix:
+    """``∂η/∂θ`` (K × P) by reverse accumulation through the straight-line program.
+
+    Examples
+    --------
+    >>> from symmle._slp import symbolic_jacobian
+    >>> arch = sm.mlp(2, 2, 1)
+    >>> J = symbolic_jacobian(arch)
+    >>> J == arch.output.jacobian(list(arch.params))
+    True
+    """
+    g = arch.graph
+    h = arch.unit_expressions
+    a = symbolic_preactivations(arch)
+    p = arch.params
+    d1 = {}
+    for v in arch._unit_order:
+        piece = activation_pieces(arch.graph.nodes[v]["activation"]).d1
+        z, hz = piece.args
+        d1[v] = piece.expr.xreplace({z: a[v], hz: h[v]})
+    K, P = arch.n_outputs, arch.n_params
+    J = [[sp.S.Zero] * P for _ in range(K)]
+    order = list(reversed(arch._unit_order))
+    for k, out in enumerate(arch.output_nodes):
+        adj = {out: [sp.S.One]}
+        for v in order:
+            terms = adj.pop(v, None)
+            if not terms:
+                continue
+            delta = d1[v] * sp.Add(*terms)
+            if delta == 0:
+                continue
+            for u in g.predecessors(v):
+                J[k][arch.edge_index[(u, v)]] = delta * h[u]
+                if g.nodes[u]["role"] != "input":
+                    adj.setdefault(u, []).append(p[arch.edge_index[(u, v)]] * delta)
+            if v in arch.bias_index:
+                J[k][arch.bias_index[v]] = delta
+    return sp.Matrix(J)

@@ -1,0 +1,218 @@
+"""The straight-line program behind ``CompiledModel``: exactness, chunking and memory.
+
+References are independent of the code under test: ``Architecture.forward`` (a
+plain layer-by-layer numpy pass) with the family's per-row log-density, central
+finite differences, sympy's own ``diff`` of the expanded network, and a
+monkeypatched chunk size.
+"""
+
+import tracemalloc
+
+import networkx as nx
+import numpy as np
+import pytest
+import sympy as sp
+
+import symmle as sm
+import symmle.compiled as compiled
+from symmle._slp import NumericProgram, activation_pieces, symbolic_jacobian
+
+ACTS = ["identity", "tanh", "sigmoid", "relu", "leaky_relu", "softplus", "silu", "erf"]
+
+
+def graph_arch():
+    """Skip connections, an output fed from two layers, mixed activations, an unbiased unit."""
+    G = nx.DiGraph()
+    G.add_node("x", role="input")
+    G.add_node("x2", role="input")
+    G.add_node("h", role="hidden", activation="softplus")
+    G.add_node("g", role="hidden", activation="sigmoid", bias=False)
+    G.add_node("k", role="hidden", activation="tanh")
+    G.add_node("y", role="output")
+    G.add_node("z", role="output", activation="tanh")
+    G.add_edges_from([("x", "h"), ("h", "y"), ("x", "y"), ("x2", "g"), ("h", "g"), ("g", "y"),
+                      ("g", "k"), ("x", "k"), ("k", "z"), ("h", "z")])
+    return sm.Architecture.from_graph(G)
+
+
+def ref_loglik(model, theta, X, y):
+    """log-likelihood from Architecture.forward, independent of the compiled program."""
+    Pn = model.n_network_params
+    eta = model.architecture.forward(theta[:Pn], X)
+    yy = model.family.check_y(y, X.shape[0], model.architecture.n_outputs)
+    return float(np.sum(model.family.loglik_rows(eta, yy, theta[Pn:])))
+
+
+def fd(f, x, eps=1e-6):
+    cols = [(f(x + eps * e) - f(x - eps * e)) / (2 * eps) for e in np.eye(len(x))]
+    return np.stack(cols, axis=-1)
+
+
+def setup(arch, family, n=30, seed=0):
+    model = sm.Model(arch, family)
+    theta = model.random_params(seed)
+    X, y = model.simulate(theta, n=n, rng=seed + 1)
+    return model, theta, X, y
+
+
+CASES = [(sm.mlp(2, 3, 2, 1, activation=a), sm.Gaussian()) for a in ACTS if a not in (
+    "relu", "leaky_relu")] + [
+    (sm.mlp(3, 4, 3, activation="tanh"), sm.Categorical()),
+    (sm.mlp(2, 3, 2, activation="sigmoid"), sm.Bernoulli()),
+    (graph_arch(), sm.Poisson()),
+    (sm.mlp(2, 4, 1, activation="relu"), sm.Gaussian(sigma=0.5)),
+]
+
+
+@pytest.mark.parametrize("arch,family", CASES, ids=lambda v: repr(v))
+def test_compiled_matches_forward_and_finite_differences(arch, family):
+    model, theta, X, y = setup(arch, family)
+    cm = model.compile()
+    Pn = model.n_network_params
+    np.testing.assert_allclose(cm.linear_predictor(theta, X), arch.forward(theta[:Pn], X),
+                               rtol=1e-13, atol=1e-13)
+    assert cm.loglik(theta, X, y) == pytest.approx(ref_loglik(model, theta, X, y), rel=1e-12)
+    # Jacobian and score: finite differences of the independent forward pass
+    J_fd = fd(lambda t: arch.forward(t, X), theta[:Pn])  # (n, K, Pn)
+    np.testing.assert_allclose(cm.jacobian(theta, X), J_fd, rtol=1e-6, atol=1e-7)
+    s_fd = fd(lambda t: ref_loglik(model, t, X, y), theta)
+    np.testing.assert_allclose(cm.score(theta, X, y), s_fd, rtol=1e-6, atol=1e-5)
+    # exact Hessian (second-order chain rule): finite differences of the score
+    H = cm.hessian(theta, X, y)
+    H_fd = fd(lambda t: cm.score(t, X, y), theta)
+    np.testing.assert_allclose(H, H.T, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(H, H_fd, rtol=1e-5, atol=1e-5 * np.abs(H).max())
+
+
+def test_hessian_of_a_deep_network_is_exact():
+    model, theta, X, y = setup(sm.mlp(4, 16, 16, 16, 1), sm.Gaussian(sigma=1.0), n=6)
+    cm = model.compile()
+    H = cm.hessian(theta, X, y)
+    H_fd = fd(lambda t: cm.score(t, X, y), theta, eps=1e-5)
+    assert H.shape == (641, 641)
+    np.testing.assert_allclose(H, H_fd, rtol=1e-5, atol=1e-6 * np.abs(H).max())
+
+
+@pytest.mark.parametrize("arch", [sm.mlp(2, 2, 1), sm.mlp(1, 2, 2, 2, activation="sigmoid"),
+                                  graph_arch()], ids=repr)
+def test_symbolic_jacobian_is_sympy_diff(arch):
+    J = symbolic_jacobian(arch)
+    ref = arch.output.jacobian(list(arch.params))
+    assert J.shape == ref.shape
+    for a, b in zip(J, ref):
+        assert sp.expand(a - b) == 0
+
+
+@pytest.mark.parametrize("family", [sm.Gaussian(), sm.Gaussian(sigma=0.3), sm.Bernoulli(),
+                                    sm.Poisson(), sm.Categorical()], ids=repr)
+def test_chain_rule_score_is_diff_of_loglik(family):
+    k = 3 if isinstance(family, sm.Categorical) else 1
+    model = sm.Model(sm.mlp(2, 2, k, activation="sigmoid"), family)
+    rng = np.random.default_rng(3)
+    syms = list(model.params) + list(model.architecture.inputs) + list(model.response)
+    vals = rng.normal(size=len(syms))
+    vals[-k:] = rng.integers(0, 2, size=k)
+    ref = [sp.diff(model.loglik, p) for p in model.params]
+    f_new = sp.lambdify(syms, list(model.score), modules=[sm.activations.NUMPY_FUNCTIONS, "scipy",
+                                                          "numpy"])
+    f_ref = sp.lambdify(syms, ref, modules=[sm.activations.NUMPY_FUNCTIONS, "scipy", "numpy"])
+    np.testing.assert_allclose(f_new(*vals), f_ref(*vals), rtol=1e-12, atol=1e-12)
+
+
+def test_activation_pieces_are_sympy_derivatives():
+    z = np.linspace(-2.5, 2.5, 11)
+    ok = np.abs(z) > 1e-3  # relu kinks
+    for name in ACTS:
+        p = activation_pieces(name)
+        h = p.value(z)
+        eps = 1e-5
+        d1_fd = (p.value(z + eps) - p.value(z - eps)) / (2 * eps)
+        d1 = np.broadcast_to(p.d1(z, h), z.shape)
+        np.testing.assert_allclose(d1[ok], d1_fd[ok], rtol=1e-7, atol=1e-8, err_msg=name)
+        d2_fd = (np.broadcast_to(p.d1(z + eps, p.value(z + eps)), z.shape)
+                 - np.broadcast_to(p.d1(z - eps, p.value(z - eps)), z.shape)) / (2 * eps)
+        np.testing.assert_allclose(np.broadcast_to(p.d2(z, h), z.shape)[ok], d2_fd[ok],
+                                   rtol=1e-6, atol=1e-7, err_msg=name)
+    assert activation_pieces("tanh").d1.expr.free_symbols == {activation_pieces("tanh").d1.args[1]}
+
+
+@pytest.mark.parametrize("family", [sm.Gaussian(), sm.Categorical()], ids=repr)
+def test_chunking_invariance(monkeypatch, family):
+    k = 3 if isinstance(family, sm.Categorical) else 1
+    model, theta, X, y = setup(sm.mlp(3, 5, 4, k), family, n=257)
+    cm = model.compile()
+    what = ("loglik", "score", "fisher", "hessian")
+    whole = cm.evaluate(theta, X, y, what)
+    pred, jac = cm.linear_predictor(theta, X), cm.jacobian(theta, X)
+    for rows, jbytes in [(1, 10 ** 9), (7, 10 ** 9), (100, 8 * 3 * 41 * 5)]:
+        monkeypatch.setattr(compiled, "CHUNK_ROWS", rows)
+        monkeypatch.setattr(compiled, "JACOBIAN_BYTES", jbytes)
+        monkeypatch.setattr(compiled, "HESSIAN_BYTES", jbytes)
+        parts = cm.evaluate(theta, X, y, what)
+        for q in what:
+            np.testing.assert_allclose(parts[q], whole[q], rtol=1e-11, atol=1e-11)
+        np.testing.assert_allclose(cm.linear_predictor(theta, X), pred, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(cm.jacobian(theta, X), jac, rtol=1e-12, atol=1e-14)
+
+
+def test_evaluate_shares_one_forward_pass_per_chunk(monkeypatch):
+    model, theta, X, y = setup(sm.mlp(2, 3, 1), sm.Bernoulli(), n=50)
+    cm = model.compile()
+    calls = []
+    forward = cm._prog.forward
+
+    def counting(*args):
+        calls.append(1)
+        return forward(*args)
+
+    monkeypatch.setattr(cm._prog, "forward", counting)
+    monkeypatch.setattr(compiled, "CHUNK_ROWS", 20)
+    out = cm.evaluate(theta, X, y, ("loglik", "score", "fisher"))
+    assert len(calls) == 3  # ceil(50 / 20) chunks, one pass each
+    assert out["loglik"] == pytest.approx(ref_loglik(model, theta, X, y), rel=1e-12)
+
+
+def test_memory_stays_bounded_by_the_chunk(monkeypatch):
+    """n rows cost O(chunk) working memory: the full Jacobian would be n·P·8 bytes."""
+    model, theta, X, y = setup(sm.mlp(10, 20, 1), sm.Gaussian(sigma=1.0), n=60_000)
+    cm = model.compile()
+    monkeypatch.setattr(compiled, "CHUNK_ROWS", 1024)
+    cm.evaluate(theta, X[:100], y[:100])
+    tracemalloc.start()
+    try:
+        out = cm.evaluate(theta, X, y, ("loglik", "score", "fisher"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    full_jacobian = X.shape[0] * model.n_params * 8  # 116 MB
+    chunk_jacobian = 1024 * model.n_params * 8  # 2 MB
+    assert peak < 8 * chunk_jacobian + 2 * X.nbytes // 10, (peak, full_jacobian)
+    assert out["fisher"].shape == (241, 241)
+
+
+def test_wide_networks_compile_and_evaluate():
+    model = sm.Model(sm.mlp(784, 32, 10), sm.Categorical())
+    cm = model.compile()
+    rng = np.random.default_rng(0)
+    theta = model.random_params(rng)
+    X = rng.standard_normal((40, 784))
+    y = rng.integers(0, 10, size=40)
+    s = cm.score(theta, X, y)
+    assert s.shape == (25450,)
+    # directional derivative check along a random direction
+    v = rng.standard_normal(25450)
+    eps = 1e-6
+    dd = (ref_loglik(model, theta + eps * v, X, y) - ref_loglik(model, theta - eps * v, X, y)) / (2 * eps)
+    assert s @ v == pytest.approx(dd, rel=1e-6)
+
+
+def test_numeric_program_layout():
+    arch = graph_arch()
+    prog = NumericProgram(arch)
+    assert prog.n_nodes == 2 + 5 and prog.n_units == 5
+    theta = np.linspace(-1, 1, arch.n_params)
+    X = np.array([[0.3, -0.2], [1.5, 0.7], [-1.0, 2.0]])
+    Z, _ = prog.forward(prog.weights(theta), X)
+    units = arch.forward(theta, X, units=True)
+    for v in arch.hidden_nodes:
+        assert np.allclose(Z[2 + [u for L in arch.layers for u in L.units].index(v)], units[v])
