@@ -15,7 +15,9 @@ Gaussian log-likelihood is ``-n/2 (log(2π RSS/n) + 1)``):
 
 Prints, per method, the median wall time per start, the median number of
 iterations, the final log-likelihoods, and the ratios against scikit-learn
-measured in the same run. Run: ``python benchmarks/bench_fit.py [--starts 10]``.
+measured in the same run. Run: ``python benchmarks/bench_fit.py [--starts 10]``; on a
+busy machine ``OMP_NUM_THREADS=1`` gives steadier figures (scikit-learn's BLAS threads
+otherwise oversubscribe the cores).
 Needs the ``bench`` extra (scikit-learn).
 """
 
@@ -56,7 +58,8 @@ def run_sklearn(X, y, theta0):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", exc.ConvergenceWarning)
         mlp.fit(X, y)  # builds the layers; the warm start below replaces them
-    W1, b1, W2, b2 = theta0[0:6].reshape(3, 2), theta0[6:9], theta0[9:12].reshape(1, 3), theta0[12:13]
+    W1, b1 = theta0[0:6].reshape(3, 2), theta0[6:9]
+    W2, b2 = theta0[9:12].reshape(1, 3), theta0[12:13]
     mlp.coefs_ = [W1.T.copy(), W2.T.copy()]
     mlp.intercepts_ = [b1.copy(), b2.copy()]
     mlp.set_params(max_iter=10_000)

@@ -24,7 +24,7 @@ from .errors import (
     UnknownActivationError,
 )
 from .families import Bernoulli, Categorical, Family, Gaussian, Poisson, family_from_name
-from .fitting import FitResult, fit
+from .fitting import FitResult, FitStart, fit
 from .identifiability import (
     IdentifiabilityReport,
     OptimaClusters,
@@ -69,6 +69,7 @@ __all__ = [
     "family_from_name",
     "fit",
     "FitResult",
+    "FitStart",
     "identifiability",
     "IdentifiabilityReport",
     "is_reducible",

@@ -32,7 +32,8 @@ import sympy as sp
 
 from .activations import NUMPY_FUNCTIONS, get_activation
 
-__all__ = ["activation_pieces", "NumericProgram", "symbolic_preactivations", "symbolic_jacobian"]
+__all__ = ["activation_pieces", "NumericProgram", "symbolic_preactivations", "symbolic_gradient",
+           "symbolic_jacobian"]
 
 _MODULES = [NUMPY_FUNCTIONS, "scipy", "numpy"]
 
@@ -386,6 +387,54 @@ def symbolic_preactivations(arch) -> dict:
     return out
 
 
+def _unit_derivatives(arch):
+    h = arch.unit_expressions
+    a = symbolic_preactivations(arch)
+    d1 = {}
+    for v in arch._unit_order:
+        piece = activation_pieces(arch.graph.nodes[v]["activation"]).d1
+        z, hz = piece.args
+        d1[v] = piece.expr.xreplace({z: a[v], hz: h[v]})
+    return h, d1
+
+
+def symbolic_gradient(arch, seeds, _cache=None) -> list:
+    """``Σ_k seeds_k ∂η_k/∂θ`` (list of P expressions) by one symbolic reverse pass.
+
+    With ``seeds = ∂ℓ/∂η`` this is the score of the network parameters; the
+    cost is one product per edge, whatever the number of outputs.
+
+    Examples
+    --------
+    >>> from symmle._slp import symbolic_gradient
+    >>> arch = sm.mlp(1, 1, 1, activation="tanh")
+    >>> symbolic_gradient(arch, [sp.Symbol("g")])
+    [W2_1_1*g*x1*(1 - tanh(W1_1_1*x1 + b1_1)**2), W2_1_1*g*(1 - tanh(W1_1_1*x1 + b1_1)**2), g*tanh(W1_1_1*x1 + b1_1), g]
+    """
+    g = arch.graph
+    h, d1 = _unit_derivatives(arch) if _cache is None else _cache
+    p = arch.params
+    grad = [sp.S.Zero] * arch.n_params
+    adj = {}
+    for out, seed in zip(arch.output_nodes, seeds):
+        if seed != 0:
+            adj.setdefault(out, []).append(sp.sympify(seed))
+    for v in reversed(arch._unit_order):
+        terms = adj.pop(v, None)
+        if not terms:
+            continue
+        delta = d1[v] * sp.Add(*terms)
+        if delta == 0:
+            continue
+        for u in g.predecessors(v):
+            grad[arch.edge_index[(u, v)]] = delta * h[u]
+            if g.nodes[u]["role"] != "input":
+                adj.setdefault(u, []).append(p[arch.edge_index[(u, v)]] * delta)
+        if v in arch.bias_index:
+            grad[arch.bias_index[v]] = delta
+    return grad
+
+
 def symbolic_jacobian(arch) -> sp.Matrix:
     """``∂η/∂θ`` (K × P) by reverse accumulation through the straight-line program.
 
@@ -397,31 +446,7 @@ def symbolic_jacobian(arch) -> sp.Matrix:
     >>> J == arch.output.jacobian(list(arch.params))
     True
     """
-    g = arch.graph
-    h = arch.unit_expressions
-    a = symbolic_preactivations(arch)
-    p = arch.params
-    d1 = {}
-    for v in arch._unit_order:
-        piece = activation_pieces(arch.graph.nodes[v]["activation"]).d1
-        z, hz = piece.args
-        d1[v] = piece.expr.xreplace({z: a[v], hz: h[v]})
-    K, P = arch.n_outputs, arch.n_params
-    J = [[sp.S.Zero] * P for _ in range(K)]
-    order = list(reversed(arch._unit_order))
-    for k, out in enumerate(arch.output_nodes):
-        adj = {out: [sp.S.One]}
-        for v in order:
-            terms = adj.pop(v, None)
-            if not terms:
-                continue
-            delta = d1[v] * sp.Add(*terms)
-            if delta == 0:
-                continue
-            for u in g.predecessors(v):
-                J[k][arch.edge_index[(u, v)]] = delta * h[u]
-                if g.nodes[u]["role"] != "input":
-                    adj.setdefault(u, []).append(p[arch.edge_index[(u, v)]] * delta)
-            if v in arch.bias_index:
-                J[k][arch.bias_index[v]] = delta
-    return sp.Matrix(J)
+    cache = _unit_derivatives(arch)
+    K = arch.n_outputs
+    return sp.Matrix([symbolic_gradient(arch, [sp.S.One if j == k else sp.S.Zero for j in range(K)],
+                                        cache) for k in range(K)])

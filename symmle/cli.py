@@ -105,7 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     _arch_args(p)
     p.add_argument("--data", required=True, help="CSV file with a header row")
     p.add_argument("--target", default="y", help="name of the response column (default y)")
+    p.add_argument("--features", default=None,
+                   help="comma-separated input columns (default: every column but the target)")
     p.add_argument("--starts", type=_positive_int, default=4, help="random starts (default 4)")
+    p.add_argument("--method", default=None, choices=("scoring", "lm", "trf", "trust-exact"),
+                   help="optimiser (default: damped Fisher scoring)")
+    p.add_argument("--json", default=None, help="also write the result to this JSON path")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="seed (default 0)")
 
     p = sub.add_parser("study", help="the consistency study (the seed's experiment)")
@@ -183,9 +188,16 @@ def _cmd_fit(args):
     from .fitting import fit
 
     model = _model(args)
-    X, y, _ = load_csv(args.data, target=args.target)
-    res = fit(model, X, y, n_starts=args.starts, rng=args.seed)
+    targets = args.target.split(",")
+    features = args.features.split(",") if args.features else None
+    X, y, _ = load_csv(args.data, target=targets if len(targets) > 1 else targets[0],
+                       features=features)
+    options = {"method": args.method} if args.method else {}
+    res = fit(model, X, y, n_starts=args.starts, rng=args.seed, **options)
     print(res.summary())
+    if args.json:
+        res.to_json(args.json)
+        print(f"result written to {args.json}")
 
 
 def _cmd_study(args):
@@ -234,6 +246,10 @@ _COMMANDS = {"derive": _cmd_derive, "symmetry": _cmd_symmetry, "identify": _cmd_
 
 def main(argv=None) -> int:
     """Run the ``symmle`` command; returns the exit status."""
+    import warnings
+
+    warnings.formatwarning = lambda message, category, *args, **kwargs: (
+        f"symmle: {category.__name__}: {message}\n")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

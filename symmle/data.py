@@ -62,7 +62,8 @@ def load_csv(path, *, target="y", features=None, delimiter: str = ","):
     >>> d = tempfile.mkdtemp()
     >>> p = os.path.join(d, "toy.csv")
     >>> _ = open(p, "w").write("x1,x2,y\\n0.5,1,0\\n-1,2.5,1\\n")
-    >>> X, y, names = sm.load_csv(p, target="y")
+    >>> from symmle.data import load_csv
+    >>> X, y, names = load_csv(p, target="y")
     >>> X, y, names
     (array([[ 0.5,  1. ],
            [-1. ,  2.5]]), array([0., 1.]), ('x1', 'x2'))

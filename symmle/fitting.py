@@ -251,7 +251,7 @@ class FitResult:
 
     @property
     def sigma(self) -> float | None:
-        """The Gaussian noise σ (estimated: ``exp(log_sigma)``, or the known one); None otherwise."""
+        """The Gaussian noise σ (``exp(log_sigma)``, or the known one); None for other families."""
         fam = self.model.family
         if not isinstance(fam, Gaussian):
             return None
@@ -288,7 +288,7 @@ class FitResult:
 
     @property
     def identified(self) -> np.ndarray:
-        """Boolean mask: parameters with no component (> ``NULL_COMPONENT_TOL``) in the null space."""
+        """Mask of the parameters with no component (> ``NULL_COMPONENT_TOL``) in the null space."""
         return _identified_mask(self._eig[2])
 
     @cached_property
@@ -482,9 +482,11 @@ class FitResult:
                 with open(source, encoding="utf-8") as fh:
                     source = fh.read()
             except OSError as exc:
-                raise PersistenceError(f"cannot read FitResult JSON from {source!r}: {exc}") from None
+                raise PersistenceError(
+                    f"cannot read FitResult JSON from {source!r}: {exc}") from None
         if not isinstance(source, str):
-            raise SymmleTypeError(f"source must be JSON text or a path, got {type(source).__name__}")
+            raise SymmleTypeError(
+                f"source must be JSON text or a path, got {type(source).__name__}")
         try:
             doc = json.loads(source)
         except json.JSONDecodeError as exc:
@@ -784,7 +786,8 @@ def _scoring(pb, theta0, tol, max_iter):
         actual = f - f_new
         rho = actual / pred if pred > 0 else -1.0
         if np.isfinite(f_new) and rho > 0:
-            small_x = float(np.linalg.norm(step)) <= tol * (float(np.linalg.norm(theta[:npar])) + tol)
+            size = float(np.linalg.norm(theta[:npar]))
+            small_x = float(np.linalg.norm(step)) <= tol * (size + tol)
             small_f = abs(actual) <= tol * f and pred <= tol * f
             theta, f, g, A = trial, f_new, g_new, A_new
             mu *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)

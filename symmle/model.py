@@ -133,15 +133,14 @@ class Model:
     def score(self) -> sp.Matrix:
         """``∂ loglik / ∂θ`` (P × 1).
 
-        Built by the chain rule ``Σ_k (∂ℓ/∂η_k) ∂η_k/∂θ`` through the
-        network's straight-line program (see :attr:`jacobian`), not by
-        differentiating the expanded log-likelihood.
+        Built by the chain rule: one reverse pass through the network's
+        straight-line program seeded with ``∂ℓ/∂η`` (see :attr:`jacobian`),
+        not by differentiating the expanded log-likelihood.
         """
+        from ._slp import symbolic_gradient
+
         g, g_extra = self._dloglik_deta
-        J = self.jacobian
-        K, Pn = J.shape
-        net = [sp.Add(*[g[k] * J[k, p] for k in range(K) if J[k, p] != 0]) for p in range(Pn)]
-        return sp.Matrix(net + g_extra)
+        return sp.Matrix(symbolic_gradient(self.architecture, g) + g_extra)
 
     @cached_property
     def hessian(self) -> sp.Matrix:
@@ -177,7 +176,7 @@ class Model:
         """
         J = self.jacobian
         W = self.family.weight_expr(list(self.eta), self.extra_params)
-        net = J.T * W * J
+        net = _sandwich(J, W)
         E = self.family.n_extra
         if E == 0:
             return net
@@ -272,3 +271,15 @@ class Model:
 
     def __repr__(self):
         return f"Model({self.architecture!r}, {self.family!r})"
+
+
+def _sandwich(J, W) -> sp.Matrix:
+    """``Jᵀ W J`` for a symmetric W, built on the upper triangle and mirrored."""
+    K, P = J.shape
+    JW = J.T * W
+    out = [[sp.S.Zero] * P for _ in range(P)]
+    for i in range(P):
+        for j in range(i, P):
+            v = sp.Add(*[JW[i, k] * J[k, j] for k in range(K) if JW[i, k] != 0 and J[k, j] != 0])
+            out[i][j] = out[j][i] = v
+    return sp.Matrix(out)

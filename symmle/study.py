@@ -695,21 +695,32 @@ class StudyResult:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8, loc="lower left")
         n_max = max(self.sample_sizes)
-        Z = self.standardized(n_max).ravel()
-        Z = np.sort(Z[np.isfinite(Z)])
-        if not Z.size:
-            qq.text(0.5, 0.5, "no Cramér–Rao scale:\nI₁(θ*) is singular", ha="center",
-                    va="center", transform=qq.transAxes)
-        else:
+        Z = self.standardized(n_max)
+        robust = not np.all(np.isfinite(self.crlb_var))
+        if robust:  # no Cramér–Rao scale: centre and scale each parameter by median and MAD
+            A = np.array([r["theta_aligned"] for r in self.records
+                          if r["n"] == n_max and r["status"] == "ok"], dtype=float)
+            med = np.median(A, axis=0)
+            scale = _MAD_TO_SD * np.median(np.abs(A - med), axis=0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                Z = (A - med) / scale
+        Z = np.sort(Z[np.isfinite(Z)].ravel())
+        if Z.size:
             probs = (np.arange(1, Z.size + 1) - 0.5) / Z.size
             q = norm.ppf(probs)
             qq.plot(q, Z, ".", color="tab:blue", ms=3, alpha=0.7)
             lim = max(4.0, float(np.max(np.abs(q))))
             qq.plot([-lim, lim], [-lim, lim], "k--", lw=1)
             qq.set_xlim(-lim, lim)
+            if robust:
+                qq.set_yscale("symlog", linthresh=2.0)
         qq.set_xlabel("N(0, 1) quantile")
-        qq.set_ylabel(r"$\sqrt{n}\,(g(\hat\theta)-\theta^*)_j / \sqrt{[I_1^{-1}]_{jj}}$")
-        qq.set_title(f"normal QQ, all parameters pooled, n = {n_max}")
+        if robust:
+            qq.set_ylabel("(aligned θ̂ − median) / (1.4826·MAD), per parameter")
+            qq.set_title(f"normal QQ at n = {n_max} (I₁(θ*) singular: robust scale)")
+        else:
+            qq.set_ylabel(r"$\sqrt{n}\,(g(\hat\theta)-\theta^*)_j / \sqrt{[I_1^{-1}]_{jj}}$")
+            qq.set_title(f"normal QQ, all parameters pooled, n = {n_max}")
         qq.grid(True, alpha=0.3)
         if path is not None:
             fig.savefig(path, dpi=110)

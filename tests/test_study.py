@@ -423,3 +423,19 @@ def test_identifiable_truth_is_consistent_modulo_the_group(model):
     # aligned errors are on the Cramér–Rao scale √(tr I₁⁻¹ / n)
     ratio = last["aligned_error"] / res.cramer_rao_scale[-1]
     assert 0.4 < ratio < 2.0
+
+
+def test_reducible_truth_has_no_cramer_rao_bound(model, tmp_path):
+    res = consistency_study(model, REDUCIBLE_THETA, [300, 600], replications=2, n_starts=1, rng=4)
+    assert np.all(np.isnan(res.crlb_var))
+    assert all(math.isnan(row["efficiency"]) and math.isnan(row["ks_max"]) for row in res.table)
+    assert all(row["function_error"] < 0.5 for row in res.table)
+    text = res.to_json()
+    assert "NaN" not in text
+    back = StudyResult.from_json(text)
+    same_table(res.table, back.table)
+    assert np.all(np.isnan(back.crlb_var))
+    if pytest.importorskip("matplotlib"):
+        res.plot(tmp_path / "r.png")
+        assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+    assert "nan" in str(res)
