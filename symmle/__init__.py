@@ -40,6 +40,7 @@ from .identifiability import (
     regularity,
 )
 from .model import Model
+from .study import StudyResult, consistency_study
 from .symmetry import (
     ParamTransform,
     SymmetryGroup,
@@ -82,6 +83,8 @@ __all__ = [
     "profile_conf_int",
     "cluster_optima",
     "OptimaClusters",
+    "consistency_study",
+    "StudyResult",
     "symmetry_group",
     "SymmetryGroup",
     "ParamTransform",

@@ -114,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_nonneg_int, default=0, help="seed (default 0)")
 
     p = sub.add_parser("study", help="the consistency study (the seed's experiment)")
-    p.add_argument("--arch", default=None, help="layer widths (default: the seed's 2-3-1 network)")
+    p.add_argument("--arch", default=None,
+                   help="layer widths (default: the seed's 2-3-1 network with its θ*); another "
+                        "architecture gets a random truth θ*, which may be nearly reducible")
     p.add_argument("--activation", default="tanh", choices=activation_names())
     p.add_argument("--sizes", type=_sizes, default=None, help="sample sizes, e.g. 100,1000,10000")
     p.add_argument("--reps", type=_positive_int, default=None, help="replications per size")

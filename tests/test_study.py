@@ -408,7 +408,6 @@ def test_bad_model_and_theta(model):
 # ----------------------------------------------------------- the statistics (scenario 1)
 
 
-@pytest.mark.slow
 def test_identifiable_truth_is_consistent_modulo_the_group(model):
     res = consistency_study(model, SEED_THETA, [250, 1000, 4000], replications=12, n_starts=6,
                             rng=2024, n_jobs=2)
