@@ -1,8 +1,15 @@
-"""Rich display helpers: HTML tables for notebooks, from the same rows as the text forms.
+"""Rich display for notebooks: HTML tables and LaTeX, built from the same data as the text forms.
 
-Objects with a text ``summary()`` or ``__str__`` table build their
-``_repr_html_`` from the same data with :func:`html_table`, so the notebook and
-the terminal always show the same numbers.
+Objects with a text ``summary()`` or ``__str__`` build their ``_repr_html_``
+from the same rows with :func:`html_table` / :func:`html_report`, so a notebook
+and a terminal always show the same numbers; the text forms are unchanged
+(Jupyter shows ``_repr_html_`` and keeps ``repr`` as the plain-text fallback).
+
+Symbolic expressions display as LaTeX through :class:`LatexView` (what
+``Model.show(what)`` returns) and :func:`model_repr_latex` (what
+``Model._repr_latex_`` returns). A very large model shows its plain ``repr``
+instead: building and typesetting its expressions would take longer than a
+display should.
 """
 
 from __future__ import annotations
@@ -10,11 +17,40 @@ from __future__ import annotations
 import html
 from typing import Iterable, Sequence
 
-__all__ = ["html_table", "format_cell"]
+from .errors import SymmleTypeError, SymmleValueError
+
+__all__ = ["html_table", "html_report", "format_cell", "LatexView", "model_view", "model_repr_latex",
+           "MODEL_LHS", "REPR_LATEX_MAX_PARAMS"]
+
+#: models with more parameters than this show their plain ``repr`` instead of LaTeX.
+REPR_LATEX_MAX_PARAMS = 200
+
+#: the left-hand side each of :meth:`Model.latex`'s expressions is displayed with.
+MODEL_LHS = {
+    "loglik": r"\ell(\theta; x, y)",
+    "score": r"\nabla_{\theta}\, \ell(\theta; x, y)",
+    "hessian": r"\nabla^{2}_{\theta}\, \ell(\theta; x, y)",
+    "fisher": r"\mathcal{I}(\theta; x)",
+    "output": r"f(x; \theta)",
+    "mean": r"\mathbb{E}[y \mid x]",
+}
 
 
+# ------------------------------------------------------------------------ HTML
 def format_cell(value, digits: int = 4) -> str:
-    """Format one table cell the way the text tables do (``4`` significant digits)."""
+    """Format one table cell the way the text tables do (``4`` significant digits).
+
+    Strings are kept as they are, so a caller can pass cells already formatted
+    exactly as its text form formats them.
+
+    Examples
+    --------
+    >>> from symmle.display import format_cell
+    >>> format_cell(0.123456), format_cell(3), format_cell(float("nan")), format_cell("1e-3")
+    ('0.1235', '3', 'nan', '1e-3')
+    """
+    if isinstance(value, str):
+        return value
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, int):
@@ -28,12 +64,25 @@ def format_cell(value, digits: int = 4) -> str:
     return f"{f:.{digits}g}"
 
 
-def html_table(headers: Sequence[str], rows: Iterable[Sequence], *, caption: str | None = None,
-               notes: Sequence[str] = (), digits: int = 4) -> str:
+def html_table(headers: Sequence[str] | None, rows: Iterable[Sequence], *,
+               caption: str | None = None, notes: Sequence[str] = (), digits: int = 4) -> str:
     """An escaped, well-formed HTML table.
+
+    Parameters
+    ----------
+    headers : sequence of str or None
+        Column headers; None for a table without a header row.
+    rows : iterable of sequences
+        Cells, formatted by :func:`format_cell` (strings are kept verbatim).
+    caption : str, optional
+    notes : sequence of str
+        Paragraphs after the table.
+    digits : int
+        Significant digits of numeric cells.
 
     Examples
     --------
+    >>> from symmle.display import html_table
     >>> print(html_table(["n", "error"], [[100, 0.123456]], caption="<study>"))
     <table class="symmle">
     <caption>&lt;study&gt;</caption>
@@ -46,8 +95,9 @@ def html_table(headers: Sequence[str], rows: Iterable[Sequence], *, caption: str
     out = ['<table class="symmle">']
     if caption:
         out.append(f"<caption>{html.escape(caption)}</caption>")
-    out.append("<thead><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-               + "</tr></thead>")
+    if headers is not None:
+        out.append("<thead><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+                   + "</tr></thead>")
     out.append("<tbody>")
     for row in rows:
         out.append("<tr>" + "".join(f"<td>{html.escape(format_cell(c, digits))}</td>" for c in row)
@@ -57,3 +107,113 @@ def html_table(headers: Sequence[str], rows: Iterable[Sequence], *, caption: str
     for note in notes:
         out.append(f"<p>{html.escape(note)}</p>")
     return "\n".join(out)
+
+
+def html_report(title: str, *, lines: Sequence[str] = (), headers: Sequence[str] | None = None,
+                rows: Iterable[Sequence] = (), notes: Sequence[str] = (), digits: int = 4) -> str:
+    """A titled block: the title, one paragraph per line, then a table and notes.
+
+    The layout of every symmle result in a notebook: ``title`` and ``lines``
+    are the header facts of the text form, ``headers`` and ``rows`` its table.
+    Lines that start with ``WARNING`` are shown in bold.
+
+    Examples
+    --------
+    >>> from symmle.display import html_report
+    >>> print(html_report("Fit", lines=["n = 3"], headers=["name", "estimate"], rows=[["a", 1.5]]))
+    <div class="symmle">
+    <p><strong>Fit</strong></p>
+    <p>n = 3</p>
+    <table class="symmle">
+    <thead><tr><th>name</th><th>estimate</th></tr></thead>
+    <tbody>
+    <tr><td>a</td><td>1.5</td></tr>
+    </tbody>
+    </table>
+    </div>
+    """
+    out = ['<div class="symmle">', f"<p><strong>{html.escape(title)}</strong></p>"]
+    for line in lines:
+        text = html.escape(line)
+        out.append(f"<p><strong>{text}</strong></p>" if line.startswith("WARNING") else f"<p>{text}</p>")
+    out.append(html_table(headers, rows, notes=notes, digits=digits))
+    out.append("</div>")
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------- LaTeX
+class LatexView:
+    """LaTeX that a notebook typesets: what ``Model.show(what)`` returns.
+
+    ``str(view)`` is the bare LaTeX (paste it into a paper); in Jupyter the
+    view displays as the equation ``lhs = latex``.
+
+    Parameters
+    ----------
+    latex : str
+        The right-hand side, as :meth:`Model.latex` returns it.
+    lhs : str, optional
+        The left-hand side (LaTeX), e.g. ``r"\\ell(\\theta; x, y)"``.
+
+    Examples
+    --------
+    >>> from symmle.display import LatexView
+    >>> view = LatexView("x^{2}", lhs="f(x)")
+    >>> print(view)
+    x^{2}
+    >>> view._repr_latex_()
+    '$$f(x) = x^{2}$$'
+    """
+
+    def __init__(self, latex: str, lhs: str | None = None):
+        if not isinstance(latex, str):
+            raise SymmleTypeError(f"latex must be a str, got {type(latex).__name__}")
+        if lhs is not None and not isinstance(lhs, str):
+            raise SymmleTypeError(f"lhs must be a str or None, got {type(lhs).__name__}")
+        self.latex = latex
+        self.lhs = lhs
+
+    def _repr_latex_(self) -> str:
+        body = self.latex if self.lhs is None else f"{self.lhs} = {self.latex}"
+        return f"$${body}$$"
+
+    def __str__(self) -> str:
+        return self.latex
+
+    def __repr__(self) -> str:
+        return f"LatexView({len(self.latex)} characters{', lhs=' + repr(self.lhs) if self.lhs else ''})"
+
+
+def model_view(model, what: str = "loglik") -> LatexView:
+    """``model.latex(what)`` as a :class:`LatexView` with its left-hand side (:data:`MODEL_LHS`).
+
+    Examples
+    --------
+    >>> from symmle.display import model_view
+    >>> model = sm.Model(sm.mlp(1, 1, activation="identity"), sm.Gaussian(sigma=1.0))
+    >>> model_view(model, "fisher")._repr_latex_()
+    '$$\\\\mathcal{I}(\\\\theta; x) = \\\\left[\\\\begin{matrix}x_{1}^{2} & x_{1}\\\\\\\\x_{1} & 1\\\\end{matrix}\\\\right]$$'
+    """
+    if what not in MODEL_LHS:
+        raise SymmleValueError(f"what must be one of {tuple(MODEL_LHS)}, got {what!r}")
+    return LatexView(model.latex(what), lhs=MODEL_LHS[what])
+
+
+def model_repr_latex(model) -> str | None:
+    """The log-likelihood as display LaTeX (``$$ℓ(θ; x, y) = …$$``), or None for a large model.
+
+    What ``Model._repr_latex_`` returns; None (Jupyter then shows the plain
+    ``repr``) when the model has more than :data:`REPR_LATEX_MAX_PARAMS`
+    parameters.
+
+    Examples
+    --------
+    >>> from symmle.display import model_repr_latex
+    >>> print(model_repr_latex(sm.Model(sm.mlp(1, 1), sm.Bernoulli())))
+    $$\\ell(\\theta; x, y) = y \\left(W^{(1)}_{1 1} x_{1} + b^{(1)}_{1}\\right) - \\operatorname{softplus}\\left(W^{(1)}_{1 1} x_{1} + b^{(1)}_{1}\\right)$$
+    >>> model_repr_latex(sm.Model(sm.mlp(20, 10, 1), sm.Gaussian())) is None
+    True
+    """
+    if model.n_params > REPR_LATEX_MAX_PARAMS:
+        return None
+    return model_view(model, "loglik")._repr_latex_()

@@ -384,6 +384,17 @@ class FitResult:
         b1_1           0.9563     0.03618      26.4  5.73e-154           [0.8854, 1.027]
         log_sigma     -0.6703        0.05     -13.4  5.6e-41        [-0.7683, -0.5723]
         """
+        title, lines, headers, rows = self._summary_parts(alpha)
+        w = max(8, max(len(n) for n in self.param_names))
+        head = (f"{headers[0]:<{w}}  {headers[1]:>10}  {headers[2]:>10}  {headers[3]:>8}  "
+                f"{headers[4]:>7}  {headers[5]:>24}")
+        lines = [title, *lines, head, "-" * len(head)]
+        for name, est, se, z, p, ci in rows:
+            lines.append(f"{name:<{w}}  {est:>10}  {se:>10}  {z:>8}  {p:>7}  {ci:>24}")
+        return "\n".join(lines)
+
+    def _summary_parts(self, alpha: float):
+        """Title, header lines, column headers and formatted rows shared by the text and HTML."""
         lo_hi = self.conf_int(alpha)
         se = self.stderr
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -392,8 +403,8 @@ class FitResult:
         n_conv = sum(s.converged for s in self.starts)
         model = self.model
         cond = self.condition_number
+        title = f"Maximum-likelihood fit: {model.architecture!r} with {model.family!r}"
         lines = [
-            f"Maximum-likelihood fit: {model.architecture!r} with {model.family!r}",
             f"n = {self.n_obs}   log-likelihood = {self.loglik:.6g}   AIC = {self.aic:.6g}   "
             f"BIC = {self.bic:.6g}",
             f"method = {self.method}   converged = {'yes' if self.converged else 'NO'} "
@@ -410,15 +421,18 @@ class FitResult:
         if not self.converged and self.message:
             lines.append(f"WARNING: {self.message}")
         pct = f"{100 * (1 - alpha):g}%"
-        w = max(8, max(len(n) for n in self.param_names))
-        head = (f"{'name':<{w}}  {'estimate':>10}  {'std. err.':>10}  {'z':>8}  {'P>|z|':>7}  "
-                f"{pct + ' interval':>24}")
-        lines += [head, "-" * len(head)]
-        for i, name in enumerate(self.param_names):
-            ci = f"[{_fmt(lo_hi[i, 0])}, {_fmt(lo_hi[i, 1])}]"
-            lines.append(f"{name:<{w}}  {_fmt(self.params[i]):>10}  {_fmt(se[i]):>10}  "
-                         f"{_fmt(z[i], 3):>8}  {_fmt(p[i], 3):>7}  {ci:>24}")
-        return "\n".join(lines)
+        headers = ["name", "estimate", "std. err.", "z", "P>|z|", pct + " interval"]
+        rows = [[name, _fmt(self.params[i]), _fmt(se[i]), _fmt(z[i], 3), _fmt(p[i], 3),
+                 f"[{_fmt(lo_hi[i, 0])}, {_fmt(lo_hi[i, 1])}]"]
+                for i, name in enumerate(self.param_names)]
+        return title, lines, headers, rows
+
+    def _repr_html_(self) -> str:
+        """The :meth:`summary` (at ``alpha = 0.05``) as HTML, for notebooks."""
+        from .display import html_report
+
+        title, lines, headers, rows = self._summary_parts(0.05)
+        return html_report(title, lines=lines, headers=headers, rows=rows)
 
     def __repr__(self):
         return (f"FitResult(model={self.model!r}, loglik={self.loglik:.6g}, "

@@ -273,33 +273,52 @@ class IdentifiabilityReport:
         """Dimension of the information's null space, ``n_params - fisher_rank``."""
         return self.n_params - self.fisher_rank
 
-    def __str__(self) -> str:
+    def _facts(self):
+        """Title and ``(label, value, sub-lines)`` rows shared by the text and HTML forms."""
         where = "a random generic θ" if self.generic else "the given θ"
-        lines = [f"Identifiability of {self.model!r} at {where}",
-                 f"  parameters                 {self.n_params}",
-                 f"  discrete symmetry group    order {self.group_order}",
-                 f"  continuous symmetries      dimension {self.continuous_dim}",
-                 f"  Fisher information rank    {self.fisher_rank} of {self.n_params}"
-                 f"  ({self.n_rows} rows, relative tolerance {self.rtol:g})"]
+        title = f"Identifiability of {self.model!r} at {where}"
+        facts = [("parameters", f"{self.n_params}", ()),
+                 ("discrete symmetry group", f"order {self.group_order}", ()),
+                 ("continuous symmetries", f"dimension {self.continuous_dim}", ()),
+                 ("Fisher information rank", f"{self.fisher_rank} of {self.n_params}"
+                  f"  ({self.n_rows} rows, relative tolerance {self.rtol:g})", ())]
         if self.exact_rank is not None or self.exact_note:
-            lines.append(f"  exact rank                 "
-                         f"{'-' if self.exact_rank is None else self.exact_rank}  ({self.exact_note})")
+            facts.append(("exact rank", f"{'-' if self.exact_rank is None else self.exact_rank}"
+                                        f"  ({self.exact_note})", ()))
         if self.null_dim:
-            lines.append(f"  null space                 dimension {self.null_dim}: {self.explanation}")
-            for i, w in enumerate(self.null_space_words, 1):
-                lines.append(f"    {i}. {w}")
+            facts.append(("null space", f"dimension {self.null_dim}: {self.explanation}",
+                          tuple(f"{i}. {w}" for i, w in enumerate(self.null_space_words, 1))))
         else:
-            lines.append("  null space                 none")
+            facts.append(("null space", "none", ()))
         if self.locally_identifiable:
             verdict = (f"yes (Rothenberg 1971: the information is nonsingular; θ is identified "
                        f"up to the {self.group_order} discrete symmetries)")
         else:
             verdict = f"no (Rothenberg 1971: the information is singular, {self.null_dim} " \
                       f"unidentified direction{'s' if self.null_dim != 1 else ''})"
-        lines.append(f"  locally identifiable       {verdict}")
+        facts.append(("locally identifiable", verdict, ()))
         red = "; ".join(self.reducible) if self.reducible else "no"
-        lines.append(f"  reducible (Sussmann 1992)  {red}")
+        facts.append(("reducible (Sussmann 1992)", red, ()))
+        return title, facts
+
+    def __str__(self) -> str:
+        title, facts = self._facts()
+        lines = [title]
+        for label, value, sub in facts:
+            lines.append(f"  {label:<25}  {value}")
+            lines.extend(f"    {line}" for line in sub)
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The ``str`` form as an HTML table (one row per fact), for notebooks."""
+        from .display import html_report
+
+        title, facts = self._facts()
+        rows = []
+        for label, value, sub in facts:
+            rows.append([label, value])
+            rows.extend(["", line] for line in sub)
+        return html_report(title, rows=rows)
 
 
 def identifiability(model, theta=None, X=None, rng=None, *, exact: bool = False,
@@ -875,6 +894,14 @@ class RegularityTable:
         for c in self.conditions:
             lines.append(f"{c.name:<{w1}}  {c.verdict:<{w2}}  {c.reason}")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The ``str`` form as an HTML table (condition, verdict, reason), for notebooks."""
+        from .display import html_report
+
+        return html_report(f"Regularity conditions of the MLE for {self.model!r}",
+                           headers=["condition", "verdict", "reason"],
+                           rows=[[c.name, c.verdict, c.reason] for c in self.conditions])
 
 
 def regularity(model, theta=None, *, rng=None) -> RegularityTable:

@@ -838,6 +838,25 @@ class SymmetryGroup:
         lines.append(f"  continuous symmetries: dimension {dim} at a generic θ{why}")
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        """The ``str`` form as an HTML table (order, generators, continuous symmetries)."""
+        from .display import html_report
+
+        st = self._st
+        gens = self.generators
+        rows = [["order", _order_words(self)]]
+        if gens:
+            rows += [[f"generator {i}", _generator_words(g)] for i, g in enumerate(gens[:20], 1)]
+            if len(gens) > 20:
+                rows.append(["", f"… ({len(gens) - 20} more)"])
+        else:
+            rows.append(["generators", "none (trivial group)"])
+        dim = self.continuous_dim
+        why = _continuous_words(st) if dim else ""
+        rows.append(["continuous symmetries", f"dimension {dim} at a generic θ{why}"])
+        return html_report(f"Symmetry group of {self.architecture!r} ({st.P} parameters)",
+                           lines=[f"{len(gens)} generators"] if gens else [], rows=rows)
+
     def __repr__(self):
         return f"<SymmetryGroup of {self.architecture!r}: order {_order_words(self)}>"
 
