@@ -37,6 +37,7 @@ import scipy.stats as st
 import sympy as sp
 
 from .architecture import Architecture, mlp
+from .symmetry import _as_arch
 from .errors import (ConvergenceWarning, NonIdentifiableWarning, ParamsError,
                      SymmleTypeError, SymmleValueError)
 from .families import Bernoulli, Categorical, Gaussian, Poisson
@@ -72,15 +73,6 @@ def _check_model(model, name="model") -> Model:
         raise SymmleTypeError(f"{name} must be a Model (sm.Model(arch, family)), "
                               f"got {type(model).__name__}")
     return model
-
-
-def _as_arch_model(arch, name="arch") -> tuple[Architecture, Model | None]:
-    if isinstance(arch, Model):
-        return arch.architecture, arch
-    if isinstance(arch, Architecture):
-        return arch, None
-    raise SymmleTypeError(f"{name} must be an Architecture (sm.mlp(...)) or a Model, "
-                          f"got {type(arch).__name__}")
 
 
 def _check_vector(arch, model, theta, name="theta") -> np.ndarray:
@@ -755,7 +747,7 @@ def is_reducible(arch, theta, *, tol: float = REDUCE_TOL) -> bool:
     Sussmann, H. J. (1992). Uniqueness of the weights for minimal feedforward nets
     with a given input-output map. Neural Networks 5(4).
     """
-    a, model = _as_arch_model(arch)
+    a, model = _as_arch(arch)
     theta = _check_vector(a, model, theta)
     return bool(_reduction_reasons(a, theta[:a.n_params], _check_tol(tol)))
 
@@ -807,7 +799,7 @@ def reduce(arch, theta, *, tol: float = REDUCE_TOL):
     >>> sm.reduce(arch, theta)[0]
     mlp(2, 2, 1, activation='tanh')
     """
-    a, model = _as_arch_model(arch)
+    a, model = _as_arch(arch)
     theta = _check_vector(a, model, theta)
     tol = _check_tol(tol)
     Pn = a.n_params
@@ -1422,7 +1414,7 @@ def cluster_optima(result_or_params, arch=None, *, tol: float = 1e-3, logliks=No
         if arch is None:
             raise SymmleValueError("arch is needed when result_or_params is an array of θ")
         params = result_or_params
-    a, model = _as_arch_model(arch)
+    a, model = _as_arch(arch)
     P = model.n_params if model is not None else a.n_params
     params = a.check_theta(params, name="result_or_params", n_params=P)
     params = np.atleast_2d(params)

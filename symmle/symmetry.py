@@ -49,6 +49,7 @@ from networkx.algorithms.isomorphism import DiGraphMatcher
 from scipy.optimize import linear_sum_assignment
 
 from .architecture import Architecture
+from ._validation import as_real_array
 from .errors import ParamsError, SymmleTypeError, SymmleValueError
 from .model import Model, as_rng
 
@@ -241,10 +242,8 @@ def _check_theta(arch: Architecture, theta, name: str = "theta", *, batch: bool 
                  length: int | None = None) -> np.ndarray:
     """θ as float64: length ``arch.n_params`` plus any family parameters at the end."""
     P = arch.n_params
-    try:
-        arr = np.asarray(theta, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ParamsError(f"{name} must be an array of at least {P} real numbers") from None
+    arr = as_real_array(theta, name=name, expected=f"an array of at least {P} real numbers",
+                        error=ParamsError)
     if arr.ndim == 0 or (not batch and arr.ndim != 1):
         raise ParamsError(f"{name} must be one vector of length {P} (the network's parameters, "
                           f"then any family parameters), got shape {arr.shape}")
@@ -846,7 +845,8 @@ class SymmetryGroup:
         gens = self.generators
         rows = [["order", _order_words(self)]]
         if gens:
-            rows += [[f"generator {i}", _generator_words(g)] for i, g in enumerate(gens[:20], 1)]
+            rows.append(["generators", f"{len(gens)}"])
+            rows += [["generator", _generator_words(g)] for g in gens[:20]]
             if len(gens) > 20:
                 rows.append(["", f"… ({len(gens) - 20} more)"])
         else:
@@ -854,8 +854,7 @@ class SymmetryGroup:
         dim = self.continuous_dim
         why = _continuous_words(st) if dim else ""
         rows.append(["continuous symmetries", f"dimension {dim} at a generic θ{why}"])
-        return html_report(f"Symmetry group of {self.architecture!r} ({st.P} parameters)",
-                           lines=[f"{len(gens)} generators"] if gens else [], rows=rows)
+        return html_report(f"Symmetry group of {self.architecture!r} ({st.P} parameters)", rows=rows)
 
     def __repr__(self):
         return f"<SymmetryGroup of {self.architecture!r}: order {_order_words(self)}>"
