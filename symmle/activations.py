@@ -54,7 +54,7 @@ class sigmoid(sp.Function):  # noqa: N801 - sympy functions are lowercase
 
     @classmethod
     def eval(cls, z):
-        if z.is_zero:
+        if z == 0:
             return sp.Rational(1, 2)
         if z.is_Number and z.is_finite:
             return 1 / (1 + sp.exp(-z))
@@ -77,7 +77,7 @@ class softplus(sp.Function):  # noqa: N801
 
     @classmethod
     def eval(cls, z):
-        if z.is_zero:
+        if z == 0:
             return sp.log(2)
         if z.is_Number and z.is_finite:
             return sp.log(1 + sp.exp(z))

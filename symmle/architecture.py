@@ -270,7 +270,9 @@ class Architecture:
                          for u in sorted(g.predecessors(v), key=self._sort_key)])
             if v in self.bias_index:
                 a = a + p[self.bias_index[v]]
-            h[v] = self.activation_of(v).sympy(a)
+            f = self.activation_of(v).sympy
+            # evaluate=False skips sympy's assumption queries on long sums (seconds for 784 terms)
+            h[v] = f(a, evaluate=False) if isinstance(f, sp.FunctionClass) and not a.is_Number else f(a)
         return h
 
     @cached_property
