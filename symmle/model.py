@@ -204,6 +204,34 @@ class Model:
             names[s] = r"\log\sigma" if s.name == "log_sigma" else s.name
         return sp.latex(obj, symbol_names=names)
 
+    def show(self, what: str = "loglik"):
+        """:meth:`latex` as an equation a notebook typesets; ``print`` it for the bare LaTeX.
+
+        Parameters
+        ----------
+        what : {"loglik", "score", "hessian", "fisher", "output", "mean"}
+
+        Returns
+        -------
+        symmle.display.LatexView
+            Displays as ``lhs = …`` in Jupyter (e.g. ``\\mathcal{I}(\\theta; x) = …``).
+
+        Examples
+        --------
+        >>> model = sm.Model(sm.mlp(1, 1, activation="identity"), sm.Gaussian(sigma=1.0))
+        >>> print(model.show("fisher"))
+        \\left[\\begin{matrix}x_{1}^{2} & x_{1}\\\\x_{1} & 1\\end{matrix}\\right]
+        """
+        from .display import model_view
+
+        return model_view(self, what)
+
+    def _repr_latex_(self):
+        """The log-likelihood as display LaTeX for Jupyter (None for a very large model)."""
+        from .display import model_repr_latex
+
+        return model_repr_latex(self)
+
     # -------------------------------------------------------------- numeric
     def compile(self):
         """The :class:`~symmle.compiled.CompiledModel` of this model (built once, then cached)."""

@@ -401,6 +401,14 @@ def _loglog_slope(ns, values) -> float:
 # ------------------------------------------------------------------ the result
 
 
+#: the columns of the printed table: (key of a ``StudyResult.table`` row, header, format).
+_COLUMNS = (("n", "n", "{:d}"), ("reps", "reps", "{:d}"),
+            ("raw_error", "raw ‖θ̂−θ*‖", "{:.3g}"), ("aligned_error", "aligned", "{:.3g}"),
+            ("function_error", "function", "{:.3g}"), ("coverage", "coverage", "{:.3f}"),
+            ("efficiency", "efficiency", "{:.3g}"), ("efficiency_robust", "robust eff.", "{:.2f}"),
+            ("ks_max", "KS max", "{:.3f}"), ("below_truth", "below θ*", "{:.2f}"))
+
+
 @dataclass(frozen=True, eq=False)
 class StudyResult:
     """The outcome of :func:`consistency_study`.
@@ -495,23 +503,11 @@ class StudyResult:
         return np.array([kstest(Z[:, j], "norm").statistic for j in range(Z.shape[1])])
 
     # ---------------------------------------------------------------- output
-    def __str__(self):
-        cols = [("n", "n", "{:d}"), ("reps", "reps", "{:d}"),
-                ("raw_error", "raw ‖θ̂−θ*‖", "{:.3g}"), ("aligned_error", "aligned", "{:.3g}"),
-                ("function_error", "function", "{:.3g}"), ("coverage", "coverage", "{:.3f}"),
-                ("efficiency", "efficiency", "{:.3g}"), ("efficiency_robust", "robust eff.", "{:.2f}"),
-                ("ks_max", "KS max", "{:.3f}"),
-                ("below_truth", "below θ*", "{:.2f}")]
-        cells = [[h for _, h, _ in cols]]
-        for row in self.table:
-            out = []
-            for key, _, fmt in cols:
-                v = row[key]
-                out.append("nan" if isinstance(v, float) and not math.isfinite(v) else fmt.format(v))
-            cells.append(out)
-        widths = [max(len(r[i]) for r in cells) for i in range(len(cols))]
-        lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+    def _text_parts(self):
+        """Header line, column headers, formatted rows and footer shared by ``str`` and HTML."""
+        headers = [h for _, h, _ in _COLUMNS]
+        rows = [["nan" if isinstance(row[key], float) and not math.isfinite(row[key])
+                 else fmt.format(row[key]) for key, _, fmt in _COLUMNS] for row in self.table]
         arch = self.model.get("architecture", {})
         n_hidden = sum(1 for _, a in arch.get("nodes", []) if a.get("role") == "hidden")
         head = (f"consistency study: {len(self.theta_true)} parameters, {n_hidden} hidden units, "
@@ -519,7 +515,22 @@ class StudyResult:
         tail = (f"median error slopes in log n: aligned {self.slope:.3f}, raw {self.raw_slope:.3f}, "
                 f"function {self.function_slope:.3f} (n^-1/2 is -0.5); "
                 f"coverage at level {self.level:g}")
+        return head, headers, rows, tail
+
+    def __str__(self):
+        head, headers, rows, tail = self._text_parts()
+        cells = [headers, *rows]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+        lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+        lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join([head, *lines, tail])
+
+    def _repr_html_(self) -> str:
+        """The ``str`` table as HTML, for notebooks."""
+        from .display import html_report
+
+        head, headers, rows, tail = self._text_parts()
+        return html_report(head, headers=headers, rows=rows, notes=[tail])
 
     def __repr__(self):
         return (f"StudyResult(sample_sizes={self.sample_sizes}, replications={self.replications}, "
