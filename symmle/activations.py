@@ -1,9 +1,9 @@
 """The activation registry: sympy form, numpy form and the algebraic facts.
 
-Each :class:`Activation` carries
+Each `Activation` carries
 
 * ``sympy(z)``: the symbolic form, built from functions whose derivatives sympy
-  knows (custom :class:`sympy.Function` subclasses for the sigmoid, softplus
+  knows (custom `sympy.Function` subclasses for the sigmoid, softplus
   and ReLU, so that derivatives stay short and print as ``\\sigma(z)``);
 * ``numpy(z)``: a numerically stable vectorised form (``expit``, ``logaddexp``);
 * the facts the symmetry code needs: ``odd`` (``σ(-z) = -σ(z)``),
@@ -109,7 +109,7 @@ class relu_step(sp.Function):  # noqa: N801
 
 
 class relu(sp.Function):  # noqa: N801
-    """``max(z, 0)``; its derivative is :class:`relu_step`."""
+    """``max(z, 0)``; its derivative is `relu_step`."""
 
     nargs = 1
 
@@ -142,7 +142,7 @@ class leaky_step(sp.Function):  # noqa: N801
 
 
 class leaky_relu(sp.Function):  # noqa: N801
-    """``max(z, 0.01 z)``; its derivative is :class:`leaky_step`."""
+    """``max(z, 0.01 z)``; its derivative is `leaky_step`."""
 
     nargs = 1
 
@@ -276,8 +276,8 @@ def get_activation(name) -> Activation:
     Parameters
     ----------
     name : str or Activation
-        A registry name (see :func:`activation_names`), or an
-        :class:`Activation`, returned unchanged.
+        A registry name (see `activation_names`), or an
+        `Activation`, returned unchanged.
 
     Raises
     ------

@@ -1,9 +1,9 @@
 """Network architectures as directed acyclic graphs whose weights are sympy symbols.
 
-An :class:`Architecture` wraps a validated, frozen :class:`networkx.DiGraph`.
+An `Architecture` wraps a validated, frozen `networkx.DiGraph`.
 Every node has a ``role`` (``"input"``, ``"hidden"`` or ``"output"``); hidden
 and output nodes have an ``activation`` and a ``bias`` flag; every edge is one
-weight. :func:`mlp` builds the fully connected layered case.
+weight. `mlp` builds the fully connected layered case.
 
 Parameter order (the public contract): non-input units are grouped into layers
 by their depth (the longest path from an input); for each layer in order come
@@ -55,7 +55,7 @@ def _safe(label) -> str:
 class Architecture:
     """A neural network as a DAG of units whose edges carry sympy weight symbols.
 
-    Build one with :func:`mlp` or :meth:`Architecture.from_graph`; calling
+    Build one with `mlp` or `Architecture.from_graph`; calling
     ``Architecture(G)`` directly validates ``G`` the same way.
 
     Attributes
@@ -230,7 +230,7 @@ class Architecture:
         return tuple(widths)
 
     def activation_of(self, v):
-        """The :class:`~symmle.activations.Activation` of unit ``v``."""
+        """The `symmle.activations.Activation` of unit ``v``."""
         return get_activation(self.graph.nodes[v]["activation"])
 
     # -------------------------------------------------------------- symbols
@@ -283,7 +283,7 @@ class Architecture:
 
     # ------------------------------------------------------------- numerics
     def check_theta(self, theta, *, name: str = "theta", n_params: int | None = None) -> np.ndarray:
-        """Return θ as a float64 array of shape (..., P) or raise :class:`ParamsError`."""
+        """Return θ as a float64 array of shape (..., P) or raise `ParamsError`."""
         P = self.n_params if n_params is None else n_params
         arr = as_real_array(theta, name=name, expected=f"an array of {P} real numbers",
                             error=ParamsError)
@@ -295,7 +295,7 @@ class Architecture:
         return arr
 
     def check_X(self, X, *, name: str = "X") -> np.ndarray:
-        """Return X as a float64 (n, d) array or raise :class:`DataError`."""
+        """Return X as a float64 (n, d) array or raise `DataError`."""
         arr = as_real_array(X, name=name, expected=f"a numeric array of shape (n, {self.n_inputs})",
                             error=DataError)
         if arr.ndim == 1 and self.n_inputs == 1:
@@ -338,7 +338,7 @@ class Architecture:
         return out
 
     def flatten(self, layers: Sequence[tuple[Any, Any]]) -> np.ndarray:
-        """The inverse of :meth:`unflatten`: per-layer ``(W, b)`` to θ.
+        """The inverse of `unflatten`: per-layer ``(W, b)`` to θ.
 
         Raises
         ------
@@ -473,7 +473,7 @@ class Architecture:
         """A layered SVG drawing of the network (inputs left, outputs right).
 
         Networks with more than ``max_units`` units are refused (use
-        :meth:`to_mermaid` or a summary instead).
+        `to_mermaid` or a summary instead).
 
         Examples
         --------
@@ -558,7 +558,7 @@ class Architecture:
 
     @classmethod
     def from_dict(cls, data) -> "Architecture":
-        """Rebuild an architecture written by :meth:`to_dict` (validated like any graph)."""
+        """Rebuild an architecture written by `to_dict` (validated like any graph)."""
         from .errors import PersistenceError
 
         try:

@@ -1,8 +1,8 @@
 """Loading data sets from CSV files (for ``symmle fit --data file.csv``).
 
-Only the standard library's :mod:`csv` module is used. The first row names the
+Only the standard library's `csv` module is used. The first row names the
 columns; every other cell must be a number. Mistakes are reported as
-:class:`~symmle.errors.DataError` naming the file, the row (as a line number
+`symmle.errors.DataError` naming the file, the row (as a line number
 of the file) and the column.
 """
 

@@ -1,12 +1,12 @@
 """Rich display for notebooks: HTML tables and LaTeX, built from the same data as the text forms.
 
 Objects with a text ``summary()`` or ``__str__`` build their ``_repr_html_``
-from the same rows with :func:`html_table` / :func:`html_report`, so a notebook
+from the same rows with `html_table` / `html_report`, so a notebook
 and a terminal always show the same numbers; the text forms are unchanged
 (Jupyter shows ``_repr_html_`` and keeps ``repr`` as the plain-text fallback).
 
-Symbolic expressions display as LaTeX through :class:`LatexView` (what
-``Model.show(what)`` returns) and :func:`model_repr_latex` (what
+Symbolic expressions display as LaTeX through `LatexView` (what
+``Model.show(what)`` returns) and `model_repr_latex` (what
 ``Model._repr_latex_`` returns). A very large model shows its plain ``repr``
 instead: building and typesetting its expressions would take longer than a
 display should.
@@ -25,7 +25,7 @@ __all__ = ["html_table", "html_report", "format_cell", "LatexView", "model_view"
 #: models with more parameters than this show their plain ``repr`` instead of LaTeX.
 REPR_LATEX_MAX_PARAMS = 200
 
-#: the left-hand side each of :meth:`Model.latex`'s expressions is displayed with.
+#: the left-hand side each of `Model.latex`'s expressions is displayed with.
 MODEL_LHS = {
     "loglik": r"\ell(\theta; x, y)",
     "score": r"\nabla_{\theta}\, \ell(\theta; x, y)",
@@ -73,7 +73,7 @@ def html_table(headers: Sequence[str] | None, rows: Iterable[Sequence], *,
     headers : sequence of str or None
         Column headers; None for a table without a header row.
     rows : iterable of sequences
-        Cells, formatted by :func:`format_cell` (strings are kept verbatim).
+        Cells, formatted by `format_cell` (strings are kept verbatim).
     caption : str, optional
     notes : sequence of str
         Paragraphs after the table.
@@ -151,7 +151,7 @@ class LatexView:
     Parameters
     ----------
     latex : str
-        The right-hand side, as :meth:`Model.latex` returns it.
+        The right-hand side, as `Model.latex` returns it.
     lhs : str, optional
         The left-hand side (LaTeX), e.g. ``r"\\ell(\\theta; x, y)"``.
 
@@ -185,7 +185,7 @@ class LatexView:
 
 
 def model_view(model, what: str = "loglik") -> LatexView:
-    """``model.latex(what)`` as a :class:`LatexView` with its left-hand side (:data:`MODEL_LHS`).
+    """``model.latex(what)`` as a `LatexView` with its left-hand side (`MODEL_LHS`).
 
     Examples
     --------
@@ -203,7 +203,7 @@ def model_repr_latex(model) -> str | None:
     """The log-likelihood as display LaTeX (``$$ℓ(θ; x, y) = …$$``), or None for a large model.
 
     What ``Model._repr_latex_`` returns; None (Jupyter then shows the plain
-    ``repr``) when the model has more than :data:`REPR_LATEX_MAX_PARAMS`
+    ``repr``) when the model has more than `REPR_LATEX_MAX_PARAMS`
     parameters.
 
     Examples

@@ -1,6 +1,6 @@
 """The exception and warning tree of symmle.
 
-Every error that symmle raises on purpose is a :class:`SymmleError`. The
+Every error that symmle raises on purpose is a `SymmleError`. The
 subclasses are also the builtin exception a Python user would expect
 (``ValueError`` for a bad value, ``TypeError`` for a bad type), so
 ``except ValueError`` keeps working.
@@ -73,7 +73,7 @@ class ConvergenceWarning(UserWarning):
 
 
 def require(module: str, extra: str):
-    """Import an optional dependency or raise :class:`MissingDependencyError`.
+    """Import an optional dependency or raise `MissingDependencyError`.
 
     Parameters
     ----------

@@ -119,7 +119,7 @@ class Family(ABC):
 
     @abstractmethod
     def sample(self, eta, extra, rng: np.random.Generator) -> np.ndarray:
-        """Draw y given η (same layout as :meth:`check_y` returns, squeezed for K = 1)."""
+        """Draw y given η (same layout as `check_y` returns, squeezed for K = 1)."""
 
     # ---- persistence
     def to_dict(self) -> dict:
@@ -485,7 +485,7 @@ def family_from_name(name: str, **options) -> Family:
 
 
 def family_from_dict(data) -> Family:
-    """Rebuild a family written by :meth:`Family.to_dict`."""
+    """Rebuild a family written by `Family.to_dict`."""
     from .errors import PersistenceError
 
     if not isinstance(data, dict) or data.get("name") not in _FAMILIES:

@@ -1,18 +1,18 @@
-"""Maximum-likelihood fitting with exact derivatives: :func:`fit` and :class:`FitResult`.
+"""Maximum-likelihood fitting with exact derivatives: `fit` and `FitResult`.
 
-Every derivative comes from the compiled model (:meth:`Model.compile`); there
+Every derivative comes from the compiled model (`Model.compile`); there
 are no finite differences anywhere.
 
 * Gaussian family: the maximum-likelihood estimate of the network parameters
   is the least-squares fit of the residuals ``y - f(x; θ)``, solved by
-  :func:`scipy.optimize.least_squares` (Levenberg–Marquardt ``"lm"`` or the
+  `scipy.optimize.least_squares` (Levenberg–Marquardt ``"lm"`` or the
   trust-region reflective ``"trf"``) with the exact Jacobian ``∂f/∂θ``. When σ
   is unknown it is profiled out exactly: ``σ̂² = RSS / (n K)``, which is the
   joint maximum because, for any network parameters, the log-likelihood is
   maximised over σ at that value.
 * Other families (and Gaussian on request): trust-region Newton on the
   log-likelihood with the exact score and observed Hessian
-  (``"trust-exact"`` from :func:`scipy.optimize.minimize`), or, the default for
+  (``"trust-exact"`` from `scipy.optimize.minimize`), or, the default for
   every family, damped Fisher scoring (``"scoring"``: Levenberg–Marquardt steps
   with the expected information; for a Gaussian family this is exactly
   Levenberg–Marquardt on the residuals). The safeguard is the same in both: a
@@ -25,7 +25,7 @@ whose eigenvalue is at most ``INFO_RTOL`` times the largest one; parameters
 with a component larger than ``NULL_COMPONENT_TOL`` along that null space get
 NaN standard errors, the others are still reported (their variance
 ``eᵢᵀ I⁺ eᵢ`` is the same for every generalised inverse ``I⁺``), and a
-:class:`~symmle.errors.NonIdentifiableWarning` is issued.
+`symmle.errors.NonIdentifiableWarning` is issued.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from .model import Model, as_rng
 __all__ = ["fit", "FitResult", "FitStart", "CovarianceMatrix", "METHODS", "INFO_RTOL",
            "NULL_COMPONENT_TOL"]
 
-#: the optimisation methods :func:`fit` accepts.
+#: the optimisation methods `fit` accepts.
 METHODS = ("scoring", "lm", "trf", "trust-exact")
 _LSQ_METHODS = ("lm", "trf")
 
@@ -152,7 +152,7 @@ class CovarianceMatrix(np.ndarray):
 
 @dataclass(frozen=True, eq=False)
 class FitResult:
-    """The result of :func:`fit`: the maximum-likelihood estimate and its uncertainty.
+    """The result of `fit`: the maximum-likelihood estimate and its uncertainty.
 
     Attributes
     ----------
@@ -169,7 +169,7 @@ class FitResult:
     n_obs : int
         Number of rows.
     method : str
-        The optimisation method used (one of :data:`METHODS`).
+        The optimisation method used (one of `METHODS`).
     message : str
         A status message: the optimiser's, or why the fit is not trustworthy.
     information : ndarray, shape (P, P)
@@ -178,7 +178,7 @@ class FitResult:
         Every start's outcome, in the order they were run.
     X, y : ndarray or None
         The data (kept so that profile likelihoods can re-optimise; not saved
-        by :meth:`to_json`).
+        by `to_json`).
     info_rtol : float
         Relative eigenvalue tolerance that defines the information's null space.
 
@@ -346,7 +346,7 @@ class FitResult:
             In (0, 1).
         method : {"wald", "profile"}
             ``"wald"``: θ̂ ± z₁₋α/₂ · stderr. ``"profile"``: profile-likelihood
-            intervals, computed by :func:`symmle.identifiability.profile_conf_int`.
+            intervals, computed by `symmle.identifiability.profile_conf_int`.
         kind : {"expected", "observed"}
             Which information the Wald standard errors use.
         """
@@ -428,7 +428,7 @@ class FitResult:
         return title, lines, headers, rows
 
     def _repr_html_(self) -> str:
-        """The :meth:`summary` (at ``alpha = 0.05``) as HTML, for notebooks."""
+        """The `summary` (at ``alpha = 0.05``) as HTML, for notebooks."""
         from .display import html_report
 
         title, lines, headers, rows = self._summary_parts(0.05)
@@ -484,11 +484,11 @@ class FitResult:
 
     @classmethod
     def from_json(cls, source) -> "FitResult":
-        """Load a result written by :meth:`to_json`: JSON text, or a path to such a file.
+        """Load a result written by `to_json`: JSON text, or a path to such a file.
 
         A ``str`` whose first non-blank character is ``{`` is read as JSON
         text, anything else as a path. The document is validated; anything
-        malformed raises :class:`~symmle.errors.PersistenceError`.
+        malformed raises `symmle.errors.PersistenceError`.
         """
         if isinstance(source, (str, os.PathLike)) and not (
                 isinstance(source, str) and source.lstrip().startswith("{")):
@@ -933,7 +933,7 @@ def fit(model, X, y, *, start=None, n_starts: int = 1, rng=None, method: str | N
         given seed and independent of anything else.
     rng : Generator, int, SeedSequence or None
     method : str, optional
-        One of :data:`METHODS`. Default: ``"lm"`` for Gaussian (``"trf"`` when
+        One of `METHODS`. Default: ``"lm"`` for Gaussian (``"trf"`` when
         there are fewer residuals than network parameters), ``"trust-exact"``
         otherwise.
     tol : float

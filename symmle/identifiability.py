@@ -1,16 +1,16 @@
 """Identifiability analysis: which regularity conditions of maximum likelihood hold, and why.
 
-* :func:`identifiability` — the rank of the Fisher information at θ, its null
+* `identifiability` — the rank of the Fisher information at θ, its null
   space in words, and whether the known symmetries explain it (Rothenberg 1971:
   θ is locally identifiable iff the information is nonsingular), optionally with
   an exact rank computed in rational arithmetic.
-* :func:`is_reducible` and :func:`reduce` — Sussmann's (1992) reductions, giving
+* `is_reducible` and `reduce` — Sussmann's (1992) reductions, giving
   the smallest network with the same function.
-* :func:`regularity` — the classical regularity conditions of the MLE, each with
+* `regularity` — the classical regularity conditions of the MLE, each with
   a verdict and a one-line reason for this model.
-* :func:`profile` and :func:`profile_conf_int` — practical identifiability by
+* `profile` and `profile_conf_int` — practical identifiability by
   profile likelihood; a flat profile is a non-identified direction.
-* :func:`cluster_optima` — a multi-start fit's optima grouped modulo the
+* `cluster_optima` — a multi-start fit's optima grouped modulo the
   discrete symmetry group.
 
 Numerical rank convention (``RANK_RTOL``): the Fisher information of ``n``
@@ -187,7 +187,7 @@ def _span_contains(A: np.ndarray, B: np.ndarray, tol: float = 1e-6) -> bool:
 # ============================================================ the report
 @dataclass(frozen=True, eq=False)
 class IdentifiabilityReport:
-    """What :func:`identifiability` found at one θ. ``print(report)`` gives a readable summary.
+    """What `identifiability` found at one θ. ``print(report)`` gives a readable summary.
 
     Attributes
     ----------
@@ -201,14 +201,14 @@ class IdentifiabilityReport:
     n_params : int
         P (the family's own parameters included).
     group_order : int
-        Order of the discrete symmetry group (:func:`symmle.symmetry_group`).
+        Order of the discrete symmetry group (`symmle.symmetry_group`).
     continuous_dim : int
         Dimension of the known continuous symmetries at θ
-        (:func:`symmle.continuous_symmetries`).
+        (`symmle.continuous_symmetries`).
     fisher_rank : int
         Numerical rank of the Fisher information (see ``rtol``).
     rtol : float
-        Relative tolerance of the rank (module docstring, :data:`RANK_RTOL`).
+        Relative tolerance of the rank (module docstring, `RANK_RTOL`).
     singular_values : ndarray
         Singular values of the column-equilibrated ``W^{1/2} J``, descending;
         their squares are the eigenvalues of the equilibrated information.
@@ -333,11 +333,11 @@ def identifiability(model, theta=None, X=None, rng=None, *, exact: bool = False,
         Also compute the rank exactly in rational arithmetic (small models
         only; see Notes).
     rtol : float
-        Relative tolerance of the numerical rank (:data:`RANK_RTOL`).
+        Relative tolerance of the numerical rank (`RANK_RTOL`).
     n_rows : int, optional
         Rows drawn when X is not given; default ``max(500, 20 P)``.
     tol : float
-        Tolerance of Sussmann's reducibility tests (:func:`is_reducible`).
+        Tolerance of Sussmann's reducibility tests (`is_reducible`).
 
     Returns
     -------
@@ -768,14 +768,14 @@ def reduce(arch, theta, *, tol: float = REDUCE_TOL):
     theta : array_like
         θ of ``arch`` (of the Model: the family's own parameters are passed through).
     tol : float
-        As in :func:`is_reducible`.
+        As in `is_reducible`.
 
     Returns
     -------
     (Architecture, ndarray) or (Model, ndarray)
-        The reduced network (an :func:`~symmle.mlp` again when the result is
+        The reduced network (an `symmle.mlp` again when the result is
         still fully connected and layered, else built by
-        :meth:`Architecture.from_graph` with the original names) and its θ.
+        `Architecture.from_graph` with the original names) and its θ.
 
     Notes
     -----
@@ -857,9 +857,9 @@ class RegularityCondition:
 
 @dataclass(frozen=True, eq=False)
 class RegularityTable:
-    """The regularity conditions of :func:`regularity`; ``print`` it for an aligned table.
+    """The regularity conditions of `regularity`; ``print`` it for an aligned table.
 
-    Indexing by a condition's name gives that :class:`RegularityCondition`.
+    Indexing by a condition's name gives that `RegularityCondition`.
     """
 
     model: Model
@@ -1173,7 +1173,7 @@ def profile(result, param, *, values=None, n_points: int = 21, width: float = 4.
     Parameters
     ----------
     result : FitResult
-        From :func:`symmle.fit` (it keeps X and y).
+        From `symmle.fit` (it keeps X and y).
     param : str or int
         The parameter's name or index.
     values : array_like, optional
@@ -1330,7 +1330,7 @@ def profile_conf_int(result, alpha: float = 0.05, params=None, *, max_steps: int
 # =================================================== optimum landscape
 @dataclass(frozen=True, eq=False)
 class OptimaClusters:
-    """Optima grouped modulo the discrete symmetry group (:func:`cluster_optima`).
+    """Optima grouped modulo the discrete symmetry group (`cluster_optima`).
 
     Attributes
     ----------

@@ -1,7 +1,7 @@
 """``Model``: an architecture plus an output family, with its exact symbolic likelihood.
 
-The symbolic layer ends here: :attr:`Model.loglik`, :attr:`Model.score`,
-:attr:`Model.hessian` and :attr:`Model.fisher` are plain sympy objects built
+The symbolic layer ends here: `Model.loglik`, `Model.score`,
+`Model.hessian` and `Model.fisher` are plain sympy objects built
 from real symbols (the network's parameters, then the family's own), the
 inputs ``x1 … xd`` and the response symbols. They are computed lazily (once)
 because large networks give large expressions.
@@ -134,7 +134,7 @@ class Model:
         """``∂ loglik / ∂θ`` (P × 1).
 
         Built by the chain rule: one reverse pass through the network's
-        straight-line program seeded with ``∂ℓ/∂η`` (see :attr:`jacobian`),
+        straight-line program seeded with ``∂ℓ/∂η`` (see `jacobian`),
         not by differentiating the expanded log-likelihood.
         """
         from ._slp import symbolic_gradient
@@ -159,7 +159,7 @@ class Model:
 
         Reverse accumulation through the network's straight-line program:
         ``∂η_k/∂w_uv = δ_kv h_u`` with ``δ_kv = σ_v'(a_v) Σ_w w_vw δ_kw``
-        (:func:`symmle._slp.symbolic_jacobian`), so the cost grows with the
+        (`symmle._slp.symbolic_jacobian`), so the cost grows with the
         number of parameters, not with the size of the expanded tree.
         """
         from ._slp import symbolic_jacobian
@@ -205,7 +205,7 @@ class Model:
         return sp.latex(obj, symbol_names=names)
 
     def show(self, what: str = "loglik"):
-        """:meth:`latex` as an equation a notebook typesets; ``print`` it for the bare LaTeX.
+        """`latex` as an equation a notebook typesets; ``print`` it for the bare LaTeX.
 
         Parameters
         ----------
@@ -234,7 +234,7 @@ class Model:
 
     # -------------------------------------------------------------- numeric
     def compile(self):
-        """The :class:`~symmle.compiled.CompiledModel` of this model (built once, then cached)."""
+        """The `symmle.compiled.CompiledModel` of this model (built once, then cached)."""
         return self._compiled
 
     @cached_property

@@ -6,8 +6,8 @@ Users can import these for their own tests::
     from symmle.strategies import architectures, params, group_elements
 
 Every strategy takes keyword-only options and checks them when it is built
-(not when it draws), raising :class:`~symmle.errors.SymmleValueError` or
-:class:`~symmle.errors.SymmleTypeError`.
+(not when it draws), raising `symmle.errors.SymmleValueError` or
+`symmle.errors.SymmleTypeError`.
 
 Examples
 --------
@@ -96,7 +96,7 @@ def architectures(*, min_inputs: int = 1, max_inputs: int = 3, min_hidden_layers
                   max_hidden_layers: int = 2, min_width: int = 1, max_width: int = 4,
                   min_outputs: int = 1, max_outputs: int = 2, activations=None,
                   output_activations=("identity",), bias=True) -> SearchStrategy[Architecture]:
-    """Fully connected networks from :func:`~symmle.architecture.mlp`.
+    """Fully connected networks from `symmle.architecture.mlp`.
 
     Parameters
     ----------
@@ -140,7 +140,7 @@ def architectures(*, min_inputs: int = 1, max_inputs: int = 3, min_hidden_layers
 def graph_architectures(*, max_inputs: int = 2, max_hidden: int = 5, max_outputs: int = 2,
                         activations=None, bias=None, max_twins: int = 2
                         ) -> SearchStrategy[Architecture]:
-    """Random DAGs for :meth:`Architecture.from_graph`: skip connections, sparse layers, twins.
+    """Random DAGs for `Architecture.from_graph`: skip connections, sparse layers, twins.
 
     Each hidden unit gets a non-empty set of earlier nodes as inputs and a
     drawn activation and bias flag; every output gets a non-empty set of

@@ -1,6 +1,6 @@
 """The consistency study: is the MLE of a neural network consistent, and in what sense?
 
-:func:`consistency_study` simulates data from a true θ*, fits the model by
+`consistency_study` simulates data from a true θ*, fits the model by
 maximum likelihood from random starts, and measures, for growing sample sizes
 ``n``, three errors per replication:
 
@@ -19,7 +19,7 @@ Cramér–Rao bound, and Kolmogorov–Smirnov statistics of the standardized
 aligned estimates ``√n (g(θ̂) − θ*)_j / √[I₁(θ*)⁻¹]_jj`` against ``N(0, 1)``.
 
 The estimator is honest: each fit runs ``n_starts`` random starts (drawn by
-:func:`symmle.fit` from the task's own random stream) and keeps the best; the
+`symmle.fit` from the task's own random stream) and keeps the best; the
 truth is used only *after* fitting, to measure errors, to align, and to flag
 fits whose log-likelihood is below the truth's (``below_truth``: those fits
 certainly missed the global maximum).
@@ -70,7 +70,7 @@ __all__ = [
     "SCHEMA_VERSION",
 ]
 
-#: version of the JSON written by :meth:`StudyResult.to_json` and of checkpoint files.
+#: version of the JSON written by `StudyResult.to_json` and of checkpoint files.
 SCHEMA_VERSION = 1
 
 #: θ* of the seed's experiment, mlp(2, 3, 1, tanh) with Gaussian(sigma=0.5), in DESIGN order:
@@ -105,7 +105,7 @@ _RESULT_KIND = "symmle-study"
 def seed_model() -> Model:
     """The seed's model: ``mlp(2, 3, 1, activation="tanh")`` with ``Gaussian(sigma=0.5)``.
 
-    Its true parameter is :data:`SEED_THETA` (scenario 1) or :data:`REDUCIBLE_THETA`
+    Its true parameter is `SEED_THETA` (scenario 1) or `REDUCIBLE_THETA`
     (scenario 2).
 
     Examples
@@ -188,7 +188,7 @@ def _pin_blas():
 
     A multi-threaded BLAS may sum in another order and change the last bits of
     a fit, and a worker process gets one core anyway. In the calling process
-    the limit is scoped to the study instead (see :func:`_blas_scope`).
+    the limit is scoped to the study instead (see `_blas_scope`).
     """
     global _BLAS_PINNED
     if not _BLAS_PINNED:
@@ -411,7 +411,7 @@ _COLUMNS = (("n", "n", "{:d}"), ("reps", "reps", "{:d}"),
 
 @dataclass(frozen=True, eq=False)
 class StudyResult:
-    """The outcome of :func:`consistency_study`.
+    """The outcome of `consistency_study`.
 
     Attributes
     ----------
@@ -572,7 +572,7 @@ class StudyResult:
 
     @classmethod
     def from_dict(cls, data) -> "StudyResult":
-        """Rebuild a result from :meth:`to_dict`'s output, validating it."""
+        """Rebuild a result from `to_dict`'s output, validating it."""
         if not isinstance(data, dict) or data.get("kind") != _RESULT_KIND:
             raise PersistenceError("study: not a symmle study document (kind 'symmle-study' missing)")
         if data.get("schema") != SCHEMA_VERSION:
@@ -609,7 +609,7 @@ class StudyResult:
 
     @classmethod
     def from_json(cls, source) -> "StudyResult":
-        """Read a study written by :meth:`to_json` (a path or the JSON text).
+        """Read a study written by `to_json` (a path or the JSON text).
 
         Raises
         ------
@@ -901,10 +901,10 @@ def consistency_study(model, theta_true, sample_sizes, replications=50, n_starts
 
     For each sample size ``n`` and replication, simulate ``(X, y)`` from θ*
     (``X ~ N(0, I)``), fit the model by maximum likelihood with ``n_starts``
-    random starts (:func:`symmle.fit`), align θ̂ to θ* by the symmetry group
-    (:func:`symmle.align`) and record the raw, aligned and function errors,
+    random starts (`symmle.fit`), align θ̂ to θ* by the symmetry group
+    (`symmle.align`) and record the raw, aligned and function errors,
     Wald coverage at the aligned estimate and the log-likelihoods. See the
-    module docstring for the measures and :class:`StudyResult` for the table.
+    module docstring for the measures and `StudyResult` for the table.
 
     Parameters
     ----------
@@ -941,7 +941,7 @@ def consistency_study(model, theta_true, sample_sizes, replications=50, n_starts
         Rows of the fixed Monte Carlo sample for the per-row Fisher
         information ``I₁(θ*) = model.compile().fisher(θ*, X) / n_fisher``.
     fit_options : dict, optional
-        Further JSON-serialisable keyword arguments for :func:`symmle.fit`.
+        Further JSON-serialisable keyword arguments for `symmle.fit`.
 
     Returns
     -------

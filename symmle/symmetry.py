@@ -3,7 +3,7 @@
 A network function ``f(x; θ)`` does not determine θ. Two kinds of symmetry
 leave ``f`` unchanged:
 
-* **discrete** ones (:func:`symmetry_group`): automorphisms of the network
+* **discrete** ones (`symmetry_group`): automorphisms of the network
   graph that fix the inputs and outputs and keep each unit's role, activation
   and bias flag (for a hidden layer of an MLP: every permutation of its
   units), combined with activation identities: an odd activation (``tanh``,
@@ -13,10 +13,10 @@ leave ``f`` unchanged:
   weights to the successors' biases), where every successor has a bias.
   A hidden layer of ``n`` tanh units thus carries ``2^n · n!`` symmetries
   (Chen, Lu & Hecht-Nielsen 1993).
-* **continuous** ones (:func:`continuous_symmetries`): the positive rescaling
+* **continuous** ones (`continuous_symmetries`): the positive rescaling
   of ReLU and leaky-ReLU units, the affine (``GL``) symmetry of identity hidden
-  units and, with a :class:`~symmle.model.Model`, the family's own (the softmax
-  shift of :class:`~symmle.families.Categorical`).
+  units and, with a `symmle.model.Model`, the family's own (the softmax
+  shift of `symmle.families.Categorical`).
 
 How the group is computed. Hidden units with identical in- and
 out-neighbourhoods (and equal activation and bias flag) are *twins*; each twin
@@ -28,7 +28,7 @@ stabilizer chain: the order is the product of the orbit lengths and the group
 is never enumerated. The full group is the semidirect product
 ``(Π S_{n_c} ⋊ Aut(quotient)) ⋉ (Z_2)^f`` with ``f`` flippable units.
 
-Every function that takes θ also takes a :class:`~symmle.model.Model`'s θ
+Every function that takes θ also takes a `symmle.model.Model`'s θ
 (the network's parameters followed by the family's, such as ``log_sigma``):
 symmetries leave those extra entries unchanged, and distances count them as
 ordinary coordinates.
@@ -67,11 +67,11 @@ __all__ = [
 #: ``SymmetryGroup.elements()`` and ``orbit()`` refuse groups larger than this by default.
 MAX_ELEMENTS = 100_000
 
-#: groups up to this order are searched exhaustively by :func:`align` (exact for any graph).
+#: groups up to this order are searched exhaustively by `align` (exact for any graph).
 EXHAUSTIVE_ORDER = 5040
 
 #: quotient groups (automorphisms that are not within-class permutations) up to this
-#: order are searched exhaustively by :func:`canonicalize` and :func:`align`.
+#: order are searched exhaustively by `canonicalize` and `align`.
 MAX_QUOTIENT_ORDER = 5040
 
 
@@ -295,7 +295,7 @@ class ParamTransform:
     permutation of θ in the DESIGN order, and it leaves family parameters at
     the end of a Model's θ unchanged.
 
-    Get them from a :class:`SymmetryGroup`, or build one by naming units.
+    Get them from a `SymmetryGroup`, or build one by naming units.
 
     Parameters
     ----------
@@ -575,7 +575,7 @@ def _quotient_transversals(labels: list, preds: list, succs: list) -> list[list[
 class SymmetryGroup:
     """The discrete symmetries of θ that keep ``f(·; θ)`` unchanged: an exact group.
 
-    Built by :func:`symmetry_group`; do not construct directly.
+    Built by `symmetry_group`; do not construct directly.
 
     Attributes
     ----------
@@ -679,7 +679,7 @@ class SymmetryGroup:
 
     @cached_property
     def generators(self) -> tuple[ParamTransform, ...]:
-        """A generating set of :class:`ParamTransform` objects."""
+        """A generating set of `ParamTransform` objects."""
         st = self._st
         H = st.H
         ident = np.arange(H, dtype=np.intp)
@@ -763,8 +763,8 @@ class SymmetryGroup:
         Raises
         ------
         SymmleValueError
-            When the order exceeds ``limit`` (default :data:`MAX_ELEMENTS` = 100 000);
-            use :meth:`random_element` for large groups.
+            When the order exceeds ``limit`` (default `MAX_ELEMENTS` = 100 000);
+            use `random_element` for large groups.
 
         Examples
         --------
@@ -905,7 +905,7 @@ def symmetry_group(arch) -> SymmetryGroup:
     Parameters
     ----------
     arch : Architecture or Model
-        Any graph from :meth:`Architecture.from_graph` or :func:`mlp` (a Model
+        Any graph from `Architecture.from_graph` or `mlp` (a Model
         gives its architecture's group).
 
     Returns
@@ -988,7 +988,7 @@ def continuous_symmetries(arch_or_model, theta) -> np.ndarray:
     ----------
     arch_or_model : Architecture or Model
         With a Model the family's own symmetries are added (the softmax shift
-        of :class:`~symmle.families.Categorical`: the same change to every
+        of `symmle.families.Categorical`: the same change to every
         output).
     theta : array_like
         θ of the architecture, or of the Model (family parameters at the end).
@@ -1198,7 +1198,7 @@ def canonicalize(arch, theta, *, return_transform: bool = False):
     theta : array_like
         θ (a Model's θ keeps its family parameters unchanged).
     return_transform : bool
-        Also return the :class:`ParamTransform` g with ``g(θ)`` the result.
+        Also return the `ParamTransform` g with ``g(θ)`` the result.
 
     Examples
     --------
@@ -1327,7 +1327,7 @@ def align(arch, theta, reference, *, return_transform: bool = False):
     """The member of θ's orbit closest (Euclidean) to ``reference``.
 
     Exhaustive (exact, any graph) when the group has at most
-    :data:`EXHAUSTIVE_ORDER` elements. Otherwise layer by layer from the input:
+    `EXHAUSTIVE_ORDER` elements. Otherwise layer by layer from the input:
     for each class of twin units a linear assignment problem
     (``scipy.optimize.linear_sum_assignment``) over units and both signs, with
     cost the squared distance of (incoming weights, bias, weights to the
@@ -1342,7 +1342,7 @@ def align(arch, theta, reference, *, return_transform: bool = False):
     theta, reference : array_like
         Vectors of the same length (a Model's θ keeps its family parameters).
     return_transform : bool
-        Also return the :class:`ParamTransform` g with ``g(theta)`` the result.
+        Also return the `ParamTransform` g with ``g(theta)`` the result.
 
     Returns
     -------
