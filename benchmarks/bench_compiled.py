@@ -12,7 +12,10 @@ Every result is checked against the reference before it is timed. Timings are
 the minimum over repeats, interleaved between implementations so that load from
 other processes hits them alike; ratios are symmle / reference (< 1 is faster).
 
-Run:  python benchmarks/bench_compiled.py [--n 100000] [--repeat 7]
+symmle runs row chunks on ``symmle.compiled.num_threads()`` threads (2 on a
+2-core machine); ``--threads 1`` gives the sequential path.
+
+Run:  python benchmarks/bench_compiled.py [--n 100000] [--repeat 7] [--threads N] [--settle 0.2]
 """
 
 from __future__ import annotations
@@ -118,13 +121,20 @@ def jax_functions(widths):
 
 
 # ------------------------------------------------------------------- timing
-def best_times(fns, repeat):
-    """Minimum wall time (s) of each zero-argument function, runs interleaved."""
+def best_times(fns, repeat, settle=0.0):
+    """Minimum wall time (s) of each zero-argument function, runs interleaved.
+
+    ``settle`` seconds of sleep before each timed call let the previous call's
+    worker threads go idle (OpenBLAS and XLA threads spin for a while after a
+    call and would otherwise take a core from the next, threaded, call).
+    """
     for f in fns.values():
         f()
     times = {k: [] for k in fns}
     for _ in range(repeat):
         for k, f in fns.items():
+            if settle:
+                time.sleep(settle)
             t = time.perf_counter()
             f()
             times[k].append(time.perf_counter() - t)
@@ -135,8 +145,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--settle", type=float, default=0.2,
+                    help="seconds of sleep before each timed call (spinning threads go idle)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="symmle's threads for row chunks (default: automatic)")
     args = ap.parse_args(argv)
-    print(f"n = {args.n} rows, tanh, Gaussian(sigma=1), float64; best of {args.repeat} (ms)")
+    sm.compiled.N_THREADS = args.threads
+    print(f"n = {args.n} rows, tanh, Gaussian(sigma=1), float64; best of {args.repeat} (ms); "
+          f"symmle on {sm.compiled.num_threads()} thread(s)")
     header = (f"{'network':>18} {'P':>5} {'quantity':>8} {'symmle':>9} {'numpy':>9} {'ratio':>6}"
               f" {'jax':>9} {'ratio':>6}")
     print(header)
@@ -176,7 +192,7 @@ def main(argv=None):
             fns[("jax", "fisher")] = lambda: block(jf["fisher"](jt, jX))
             fns[("jax", "all")] = lambda: block((jf["loglik"](jt, jX, jy), jf["score"](jt, jX, jy),
                                                  jf["fisher"](jt, jX)))
-        t = best_times(fns, args.repeat)
+        t = best_times(fns, args.repeat, args.settle)
         for q in ("loglik", "score", "fisher", "all"):
             s, r = t[("symmle", q)], t[("numpy", q)]
             line = (f"{'mlp' + str(widths).replace(' ', ''):>18} {model.n_params:>5} {q:>8} "

@@ -5,18 +5,18 @@ Every unit ``v`` is two program variables: its pre-activation
 nonlinear pieces are the activations, and their first two derivatives come
 from sympy: ``sympy.diff`` of the registry's sympy form, rewritten through
 ``h = σ(z)`` where that shortens it (``tanh' = 1 - h²``), lambdified once per
-activation (:func:`activation_pieces`). Everything else is linear algebra on
-the layers of :attr:`Architecture.layers`.
+activation (`activation_pieces`). Everything else is linear algebra on
+the layers of `Architecture.layers`.
 
 Two consumers:
 
-* :class:`NumericProgram` — the numeric forward pass, the reverse pass for
+* `NumericProgram` — the numeric forward pass, the reverse pass for
   ``gᵀJ`` (the score, without forming ``J``), the per-row Jacobian
   ``Jᵀ`` (K, P, m) for the Fisher information, and an exact Hessian of
   ``Σ_k g_k η_k`` by forward-over-reverse differentiation (the second-order
   chain rule, batched over all parameter directions). Arrays are laid out as
   (units, rows), float64, so every layer is one BLAS product.
-* :func:`symbolic_jacobian` — the same reverse accumulation on sympy
+* `symbolic_jacobian` — the same reverse accumulation on sympy
   expressions: ``∂η_k/∂w_uv = δ_kv h_u`` and ``∂η_k/∂b_v = δ_kv`` with
   ``δ_kv = σ_v'(a_v) Σ_w w_vw δ_kw``, built from shared subexpressions
   instead of differentiating one expanded expression tree.
@@ -124,7 +124,7 @@ def _as_slice(idx):
 
 
 class NumericProgram:
-    """The numeric straight-line program of an :class:`~symmle.architecture.Architecture`.
+    """The numeric straight-line program of an `symmle.architecture.Architecture`.
 
     All arrays are (units, m) for a chunk of m rows. θ here is the network
     part only (length ``n_params``).

@@ -1,6 +1,6 @@
 """``CompiledModel``: the model evaluated as vectorised numpy, at hand-written speed.
 
-The network is run as a straight-line program (:mod:`symmle._slp`): one
+The network is run as a straight-line program (`symmle._slp`): one
 pre-activation and one activation per unit, each layer one BLAS product, the
 activation derivatives derived by sympy from the registry's sympy forms and
 lambdified once. The family's stable numpy forms of ``ℓ(η, y)`` and its
@@ -16,24 +16,53 @@ derivatives in η are then chained with the network:
 * Hessian (exact): ``Jᵀ (∂²ℓ/∂η²) J + Σ_k (∂ℓ/∂η_k) ∂²η_k/∂θ²``, the second
   term by forward-over-reverse differentiation of the same program.
 
-Rows are processed in chunks (at most :data:`CHUNK_ROWS`, fewer when the
+Rows are processed in chunks (at most `CHUNK_ROWS`, fewer when the
 per-chunk Jacobian or Hessian tangents would exceed a fixed memory budget), so
-memory stays bounded for any n; :meth:`CompiledModel.evaluate` shares one
+memory stays bounded for any n; `CompiledModel.evaluate` shares one
 forward pass per chunk between all the quantities asked for. Everything is
 float64; no sympy object reaches the numeric layer.
+
+Chunks run on a small thread pool (numpy ufuncs and BLAS release the GIL), see
+`num_threads`. The chunk boundaries depend on n and the memory budgets
+only, and per-chunk sums are reduced in chunk order, so every result is
+bit-identical whatever the number of threads.
 """
 
 from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ._slp import NumericProgram
 from .errors import SymmleValueError
 
-__all__ = ["CompiledModel"]
+__all__ = ["CompiledModel", "num_threads", "threads"]
 
 #: the most rows per chunk in the numeric evaluation.
-CHUNK_ROWS = 8192
+CHUNK_ROWS = 16384
+
+#: memory budget (bytes) of one chunk's activations (units × m float64).
+CHUNK_BYTES = 2 * 2 ** 20
+
+#: the fewest values (rows × (units + K·P when the Jacobian is formed)) per chunk when a
+#: mid-size n is split so that threads have work.
+MIN_CHUNK_WORK = 150_000
+
+#: the fewest values per chunk for threads to pay (below it the Python overhead per chunk,
+#: run under the GIL, costs more than the second core gives).
+PARALLEL_MIN_WORK = 40_000
+
+#: worker threads for row chunks; ``None`` = automatic (see `num_threads`).
+N_THREADS = None
+
+#: the most threads chosen automatically.
+MAX_AUTO_THREADS = 4
 
 #: memory budget (bytes) of one chunk's Jacobian ``Jᵀ`` (K × P × m float64).
 JACOBIAN_BYTES = 32 * 2 ** 20
@@ -45,7 +74,7 @@ _QUANTITIES = ("loglik", "score", "fisher", "hessian")
 
 
 class CompiledModel:
-    """Vectorised numpy evaluation of a :class:`~symmle.model.Model`.
+    """Vectorised numpy evaluation of a `symmle.model.Model`.
 
     Get one with ``model.compile()`` (cached per model). All methods take θ
     as one flat float64 vector in the model's parameter order and ``X`` of
@@ -88,7 +117,7 @@ class CompiledModel:
 
     def _chunk_rows(self, jacobian=False, hessian=False):
         prog = self._prog
-        m = min(CHUNK_ROWS, max(1, (64 * 2 ** 20) // (8 * 3 * prog.n_nodes)))
+        m = min(CHUNK_ROWS, max(1, CHUNK_BYTES // (8 * prog.n_nodes)))
         if jacobian:
             m = min(m, max(1, JACOBIAN_BYTES // (8 * self._K * max(1, self._Pn))))
         if hessian:
@@ -96,10 +125,21 @@ class CompiledModel:
             m = min(m, max(1, HESSIAN_BYTES // per_row))
         return max(1, int(m))
 
-    @staticmethod
-    def _chunks(n, m):
-        for start in range(0, n, m):
-            yield slice(start, min(n, start + m))
+    def _plan(self, n, jacobian=False, hessian=False):
+        """Row chunks and whether they are big enough to be worth a thread each.
+
+        ``ceil(n / m)`` chunks of near-equal size for the chunk size m above; a
+        mid-size n is split further (into at most `MAX_AUTO_THREADS`
+        chunks of at least `MIN_CHUNK_WORK` values each) so that threads
+        have work. The boundaries depend on n and the model only, never on the
+        number of threads.
+        """
+        per_row = self._prog.n_nodes + (self._K * self._Pn if jacobian or hessian else 0)
+        k = max(1, -(-n // self._chunk_rows(jacobian, hessian)))
+        k = max(k, min(MAX_AUTO_THREADS, n * per_row // MIN_CHUNK_WORK))
+        bounds = [n * i // k for i in range(k + 1)]
+        chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        return chunks, (n // k) * per_row >= PARALLEL_MIN_WORK
 
     def _forward(self, weights, Xc):
         return self._prog.forward(weights, Xc)
@@ -111,9 +151,12 @@ class CompiledModel:
         prog = self._prog
         weights = prog.weights(theta[: self._Pn])
         out = np.empty((X.shape[0], self._K))
-        for s in self._chunks(X.shape[0], self._chunk_rows()):
+
+        def chunk(s):
             Z, _ = prog.forward(weights, X[s])
             out[s] = prog.eta(Z)
+
+        _run_chunks(chunk, *self._plan(X.shape[0]))
         return out
 
     def predict(self, theta, X) -> np.ndarray:
@@ -130,9 +173,12 @@ class CompiledModel:
         prog = self._prog
         weights = prog.weights(theta[: self._Pn])
         out = np.empty((X.shape[0], self._K, self._Pn))
-        for s in self._chunks(X.shape[0], self._chunk_rows(jacobian=True)):
+
+        def chunk(s):
             Z, A = prog.forward(weights, X[s])
             out[s] = prog.jacobian_t(weights, Z, A).transpose(2, 0, 1)
+
+        _run_chunks(chunk, *self._plan(X.shape[0], jacobian=True))
         return out
 
     def loglik_rows(self, theta, X, y) -> np.ndarray:
@@ -200,34 +246,35 @@ class CompiledModel:
         want_fi, want_he = "fisher" in what, "hessian" in what
         need_jac = want_fi or want_he
         weights = prog.weights(tn)
-        ll = 0.0
-        score = np.zeros(P)
-        fisher = np.zeros((P, P))
-        hess = np.zeros((P, P))
-        m = self._chunk_rows(jacobian=need_jac, hessian=want_he)
-        with np.errstate(over="ignore"):
-            for s in self._chunks(X.shape[0], m):
+        K = self._K
+
+        def chunk(s):
+            ll, score, fisher, hess = 0.0, None, None, None
+            with np.errstate(over="ignore"):
                 Z, A = prog.forward(weights, X[s])
                 eta = prog.eta(Z)
                 yc = y[s] if y is not None else None
                 if want_ll:
-                    ll += float(np.sum(fam.loglik_rows(eta, yc, extra)))
+                    ll = float(np.sum(fam.loglik_rows(eta, yc, extra)))
                 if want_sc or want_he:
                     g = fam.grad_eta(eta, yc, extra)
                 Jt = prog.jacobian_t(weights, Z, A) if need_jac else None
                 if want_sc:
+                    score = np.zeros(P)
                     if Jt is not None:
-                        for k in range(self._K):
+                        for k in range(K):
                             score[:Pn] += Jt[k] @ g[:, k]
                     else:
-                        score[:Pn] += prog.grad(weights, Z, A, g)
+                        score[:Pn] = prog.grad(weights, Z, A, g)
                     if E:
-                        score[Pn:] += fam.grad_extra(eta, yc, extra).sum(axis=0)
+                        score[Pn:] = fam.grad_extra(eta, yc, extra).sum(axis=0)
                 if want_fi:
+                    fisher = np.zeros((P, P))
                     _accumulate_jwj(fisher, Jt, fam.weight(eta, extra))
                     if E:
                         fisher[Pn:, Pn:] += eta.shape[0] * fam.extra_fisher(eta, extra)
                 if want_he:
+                    hess = np.zeros((P, P))
                     _accumulate_jwj(hess, Jt, fam.hess_eta(eta, yc, extra))
                     hess[:Pn, :Pn] += prog.hessian_g_eta(weights, Z, A, g)
                     if E:
@@ -236,17 +283,21 @@ class CompiledModel:
                         hess[:Pn, Pn:] += c
                         hess[Pn:, :Pn] += c.T
                         hess[Pn:, Pn:] += fam.hess_extra(eta, yc, extra).sum(axis=0)
-        out = {}
-        if want_ll:
-            out["loglik"] = ll
-        if want_sc:
-            out["score"] = score
-        if want_fi:
-            out["fisher"] = fisher
-        if want_he:
-            out["hessian"] = hess
-        return out
+            return ll, score, fisher, hess
 
+        total = {"loglik": 0.0, "score": np.zeros(P), "fisher": np.zeros((P, P)),
+                 "hessian": np.zeros((P, P))}
+
+        def reduce(part):  # in chunk order: the sums do not depend on the thread count
+            ll, score, fisher, hess = part
+            total["loglik"] += ll
+            for name, value in (("score", score), ("fisher", fisher), ("hessian", hess)):
+                if value is not None:
+                    total[name] += value
+
+        chunks, parallel = self._plan(X.shape[0], jacobian=need_jac, hessian=want_he)
+        _run_chunks(chunk, chunks, parallel, reduce)
+        return {q: total[q] for q in _QUANTITIES if q in what}
     def __repr__(self):
         return f"CompiledModel({self.model!r})"
 
@@ -282,3 +333,194 @@ def _accumulate_jwj(acc, Jt, W):
         # B[p, j, m] = Σ_k Jt[k, p, m] V[m, k, j] r[m, j]
         B = np.einsum("kpm,mkj->pjm", Jt, V * r[:, None, :]).reshape(Pn, K * m)
         acc[:Pn, :Pn] += sign * (B @ B.T)
+
+
+# ------------------------------------------------------------------ threads
+_BLAS = {"controllers": None}
+_POOL = {"pool": None, "size": 0, "pid": None}
+_POOL_LOCK = threading.Lock()
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = {"count": 0, "saved": ()}
+
+
+def _blas_controllers():
+    """threadpoolctl's controllers of the BLAS libraries loaded here (``()`` without it)."""
+    if _BLAS["controllers"] is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _BLAS["controllers"] = ()
+        else:
+            _BLAS["controllers"] = tuple(c for c in ThreadpoolController().lib_controllers
+                                         if c.user_api == "blas")
+    return _BLAS["controllers"]
+
+
+def _blas_threads():
+    """The BLAS thread limit in force (threadpoolctl, else the usual environment variables)."""
+    ctl = _blas_controllers()
+    if ctl:
+        return max(1, min(c.num_threads for c in ctl))
+    limits = []
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        try:
+            limits.append(int(os.environ[var]))
+        except (KeyError, ValueError):
+            pass
+    return max(1, min(limits)) if limits else None
+
+
+def _parse_threads(value, name):
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if isinstance(value, bool) or n < 1 or (not isinstance(value, str) and n != value):
+        raise SymmleValueError(f"{name} must be a positive integer, got {value!r}")
+    return n
+
+
+def num_threads() -> int:
+    """The number of threads `CompiledModel` runs row chunks on.
+
+    In order: `N_THREADS` when set (e.g. by `threads`), else the
+    environment variable ``SYMMLE_NUM_THREADS``, else ``os.cpu_count()``
+    capped at `MAX_AUTO_THREADS` and at the BLAS thread limit in force,
+    so that a process that pinned BLAS to one thread (``threadpoolctl``'s
+    ``threadpool_limits(1)``, ``OMP_NUM_THREADS=1`` in joblib/loky workers, a
+    consistency study) also evaluates on one thread. 1 is the sequential path.
+    Results do not depend on it.
+
+    Examples
+    --------
+    >>> from symmle.compiled import num_threads, threads
+    >>> with threads(1):
+    ...     num_threads()
+    1
+    >>> num_threads() >= 1
+    True
+    """
+    if N_THREADS is not None:
+        return _parse_threads(N_THREADS, "symmle.compiled.N_THREADS")
+    env = os.environ.get("SYMMLE_NUM_THREADS", "").strip()
+    if env:
+        return _parse_threads(env, "SYMMLE_NUM_THREADS")
+    n = min(os.cpu_count() or 1, MAX_AUTO_THREADS)
+    blas = _blas_threads()
+    return max(1, min(n, blas) if blas is not None else n)
+
+
+@contextlib.contextmanager
+def threads(n):
+    """Evaluate on ``n`` threads inside the ``with`` block (``None``: automatic).
+
+    Sets the process-wide `N_THREADS` and restores it on exit.
+
+    Examples
+    --------
+    >>> model = sm.Model(sm.mlp(2, 3, 1), sm.Gaussian(sigma=1.0))
+    >>> theta = model.random_params(0)
+    >>> X, y = model.simulate(theta, n=20_000, rng=1)
+    >>> cm = model.compile()
+    >>> with sm.compiled.threads(1):
+    ...     one = cm.evaluate(theta, X, y, ("loglik", "score"))
+    >>> with sm.compiled.threads(2):
+    ...     two = cm.evaluate(theta, X, y, ("loglik", "score"))
+    >>> one["loglik"] == two["loglik"], bool(np.array_equal(one["score"], two["score"]))
+    (True, True)
+    """
+    global N_THREADS
+    if n is not None:
+        n = _parse_threads(n, "n")
+    saved = N_THREADS
+    N_THREADS = n
+    try:
+        yield n
+    finally:
+        N_THREADS = saved
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """BLAS on one thread while worker threads run (else OpenBLAS's own threads, which spin
+    between calls, take the cores from them); restored when the last parallel region ends."""
+    ctl = _blas_controllers()
+    if not ctl:
+        yield
+        return
+    with _BLAS_LOCK:
+        if _BLAS_USERS["count"] == 0:
+            _BLAS_USERS["saved"] = tuple(c.num_threads for c in ctl)
+            for c, n in zip(ctl, _BLAS_USERS["saved"]):
+                if n != 1:
+                    c.set_num_threads(1)
+        _BLAS_USERS["count"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS["count"] -= 1
+            if _BLAS_USERS["count"] == 0:
+                for c, n in zip(ctl, _BLAS_USERS["saved"]):
+                    if n != 1:
+                        c.set_num_threads(n)
+
+
+def _pool(size):
+    """The shared worker pool with ``size`` threads (made again after a fork or a resize)."""
+    with _POOL_LOCK:
+        pid = os.getpid()
+        if _POOL["pool"] is None or _POOL["size"] != size or _POOL["pid"] != pid:
+            if _POOL["pool"] is not None and _POOL["pid"] == pid:
+                _POOL["pool"].shutdown(wait=False)
+            _POOL.update(pool=ThreadPoolExecutor(size, thread_name_prefix="symmle"), size=size,
+                         pid=pid)
+        return _POOL["pool"]
+
+
+def _run_chunks(fn, chunks, parallel=True, reduce=None):
+    """``reduce(fn(s))`` for every chunk ``s``, in chunk order, on `num_threads` threads
+    (one when ``parallel`` is false).
+
+    With several chunks, BLAS runs on one thread whatever the number of
+    workers, so that every chunk is computed alike (a multi-threaded BLAS may
+    sum in another order). At most two chunks per thread are in flight, so
+    memory stays bounded; an exception raised by ``fn`` in a worker is raised
+    here unchanged.
+    """
+    chunks = list(chunks)
+    if len(chunks) <= 1:
+        for s in chunks:
+            r = fn(s)
+            if reduce is not None:
+                reduce(r)
+        return
+    size = min(num_threads(), len(chunks)) if parallel else 1
+    with _one_blas_thread():
+        if size <= 1:
+            for s in chunks:
+                r = fn(s)
+                if reduce is not None:
+                    reduce(r)
+        else:
+            _run_parallel(_pool(size), size, fn, chunks, reduce, deque())
+
+
+def _run_parallel(pool, size, fn, chunks, reduce, pending):
+    try:
+        for s in chunks:
+            pending.append(pool.submit(fn, s))
+            if len(pending) >= 2 * size:
+                r = pending.popleft().result()
+                if reduce is not None:
+                    reduce(r)
+        while pending:
+            r = pending.popleft().result()
+            if reduce is not None:
+                reduce(r)
+    finally:
+        for f in pending:
+            f.cancel()
+        for f in pending:
+            if not f.cancelled():
+                f.exception()  # wait: no worker may still write into the caller's arrays

@@ -224,7 +224,18 @@ class _blas_scope:
 
 
 def _run_task(config: dict, n: int, rep: int) -> dict:
-    """Simulate, fit, align and measure one replication. Runs in any worker; returns plain JSON."""
+    """Simulate, fit, align and measure one replication. Runs in any worker; returns plain JSON.
+
+    Tasks already run in parallel (processes or cluster workers), so each one evaluates the
+    model on a single thread, whatever ``SYMMLE_NUM_THREADS`` says.
+    """
+    from .compiled import threads
+
+    with threads(1):
+        return _run_task_single_threaded(config, n, rep)
+
+
+def _run_task_single_threaded(config: dict, n: int, rep: int) -> dict:
     from scipy.stats import norm
 
     _pin_blas()

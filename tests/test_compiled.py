@@ -216,3 +216,117 @@ def test_numeric_program_layout():
     units = arch.forward(theta, X, units=True)
     for v in arch.hidden_nodes:
         assert np.allclose(Z[2 + [u for L in arch.layers for u in L.units].index(v)], units[v])
+
+
+# ------------------------------------------------------------------ threads
+def _threaded_setup(monkeypatch, arch, family, n=203):
+    model, theta, X, y = setup(arch, family, n=n)
+    monkeypatch.setattr(compiled, "CHUNK_ROWS", 16)
+    monkeypatch.setattr(compiled, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.delenv("SYMMLE_NUM_THREADS", raising=False)
+    return model, theta, X, y
+
+
+@pytest.mark.parametrize("arch,family", [(sm.mlp(3, 5, 4, 1), sm.Gaussian()),
+                                         (sm.mlp(3, 4, 3, activation="sigmoid"), sm.Categorical()),
+                                         (graph_arch(), sm.Poisson())], ids=repr)
+def test_thread_count_gives_bit_identical_results(monkeypatch, arch, family):
+    model, theta, X, y = _threaded_setup(monkeypatch, arch, family)
+    cm = model.compile()
+    names = set()
+    forward = cm._prog.forward
+
+    def recording(*args):
+        import threading
+        names.add(threading.current_thread().name.split("_")[0])
+        return forward(*args)
+
+    monkeypatch.setattr(cm._prog, "forward", recording)
+    what = ("loglik", "score", "fisher", "hessian")
+    results = {}
+    for t in (1, 2, 3):
+        with compiled.threads(t):
+            assert compiled.num_threads() == t
+            results[t] = (cm.evaluate(theta, X, y, what), cm.linear_predictor(theta, X),
+                          cm.jacobian(theta, X), cm.loglik_rows(theta, X, y))
+    assert "symmle" in names and "MainThread" in names  # both paths really ran
+    one = results[1]
+    for t in (2, 3):
+        for q in what:
+            assert np.array_equal(results[t][0][q], one[0][q]), (t, q)
+        for a, b in zip(results[t][1:], one[1:]):
+            assert np.array_equal(a, b)
+    # and the chunked sums are the right numbers (independent reference)
+    assert one[0]["loglik"] == pytest.approx(ref_loglik(model, theta, X, y), rel=1e-12)
+    Pn = model.n_network_params
+    np.testing.assert_allclose(one[1], arch.forward(theta[:Pn], X), rtol=1e-13, atol=1e-13)
+
+
+def test_error_in_a_worker_thread_propagates(monkeypatch):
+    model, theta, X, y = _threaded_setup(monkeypatch, sm.mlp(2, 3, 1), sm.Bernoulli())
+    cm = model.compile()
+    calls = []
+    original = type(model.family).loglik_rows
+
+    def failing(self, eta, yc, extra):
+        calls.append(eta.shape[0])
+        if len(calls) == 5:
+            raise sm.errors.SymmleValueError("chunk five failed")
+        return original(self, eta, yc, extra)
+
+    monkeypatch.setattr(type(model.family), "loglik_rows", failing)
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover
+        threadpool_info = None
+    before = threadpool_info() if threadpool_info else None
+    for t in (1, 2):
+        calls.clear()
+        with compiled.threads(t), pytest.raises(sm.errors.SymmleValueError, match="chunk five"):
+            cm.evaluate(theta, X, y, ("loglik", "score"))
+        assert 5 <= len(calls) < 13  # stopped early: 203 rows are 13 chunks
+    if threadpool_info:  # the one-BLAS-thread limit of the parallel region is lifted again
+        assert [d["num_threads"] for d in threadpool_info()] == [d["num_threads"] for d in before]
+    monkeypatch.setattr(type(model.family), "loglik_rows", original)
+    with compiled.threads(2):  # the pool still works after a failure
+        assert cm.loglik(theta, X, y) == pytest.approx(ref_loglik(model, theta, X, y), rel=1e-12)
+
+
+def test_num_threads_settings(monkeypatch):
+    monkeypatch.setattr(compiled, "N_THREADS", None)
+    monkeypatch.setenv("SYMMLE_NUM_THREADS", "3")
+    assert compiled.num_threads() == 3
+    with compiled.threads(1):
+        assert compiled.num_threads() == 1 and compiled.N_THREADS == 1
+    assert compiled.N_THREADS is None
+    for bad in ("0", "two", "-1", "1.5"):
+        monkeypatch.setenv("SYMMLE_NUM_THREADS", bad)
+        with pytest.raises(sm.errors.SymmleValueError, match="SYMMLE_NUM_THREADS"):
+            compiled.num_threads()
+    monkeypatch.delenv("SYMMLE_NUM_THREADS")
+    for bad in (0, 1.5, "x", True):
+        with pytest.raises(sm.errors.SymmleValueError, match="positive integer"):
+            with compiled.threads(bad):
+                pass
+    import os
+    assert 1 <= compiled.num_threads() <= min(os.cpu_count(), compiled.MAX_AUTO_THREADS)
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1):  # e.g. inside a consistency study's task
+        assert compiled.num_threads() == 1
+
+
+def test_mid_size_n_is_split_independently_of_threads(monkeypatch):
+    cm = sm.Model(sm.mlp(10, 20, 1), sm.Gaussian()).compile()
+    plans = []
+    for t in (1, 2):
+        with compiled.threads(t):
+            plans.append(cm._plan(10_000))
+    assert plans[0] == plans[1]
+    chunks, parallel = plans[0]
+    assert len(chunks) == 2 and parallel
+    assert [(s.start, s.stop) for s in chunks] == [(0, 5000), (5000, 10_000)]
+    small = sm.Model(sm.mlp(2, 3, 1), sm.Gaussian()).compile()
+    assert len(small._plan(10_000)[0]) == 1  # too little work to split
+    monkeypatch.setattr(compiled, "CHUNK_ROWS", 1000)
+    chunks, parallel = small._plan(5000)
+    assert len(chunks) == 5 and not parallel  # split for memory, too little work per thread
