@@ -6,7 +6,7 @@ import numpy as np
 
 from .errors import SymmleTypeError, SymmleValueError
 
-__all__ = ["as_real_array"]
+__all__ = ["as_real_array", "check_int"]
 
 
 def as_real_array(x, *, name: str, expected: str, error=SymmleValueError) -> np.ndarray:
@@ -37,3 +37,11 @@ def as_real_array(x, *, name: str, expected: str, error=SymmleValueError) -> np.
         raise error(f"{name} must be {expected}: got values of dtype {arr.dtype}")
     with np.errstate(over="ignore"):
         return arr.astype(np.float64, copy=False)
+
+
+def check_int(value, name: str, minimum: int) -> int:
+    """Return ``value`` as an int, or raise :class:`SymmleValueError` unless it is an integer
+    (not a bool) at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise SymmleValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)

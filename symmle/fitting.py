@@ -42,6 +42,7 @@ import scipy.optimize as opt
 import scipy.stats as st
 
 from .architecture import Architecture
+from ._validation import check_int
 from .errors import (
     ConvergenceError,
     ConvergenceWarning,
@@ -629,12 +630,6 @@ def _result_from_doc(doc) -> FitResult:
 
 
 # -------------------------------------------------------------------------- fitting
-def _check_int(v, name, minimum):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise SymmleValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
-    return int(v)
-
-
 def _start_generators(rng, n):
     """``n`` independent generators spawned from ``rng`` (reproducible for a seed)."""
     if isinstance(rng, np.random.Generator):
@@ -1003,8 +998,8 @@ def fit(model, X, y, *, start=None, n_starts: int = 1, rng=None, method: str | N
                                f"network parameters ({pb.Pn}); use method='trf'")
     if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not (0 < tol < 1):
         raise SymmleValueError(f"tol must be a number in (0, 1), got {tol!r}")
-    max_iter = _check_int(max_iter, "max_iter", 1)
-    n_starts = _check_int(n_starts, "n_starts", 1)
+    max_iter = check_int(max_iter, "max_iter", 1)
+    n_starts = check_int(n_starts, "n_starts", 1)
     explicit = np.empty((0, pb.P))
     if start is not None:
         explicit = model.check_theta(start, name="start")

@@ -32,6 +32,7 @@ from hypothesis.strategies import SearchStrategy
 
 from .activations import activation_names, get_activation
 from .architecture import Architecture, mlp
+from ._validation import check_int
 from .errors import SymmleTypeError, SymmleValueError
 from .model import Model
 from .symmetry import ParamTransform, symmetry_group
@@ -40,14 +41,8 @@ __all__ = ["architectures", "graph_architectures", "params", "inputs", "group_el
 
 
 # ------------------------------------------------------------------ checks
-def _int(name, value, lo=0):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise SymmleValueError(f"{name} must be an integer >= {lo}, got {value!r}")
-    return int(value)
-
-
 def _range(name, lo, hi, floor=0):
-    lo, hi = _int(f"min_{name}", lo, floor), _int(f"max_{name}", hi, floor)
+    lo, hi = check_int(lo, f"min_{name}", floor), check_int(hi, f"max_{name}", floor)
     if lo > hi:
         raise SymmleValueError(f"min_{name} ({lo}) must not exceed max_{name} ({hi})")
     return lo, hi
@@ -169,10 +164,10 @@ def graph_architectures(*, max_inputs: int = 2, max_hidden: int = 5, max_outputs
     ...     assert arch.n_inputs >= 1 and arch.n_outputs >= 1
     >>> test()
     """
-    max_inputs = _int("max_inputs", max_inputs, 1)
-    max_hidden = _int("max_hidden", max_hidden, 0)
-    max_outputs = _int("max_outputs", max_outputs, 1)
-    max_twins = _int("max_twins", max_twins, 0)
+    max_inputs = check_int(max_inputs, "max_inputs", 1)
+    max_hidden = check_int(max_hidden, "max_hidden", 0)
+    max_outputs = check_int(max_outputs, "max_outputs", 1)
+    max_twins = check_int(max_twins, "max_twins", 0)
     acts = _activations("activations", activations, activation_names())
     biases = _bias(bias)
 
@@ -258,7 +253,7 @@ def inputs(arch, n: int, *, min_value: float = -3.0, max_value: float = 3.0
     symmle.errors.SymmleValueError: n must be an integer >= 1, got 0
     """
     a, _ = _arch(arch)
-    n = _int("n", n, 1)
+    n = check_int(n, "n", 1)
     lo, hi = _bounds(min_value, max_value)
     return hnp.arrays(np.float64, (n, a.n_inputs),
                       elements=st.floats(lo, hi, allow_nan=False, allow_infinity=False))

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import check_int
 from .errors import (
     PersistenceError,
     SymmleError,
@@ -885,12 +886,6 @@ def _check_sizes(sample_sizes) -> tuple[int, ...]:
     return tuple(sorted(sizes))
 
 
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise SymmleValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-    return int(value)
-
-
 def _seed_from(rng):
     """(entropy, spawn_key) of the study's root SeedSequence; entropy None when rng is None."""
     if rng is None:
@@ -981,10 +976,10 @@ def consistency_study(model, theta_true, sample_sizes, replications=50, n_starts
         raise SymmleTypeError(f"model must be a symmle Model, got {type(model).__name__}")
     theta_true = model.check_theta(theta_true, name="theta_true")
     sizes = _check_sizes(sample_sizes)
-    replications = _check_int(replications, "replications", 1)
-    n_starts = _check_int(n_starts, "n_starts", 1)
-    n_test = _check_int(n_test, "n_test", 1)
-    n_fisher = _check_int(n_fisher, "n_fisher", 1)
+    replications = check_int(replications, "replications", 1)
+    n_starts = check_int(n_starts, "n_starts", 1)
+    n_test = check_int(n_test, "n_test", 1)
+    n_fisher = check_int(n_fisher, "n_fisher", 1)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
         raise SymmleValueError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}")
     if client is not None and n_jobs != 1:
