@@ -13,9 +13,13 @@ the minimum over repeats, interleaved between implementations so that load from
 other processes hits them alike; ratios are symmle / reference (< 1 is faster).
 
 symmle runs row chunks on ``symmle.compiled.num_threads()`` threads (2 on a
-2-core machine); ``--threads 1`` gives the sequential path.
+2-core machine); ``--threads 1`` gives the sequential path. Both backends are
+timed when numba is installed (``model.compile("numpy")``, the default, and
+``model.compile("numba")``, vectorised activation kernels); ``--backend``
+picks one.
 
 Run:  python benchmarks/bench_compiled.py [--n 100000] [--repeat 7] [--threads N] [--settle 0.2]
+                                          [--backend numpy|numba|both]
 """
 
 from __future__ import annotations
@@ -149,35 +153,47 @@ def main(argv=None):
                     help="seconds of sleep before each timed call (spinning threads go idle)")
     ap.add_argument("--threads", type=int, default=None,
                     help="symmle's threads for row chunks (default: automatic)")
+    ap.add_argument("--backend", choices=("numpy", "numba", "both"), default="both",
+                    help="symmle backend(s) to time (both: numba too when installed)")
     args = ap.parse_args(argv)
     sm.compiled.N_THREADS = args.threads
+    backends = ["numpy", "numba"] if args.backend == "both" else [args.backend]
+    if "numba" in backends and sm.compiled.resolve_backend("auto") != "numba":
+        if args.backend == "numba":
+            ap.error("numba is not installed: pip install 'symmle[fast]'")
+        backends.remove("numba")
     print(f"n = {args.n} rows, tanh, Gaussian(sigma=1), float64; best of {args.repeat} (ms); "
           f"symmle on {sm.compiled.num_threads()} thread(s)")
-    header = (f"{'network':>18} {'P':>5} {'quantity':>8} {'symmle':>9} {'numpy':>9} {'ratio':>6}"
-              f" {'jax':>9} {'ratio':>6}")
+    header = (f"{'network':>18} {'P':>5} {'quantity':>8} {'backend':>7} {'symmle':>9} {'numpy':>9}"
+              f" {'ratio':>6} {'jax':>9} {'ratio':>6}")
     print(header)
     print("-" * len(header))
     for widths in NETWORKS:
         model = sm.Model(sm.mlp(*widths, activation="tanh"), sm.Gaussian(sigma=1.0))
-        cm = model.compile()
         theta = model.random_params(0)
         X, y = model.simulate(theta, n=args.n, rng=1)
         ref = {"loglik": hand_loglik(theta, widths, X, y), "score": hand_score(theta, widths, X, y),
                "fisher": hand_fisher(theta, widths, X)}
-        got = cm.evaluate(theta, X, y, ("loglik", "score", "fisher"))
-        for k in ref:
-            np.testing.assert_allclose(got[k], ref[k], rtol=1e-8, atol=1e-8 * np.max(np.abs(ref[k])))
-        fns = {
-            ("symmle", "loglik"): lambda: cm.loglik(theta, X, y),
-            ("symmle", "score"): lambda: cm.score(theta, X, y),
-            ("symmle", "fisher"): lambda: cm.fisher(theta, X),
-            ("symmle", "all"): lambda: cm.evaluate(theta, X, y, ("loglik", "score", "fisher")),
-            ("numpy", "loglik"): lambda: hand_loglik(theta, widths, X, y),
-            ("numpy", "score"): lambda: hand_score(theta, widths, X, y),
-            ("numpy", "fisher"): lambda: hand_fisher(theta, widths, X),
-            ("numpy", "all"): lambda: (hand_loglik(theta, widths, X, y),
-                                       hand_score(theta, widths, X, y), hand_fisher(theta, widths, X)),
-        }
+        fns = {}
+        for b in backends:
+            cm = model.compile(b)
+            got = cm.evaluate(theta, X, y, ("loglik", "score", "fisher"))
+            for k in ref:
+                np.testing.assert_allclose(got[k], ref[k], rtol=1e-8,
+                                           atol=1e-8 * np.max(np.abs(ref[k])))
+            fns.update({
+                (b, "loglik"): lambda cm=cm: cm.loglik(theta, X, y),
+                (b, "score"): lambda cm=cm: cm.score(theta, X, y),
+                (b, "fisher"): lambda cm=cm: cm.fisher(theta, X),
+                (b, "all"): lambda cm=cm: cm.evaluate(theta, X, y, ("loglik", "score", "fisher")),
+            })
+        fns.update({
+            ("hand", "loglik"): lambda: hand_loglik(theta, widths, X, y),
+            ("hand", "score"): lambda: hand_score(theta, widths, X, y),
+            ("hand", "fisher"): lambda: hand_fisher(theta, widths, X),
+            ("hand", "all"): lambda: (hand_loglik(theta, widths, X, y),
+                                      hand_score(theta, widths, X, y), hand_fisher(theta, widths, X)),
+        })
         jf = jax_functions(widths)
         if jf is not None:
             import jax.numpy as jnp
@@ -194,13 +210,14 @@ def main(argv=None):
                                                  jf["fisher"](jt, jX)))
         t = best_times(fns, args.repeat, args.settle)
         for q in ("loglik", "score", "fisher", "all"):
-            s, r = t[("symmle", q)], t[("numpy", q)]
-            line = (f"{'mlp' + str(widths).replace(' ', ''):>18} {model.n_params:>5} {q:>8} "
-                    f"{1e3 * s:9.2f} {1e3 * r:9.2f} {s / r:6.2f}")
-            if ("jax", q) in t:
-                j = t[("jax", q)]
-                line += f" {1e3 * j:9.2f} {s / j:6.2f}"
-            print(line)
+            for b in backends:
+                s, r = t[(b, q)], t[("hand", q)]
+                line = (f"{'mlp' + str(widths).replace(' ', ''):>18} {model.n_params:>5} {q:>8} "
+                        f"{b:>7} {1e3 * s:9.2f} {1e3 * r:9.2f} {s / r:6.2f}")
+                if ("jax", q) in t:
+                    j = t[("jax", q)]
+                    line += f" {1e3 * j:9.2f} {s / j:6.2f}"
+                print(line)
     if jax_functions((1, 1)) is None:
         print("(jax not installed: pip install jax jaxlib for the JAX columns)")
 

@@ -141,8 +141,12 @@ class NumericProgram:
     True
     """
 
-    def __init__(self, arch):
+    def __init__(self, arch, kernels=None):
         self.arch = arch
+        #: ``{activation name: kernel}`` with ``value_into(a, out)`` and ``d1_mul(a, h, adj)``
+        #: that return False when they cannot take the arrays (``symmle._numba``); the
+        #: numpy forms are used for every other activation.
+        self.kernels = dict(kernels or {})
         d = arch.n_inputs
         pos = {v: i for i, v in enumerate(arch.input_nodes)}
         k = d
@@ -207,9 +211,12 @@ class NumericProgram:
         for L, (W, b) in zip(self.layers, weights):
             a = A[L.a_rows]
             np.matmul(W, Z[L.src], out=a)
+            h = Z[L.units]
+            kernel = self.kernels.get(L.groups[0][0].name) if len(L.groups) == 1 else None
+            if kernel is not None and kernel.value_into(a, b, h):  # bias and σ in one pass
+                continue
             if b is not None:
                 a += b
-            h = Z[L.units]
             for pieces, sel in L.groups:
                 if sel is None:
                     if isinstance(pieces.value, np.ufunc):
@@ -231,7 +238,9 @@ class NumericProgram:
             if pieces.linear:
                 continue
             if sel is None:
-                adj *= pieces.d1(a, h)
+                kernel = self.kernels.get(pieces.name)
+                if kernel is None or not kernel.d1_mul(a, h, adj):
+                    adj *= pieces.d1(a, h)
             else:
                 adj[..., sel, :] *= pieces.d1(a[sel], h[sel])
         return adj

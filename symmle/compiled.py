@@ -42,7 +42,11 @@ import numpy as np
 from ._slp import NumericProgram
 from .errors import SymmleValueError
 
-__all__ = ["CompiledModel", "num_threads", "threads"]
+__all__ = ["BACKENDS", "CompiledModel", "default_backend", "num_threads", "threads"]
+
+#: the evaluation backends: ``"numpy"`` (the default) and ``"numba"`` (the ``fast`` extra:
+#: vectorised activation kernels, `symmle._numba`).
+BACKENDS = ("numpy", "numba")
 
 #: the most rows per chunk in the numeric evaluation.
 CHUNK_ROWS = 16384
@@ -95,15 +99,20 @@ class CompiledModel:
     True
     """
 
-    def __init__(self, model):
+    def __init__(self, model, backend=None):
         self.model = model
+        #: ``"numpy"`` or ``"numba"`` (see `BACKENDS`).
+        self.backend = resolve_backend(backend)
         arch = model.architecture
         self._arch = arch
         self._family = model.family
         self._K = arch.n_outputs
         self._Pn = arch.n_params
         self._P = model.n_params
-        self._prog = NumericProgram(arch)
+        kernels = None
+        if self.backend == "numba":
+            from ._numba import KERNELS as kernels
+        self._prog = NumericProgram(arch, kernels)
 
     # ------------------------------------------------------------ checking
     def _check(self, theta, X, y=None):
@@ -298,8 +307,55 @@ class CompiledModel:
         chunks, parallel = self._plan(X.shape[0], jacobian=need_jac, hessian=want_he)
         _run_chunks(chunk, chunks, parallel, reduce)
         return {q: total[q] for q in _QUANTITIES if q in what}
+
     def __repr__(self):
-        return f"CompiledModel({self.model!r})"
+        extra = "" if self.backend == "numpy" else f", backend={self.backend!r}"
+        return f"CompiledModel({self.model!r}{extra})"
+
+
+def default_backend() -> str:
+    """The backend of ``model.compile()`` without one: ``SYMMLE_BACKEND`` if set, else numpy.
+
+    ``SYMMLE_BACKEND=auto`` picks numba when it is installed.
+
+    Examples
+    --------
+    >>> from symmle.compiled import default_backend
+    >>> default_backend() in ("numpy", "numba")
+    True
+    """
+    return resolve_backend(os.environ.get("SYMMLE_BACKEND", "").strip() or "numpy",
+                           "SYMMLE_BACKEND")
+
+
+def resolve_backend(backend=None, name="backend") -> str:
+    """Check a backend name (``None``: `default_backend`); ``"auto"`` is numba if installed.
+
+    Raises `symmle.errors.MissingDependencyError` for numba when it is not installed.
+
+    Examples
+    --------
+    >>> from symmle.compiled import resolve_backend
+    >>> resolve_backend("numpy")
+    'numpy'
+    >>> resolve_backend("jax")
+    Traceback (most recent call last):
+    ...
+    symmle.errors.SymmleValueError: backend must be one of ('numpy', 'numba', 'auto'), got 'jax'
+    """
+    if backend is None:
+        return default_backend()
+    if not isinstance(backend, str) or backend not in BACKENDS + ("auto",):
+        raise SymmleValueError(f"{name} must be one of {BACKENDS + ('auto',)}, got {backend!r}")
+    if backend == "auto":
+        import importlib.util
+
+        return "numba" if importlib.util.find_spec("numba") is not None else "numpy"
+    if backend == "numba":
+        from .errors import require
+
+        require("numba", "fast")
+    return backend
 
 
 def _accumulate_jwj(acc, Jt, W):

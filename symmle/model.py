@@ -233,15 +233,31 @@ class Model:
         return model_repr_latex(self)
 
     # -------------------------------------------------------------- numeric
-    def compile(self):
-        """The `symmle.compiled.CompiledModel` of this model (built once, then cached)."""
-        return self._compiled
+    def compile(self, backend=None):
+        """The `symmle.compiled.CompiledModel` of this model (built once per backend, then
+        cached).
 
-    @cached_property
-    def _compiled(self):
-        from .compiled import CompiledModel
+        Parameters
+        ----------
+        backend : {None, "numpy", "numba", "auto"}
+            ``"numpy"`` is the default (``None`` reads ``SYMMLE_BACKEND``, else numpy);
+            ``"numba"`` (``pip install 'symmle[fast]'``) evaluates tanh, sigmoid and silu
+            with vectorised kernels, the same results to a few ulp and up to 5× faster where
+            the activations dominate; ``"auto"`` is numba when installed.
 
-        return CompiledModel(self)
+        Examples
+        --------
+        >>> model = sm.Model(sm.mlp(2, 3, 1), sm.Gaussian(sigma=1.0))
+        >>> model.compile() is model.compile("numpy")
+        True
+        """
+        from .compiled import CompiledModel, resolve_backend
+
+        backend = resolve_backend(backend)
+        cache = self.__dict__.setdefault("_compiled_by_backend", {})
+        if backend not in cache:
+            cache[backend] = CompiledModel(self, backend)
+        return cache[backend]
 
     def random_params(self, rng=None, *, scale: float = 1.0) -> np.ndarray:
         """A generic random θ: weights ``N(0, scale²/fan_in)``, biases ``N(0, 0.5²·scale²)``,
