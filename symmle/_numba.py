@@ -43,7 +43,7 @@ from llvmlite import ir  # noqa: E402  (numba brings llvmlite)
 from numba.core import types  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
-__all__ = ["KERNELS", "ActivationKernel", "exp", "sigmoid", "silu", "tanh"]
+__all__ = ["KERNELS", "ActivationKernel", "FusedProgram", "weighted_gram", "exp", "sigmoid", "silu", "tanh"]
 
 
 @intrinsic
@@ -118,16 +118,16 @@ def _exp(x):
 
 @_jit(inline="always")
 def _tanh(x):
-    # one division for both branches (the divider is the bottleneck of the vector loop):
-    # |x| < 0.625: x + x³ P(x²)/Q(x²); else, with e^{2|x|} = s (q + p)/(q − p) from `_exp`'s
-    # Padé form, 1 − 2/(e^{2|x|} + 1) = (s (q + p) − (q − p)) / (s (q + p) + (q − p)).
+    # One division for both branches (the divider limits the vector loop):
+    # |x| < 0.625: Cephes' x + x³ P(x²)/Q(x²); else, with e^{2|x|} = s (q + p)/(q − p) from
+    # the Padé form of `_exp`, 1 − 2/(e^{2|x|} + 1) = (s (q + p) − (q − p)) / (s (q + p) + (q − p)).
     ax = abs(x)
     z = x * x
     pn = x * z * ((-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z
                   - 1.61468768441708447952e3)
     pd = ((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z \
         + 4.84406305325125486048e3
-    y = 2.0 * min(ax, 22.0)
+    y = 2.0 * min(ax, 22.0)  # tanh(22) rounds to 1
     t = y * _LOG2E + _SHIFTER
     k = _bits_of(t) - _SHIFTER_BITS
     kf = t - _SHIFTER
@@ -143,8 +143,8 @@ def _tanh(x):
     den = pd if small else sqp + (q - p)
     f = num / den
     res = x + f if small else math.copysign(f, x)
-    res = x if ax < 1e-9 else res  # tanh(x) rounds to x; keeps the sign of -0.0
-    return x if x != x else res
+    # |x| < 1e-9: tanh(x) rounds to x (and keeps the sign of -0.0); NaN goes through
+    return res if z >= 1e-18 else x
 
 
 @_jit(inline="always")
@@ -281,6 +281,251 @@ class ActivationKernel:
 
     def __repr__(self):
         return f"ActivationKernel({self.name!r})"
+
+
+# ----------------------------------------------------------- fused program
+#: unit codes of the fused program: the activations above plus the piecewise-linear ones.
+_UNIT_CODES = {"identity": -1, **_CODES, "relu": 3, "leaky_relu": 4}
+
+
+@_jit(inline="always")
+def _act_row(code, a, h):
+    """``h = σ(a)`` for 1-D arrays (one loop per code; loops from 0, so that numba's
+    negative-index handling folds away and LLVM vectorises)."""
+    n = a.shape[0]
+    if code == -1:
+        for r in range(n):
+            h[r] = a[r]
+    elif code == 0:
+        for r in range(n):
+            h[r] = _tanh(a[r])
+    elif code == 1:
+        for r in range(n):
+            h[r] = _sigmoid(a[r])
+    elif code == 2:
+        for r in range(n):
+            h[r] = a[r] * _sigmoid(a[r])
+    elif code == 3:
+        for r in range(n):
+            v = a[r]
+            h[r] = v if (v > 0.0 or v != v) else 0.0
+    else:
+        for r in range(n):
+            v = a[r]
+            h[r] = v if (v > 0.0 or v != v) else 0.01 * v
+
+
+@_jit(inline="always")
+def _d1_row(code, a, h, adj):
+    """``adj *= σ'(a)`` given ``h = σ(a)`` (relu'(0) = 0, as `symmle.activations`)."""
+    n = a.shape[0]
+    if code == 0:
+        for r in range(n):
+            adj[r] *= 1.0 - h[r] * h[r]
+    elif code == 1:
+        for r in range(n):
+            adj[r] *= h[r] * (1.0 - h[r])
+    elif code == 2:
+        for r in range(n):
+            s = _sigmoid(a[r])
+            adj[r] *= s * (1.0 + a[r] * (1.0 - s))
+    elif code == 3:
+        for r in range(n):
+            adj[r] = adj[r] if a[r] > 0.0 else 0.0 * adj[r]
+    elif code == 4:
+        for r in range(n):
+            adj[r] = adj[r] if a[r] > 0.0 else 0.01 * adj[r]
+
+
+@_jit()
+def _fused_forward(theta, X, Z, A, lay, code, e_unit, e_src, e_par, b_unit, b_par, tile):
+    """The forward pass of the whole program over row tiles, in one call without the GIL.
+
+    ``lay`` (L, 5): first unit's row in A, number of units, edge range, bias range end
+    (bias ranges are consecutive); ``code`` (n_units,): activation code per unit.
+    """
+    m, d = X.shape
+    for r0 in range(0, m, tile):
+        r1 = min(m, r0 + tile)
+        n = r1 - r0
+        for c in range(d):
+            zc = Z[c, r0:r1]
+            xc = X[r0:r1, c]
+            for r in range(n):
+                zc[r] = xc[r]
+        b0 = 0
+        for li in range(lay.shape[0]):
+            a0, nu, e0, e1, b1 = lay[li, 0], lay[li, 1], lay[li, 2], lay[li, 3], lay[li, 4]
+            for j in range(a0, a0 + nu):
+                aj = A[j, r0:r1]
+                for r in range(n):
+                    aj[r] = 0.0
+            for b in range(b0, b1):
+                aj = A[a0 + b_unit[b], r0:r1]
+                w = theta[b_par[b]]
+                for r in range(n):
+                    aj[r] += w
+            b0 = b1
+            for e in range(e0, e1):
+                aj = A[a0 + e_unit[e], r0:r1]
+                zs = Z[e_src[e], r0:r1]
+                w = theta[e_par[e]]
+                for r in range(n):
+                    aj[r] += w * zs[r]
+            for j in range(a0, a0 + nu):
+                _act_row(code[j], A[j, r0:r1], Z[d + j, r0:r1])
+
+
+@_jit()
+def _fused_jacobian(theta, Z, A, Jt, adj, out_rows, lay, code, e_unit, e_src, e_par, b_unit,
+                    b_par, tile):
+    """``Jᵀ`` (K, Pn, m): the reverse pass seeded at each output, over row tiles.
+
+    ``adj`` (n_units, m) is scratch; ``out_rows`` (K,): the outputs' rows in A.
+    """
+    m = Z.shape[1]
+    d = Z.shape[0] - A.shape[0]
+    K = Jt.shape[0]
+    for r0 in range(0, m, tile):
+        r1 = min(m, r0 + tile)
+        n = r1 - r0
+        for k in range(K):
+            for j in range(A.shape[0]):
+                aj = adj[j, r0:r1]
+                for r in range(n):
+                    aj[r] = 0.0
+            ak = adj[out_rows[k], r0:r1]
+            for r in range(n):
+                ak[r] = 1.0
+            for li in range(lay.shape[0] - 1, -1, -1):
+                a0, nu, e0, e1, b1 = lay[li, 0], lay[li, 1], lay[li, 2], lay[li, 3], lay[li, 4]
+                b0 = lay[li - 1, 4] if li > 0 else 0
+                for j in range(a0, a0 + nu):
+                    _d1_row(code[j], A[j, r0:r1], Z[d + j, r0:r1], adj[j, r0:r1])
+                for b in range(b0, b1):
+                    dj = adj[a0 + b_unit[b], r0:r1]
+                    jp = Jt[k, b_par[b], r0:r1]
+                    for r in range(n):
+                        jp[r] = dj[r]
+                for e in range(e0, e1):
+                    dj = adj[a0 + e_unit[e], r0:r1]
+                    s = e_src[e]
+                    zs = Z[s, r0:r1]
+                    jp = Jt[k, e_par[e], r0:r1]
+                    for r in range(n):
+                        jp[r] = dj[r] * zs[r]
+                    if s >= d:
+                        w = theta[e_par[e]]
+                        asrc = adj[s - d, r0:r1]
+                        for r in range(n):
+                            asrc[r] += w * dj[r]
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
+def _gram_lower(J, w, out, tile):
+    """``out[p, q] += Σ_r w_r J[p, r] J[q, r]`` for q ≤ p, over row tiles.
+
+    The only kernel with ``reassoc``: it lets LLVM split each dot product into
+    vector lanes (no transcendental function here whose rounding it could undo).
+    The order of the sums is fixed by the tile size, not by the thread count.
+    """
+    P, m = J.shape
+    for r0 in range(0, m, tile):
+        r1 = min(m, r0 + tile)
+        n = r1 - r0
+        wt = w[r0:r1]
+        for p in range(P):
+            jp = J[p, r0:r1]
+            for q in range(p + 1):
+                jq = J[q, r0:r1]
+                s = 0.0
+                for r in range(n):
+                    s += jp[r] * jq[r] * wt[r]
+                out[p, q] += s
+
+
+#: the most parameters for which `weighted_gram` beats BLAS syrk (≈ 2× at P = 13; BLAS is
+#: faster from P ≈ 30 on).
+GRAM_MAX_P = 20
+
+
+def weighted_gram(J, w):
+    """``Σ_r w_r J[:, r] J[:, r]ᵀ`` (P, P) for J (P, m) and w (m,), or None when P > GRAM_MAX_P
+    or the arrays are not C-contiguous float64.
+
+    Examples
+    --------
+    >>> from symmle._numba import weighted_gram
+    >>> J = np.arange(6.0).reshape(2, 3); w = np.array([1.0, 2.0, 0.5])
+    >>> bool(np.allclose(weighted_gram(J, w), (J * w) @ J.T))
+    True
+    """
+    P = J.shape[0]
+    if P > GRAM_MAX_P or not (J.flags.c_contiguous and J.dtype == np.float64):
+        return None
+    out = np.zeros((P, P))
+    _gram_lower(J, np.ascontiguousarray(w, dtype=np.float64), out, 512)
+    return out + np.tril(out, -1).T
+
+
+class FusedProgram:
+    """The forward pass and the Jacobian of a `symmle._slp.NumericProgram` as two numba
+    kernels, each one call per chunk of rows with the GIL released.
+
+    The numpy program spends a dozen numpy calls per layer on a chunk; for a small
+    network those calls, not the arithmetic, are the cost, and under threads they
+    contend for the GIL. Here every edge is one fused multiply-add pass over a tile
+    of rows (`TILE` rows, which stay in the L1 cache), the activations are the
+    vectorised kernels above. Used for networks whose units are all identity, tanh,
+    sigmoid, silu, relu or leaky_relu and whose layers are small (see `supports`);
+    Z and A are laid out exactly as in the numpy program.
+    """
+
+    #: rows per tile.
+    TILE = 256
+    #: the most edges in one layer (beyond it BLAS is faster than one pass per edge).
+    MAX_LAYER_EDGES = 64
+
+    def __init__(self, prog):
+        d = prog.n_inputs
+        lay, e_unit, e_src, e_par, b_unit, b_par = [], [], [], [], [], []
+        code = np.empty(prog.n_units, dtype=np.int64)
+        for L in prog.layers:
+            a0 = L.a_rows.start
+            src = np.arange(L.src.start, L.src.stop) if isinstance(L.src, slice) else L.src
+            e0 = len(e_unit)
+            e_unit += list(L.rows)
+            e_src += list(src[L.cols])
+            e_par += list(L.w_idx)
+            b_unit += list(L.b_units)
+            b_par += list(L.b_idx)
+            lay.append((a0, L.n_units, e0, len(e_unit), len(b_unit)))
+            for pieces, sel in L.groups:
+                idx = np.arange(L.n_units) if sel is None else (
+                    np.arange(sel.start, sel.stop) if isinstance(sel, slice) else sel)
+                code[a0 + idx] = _UNIT_CODES[pieces.name]
+        as_i = lambda x: np.asarray(x, dtype=np.int64).reshape(-1)  # noqa: E731
+        self.lay = np.asarray(lay, dtype=np.int64).reshape(-1, 5)
+        self.code = code
+        self.e_unit, self.e_src, self.e_par = as_i(e_unit), as_i(e_src), as_i(e_par)
+        self.b_unit, self.b_par = as_i(b_unit), as_i(b_par)
+        self.out_rows = as_i(prog.out_list) - d
+
+    @classmethod
+    def supports(cls, prog) -> bool:
+        """Whether every unit has a fused activation and every layer at most
+        `MAX_LAYER_EDGES` edges."""
+        return all(p.name in _UNIT_CODES for L in prog.layers for p, _ in L.groups) and all(
+            len(L.w_idx) <= cls.MAX_LAYER_EDGES for L in prog.layers)
+
+    def forward(self, theta, X, Z, A):
+        _fused_forward(theta, np.ascontiguousarray(X, dtype=np.float64), Z, A, self.lay,
+                       self.code, self.e_unit, self.e_src, self.e_par, self.b_unit, self.b_par,
+                       self.TILE)
+
+    def jacobian_t(self, theta, Z, A, Jt, adj):
+        _fused_jacobian(theta, Z, A, Jt, adj, self.out_rows, self.lay, self.code, self.e_unit,
+                        self.e_src, self.e_par, self.b_unit, self.b_par, self.TILE)
 
 
 #: the activations with a numba kernel; the others keep their numpy forms.

@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._slp import NumericProgram
+from ._slp import NumericProgram, Workspace
 from .errors import SymmleValueError
 
 __all__ = ["BACKENDS", "CompiledModel", "default_backend", "num_threads", "threads"]
@@ -112,7 +112,29 @@ class CompiledModel:
         kernels = None
         if self.backend == "numba":
             from ._numba import KERNELS as kernels
-        self._prog = NumericProgram(arch, kernels)
+        self._prog = NumericProgram(arch, kernels, fused=self.backend == "numba")
+        self._gram = None
+        if self.backend == "numba":
+            from ._numba import weighted_gram as _gram
+
+            self._gram = _gram
+        self._local = threading.local()
+
+    def _workspace(self):
+        """This thread's scratch buffers (`symmle._slp.Workspace`), kept between calls."""
+        ws = getattr(self._local, "ws", None)
+        if ws is None:
+            ws = self._local.ws = Workspace()
+        return ws
+
+    def __getstate__(self):  # thread-local scratch space is neither picklable nor worth sending
+        state = self.__dict__.copy()
+        del state["_local"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._local = threading.local()
 
     # ------------------------------------------------------------ checking
     def _check(self, theta, X, y=None):
@@ -162,7 +184,7 @@ class CompiledModel:
         out = np.empty((X.shape[0], self._K))
 
         def chunk(s):
-            Z, _ = prog.forward(weights, X[s])
+            Z, _ = prog.forward(weights, X[s], self._workspace())
             out[s] = prog.eta(Z)
 
         _run_chunks(chunk, *self._plan(X.shape[0]))
@@ -184,8 +206,9 @@ class CompiledModel:
         out = np.empty((X.shape[0], self._K, self._Pn))
 
         def chunk(s):
-            Z, A = prog.forward(weights, X[s])
-            out[s] = prog.jacobian_t(weights, Z, A).transpose(2, 0, 1)
+            ws = self._workspace()
+            Z, A = prog.forward(weights, X[s], ws)
+            out[s] = prog.jacobian_t(weights, Z, A, ws).transpose(2, 0, 1)
 
         _run_chunks(chunk, *self._plan(X.shape[0], jacobian=True))
         return out
@@ -259,32 +282,33 @@ class CompiledModel:
 
         def chunk(s):
             ll, score, fisher, hess = 0.0, None, None, None
+            ws = self._workspace()
             with np.errstate(over="ignore"):
-                Z, A = prog.forward(weights, X[s])
+                Z, A = prog.forward(weights, X[s], ws)
                 eta = prog.eta(Z)
                 yc = y[s] if y is not None else None
                 if want_ll:
                     ll = float(np.sum(fam.loglik_rows(eta, yc, extra)))
                 if want_sc or want_he:
                     g = fam.grad_eta(eta, yc, extra)
-                Jt = prog.jacobian_t(weights, Z, A) if need_jac else None
+                Jt = prog.jacobian_t(weights, Z, A, ws) if need_jac else None
                 if want_sc:
                     score = np.zeros(P)
                     if Jt is not None:
                         for k in range(K):
                             score[:Pn] += Jt[k] @ g[:, k]
                     else:
-                        score[:Pn] = prog.grad(weights, Z, A, g)
+                        score[:Pn] = prog.grad(weights, Z, A, g, ws)
                     if E:
                         score[Pn:] = fam.grad_extra(eta, yc, extra).sum(axis=0)
                 if want_fi:
                     fisher = np.zeros((P, P))
-                    _accumulate_jwj(fisher, Jt, fam.weight(eta, extra))
+                    _accumulate_jwj(fisher, Jt, fam.weight(eta, extra), self._gram)
                     if E:
                         fisher[Pn:, Pn:] += eta.shape[0] * fam.extra_fisher(eta, extra)
                 if want_he:
                     hess = np.zeros((P, P))
-                    _accumulate_jwj(hess, Jt, fam.hess_eta(eta, yc, extra))
+                    _accumulate_jwj(hess, Jt, fam.hess_eta(eta, yc, extra), self._gram)
                     hess[:Pn, :Pn] += prog.hessian_g_eta(weights, Z, A, g)
                     if E:
                         cross = fam.hess_cross(eta, yc, extra)  # (m, K, E)
@@ -358,17 +382,23 @@ def resolve_backend(backend=None, name="backend") -> str:
     return backend
 
 
-def _accumulate_jwj(acc, Jt, W):
+def _accumulate_jwj(acc, Jt, W, gram=None):
     """``acc[:Pn, :Pn] += Σ_rows J W Jᵀ`` for Jt (K, Pn, m) and W (m, K, K) symmetric per row.
 
     W is factored per row as ``Σ_j λ_j v_j v_jᵀ``; the rows of each sign are
     stacked into one (Pn, K·m) matrix ``B`` and added as ``± B Bᵀ``, which
-    numpy hands to BLAS ``syrk`` (half the work of a general product).
+    numpy hands to BLAS ``syrk`` (half the work of a general product). With one
+    output, ``gram(J, w)`` (the numba backend's small-P kernel) is tried first.
     """
     K, Pn, m = Jt.shape
     if K == 1:
         w = np.asarray(W[:, 0, 0])
         J = Jt[0]
+        if gram is not None:
+            G = gram(J, w)
+            if G is not None:
+                acc[:Pn, :Pn] += G
+                return
         if np.all(w == w[0]):
             if w[0] != 0:
                 acc[:Pn, :Pn] += w[0] * (J @ J.T)
