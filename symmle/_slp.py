@@ -108,7 +108,10 @@ class Workspace:
     VM the page faults of one chunk's arrays took ≈ 1.7 ms for 14 285 rows
     of mlp(2, 3, 1), 2–3× the evaluation itself. Each buffer grows to the
     largest size asked for under its name; `get` returns a C-contiguous
-    view of the requested shape. Not thread-safe: one workspace per thread.
+    view of the requested shape. Arrays over `MAX_KEEP_BYTES` are not kept
+    (numpy maps those with huge pages, whose faults are few, and a model
+    should not hold tens of MiB per thread between calls). Not thread-safe: one
+    workspace per thread.
 
     Examples
     --------
@@ -124,12 +127,17 @@ class Workspace:
 
     __slots__ = ("_bufs",)
 
+    #: the largest buffer kept between uses (bytes).
+    MAX_KEEP_BYTES = 8 * 2 ** 20
+
     def __init__(self):
         self._bufs = {}
 
     def get(self, name, shape) -> np.ndarray:
         """An uninitialised float64 array of ``shape`` in the buffer ``name``."""
         size = math.prod(shape)
+        if 8 * size > self.MAX_KEEP_BYTES:
+            return np.empty(shape)
         buf = self._bufs.get(name)
         if buf is None or buf.size < size:
             buf = self._bufs[name] = np.empty(max(size, 1))

@@ -127,14 +127,10 @@ class CompiledModel:
             ws = self._local.ws = Workspace()
         return ws
 
-    def __getstate__(self):  # thread-local scratch space is neither picklable nor worth sending
-        state = self.__dict__.copy()
-        del state["_local"]
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._local = threading.local()
+    def __reduce__(self):
+        # compiled again on the other side: the lambdified pieces and thread-local scratch
+        # space do not pickle, and the program is rebuilt in milliseconds
+        return (CompiledModel, (self.model, self.backend))
 
     # ------------------------------------------------------------ checking
     def _check(self, theta, X, y=None):

@@ -233,6 +233,11 @@ class Model:
         return model_repr_latex(self)
 
     # -------------------------------------------------------------- numeric
+    def __getstate__(self):
+        # compiled forms hold lambdified functions and thread-local scratch space: rebuilt on
+        # demand after unpickling
+        return {k: v for k, v in self.__dict__.items() if k != "_compiled_by_backend"}
+
     def compile(self, backend=None):
         """The `symmle.compiled.CompiledModel` of this model (built once per backend, then
         cached).
