@@ -376,6 +376,43 @@ def _fused_forward(theta, X, Z, A, lay, code, e_unit, e_src, e_par, b_unit, b_pa
                 _act_row(code[j], A[j, r0:r1], Z[d + j, r0:r1])
 
 
+@_jit(inline="always")
+def _reverse_tile(theta, Z, A, adj, Jk, j0, out_row, r0, r1, lay, code, e_unit, e_src, e_par,
+                  b_unit, b_par):
+    """One output's row of the Jacobian for the rows [r0, r1): ``Jk[p, j0 + r − r0]``."""
+    n = r1 - r0
+    d = Z.shape[0] - A.shape[0]
+    for j in range(A.shape[0]):
+        aj = adj[j, r0:r1]
+        for r in range(n):
+            aj[r] = 0.0
+    ak = adj[out_row, r0:r1]
+    for r in range(n):
+        ak[r] = 1.0
+    for li in range(lay.shape[0] - 1, -1, -1):
+        a0, nu, e0, e1, b1 = lay[li, 0], lay[li, 1], lay[li, 2], lay[li, 3], lay[li, 4]
+        b0 = lay[li - 1, 4] if li > 0 else 0
+        for j in range(a0, a0 + nu):
+            _d1_row(code[j], A[j, r0:r1], Z[d + j, r0:r1], adj[j, r0:r1])
+        for b in range(b0, b1):
+            dj = adj[a0 + b_unit[b], r0:r1]
+            jp = Jk[b_par[b], j0:j0 + n]
+            for r in range(n):
+                jp[r] = dj[r]
+        for e in range(e0, e1):
+            dj = adj[a0 + e_unit[e], r0:r1]
+            s = e_src[e]
+            zs = Z[s, r0:r1]
+            jp = Jk[e_par[e], j0:j0 + n]
+            for r in range(n):
+                jp[r] = dj[r] * zs[r]
+            if s >= d:
+                w = theta[e_par[e]]
+                asrc = adj[s - d, r0:r1]
+                for r in range(n):
+                    asrc[r] += w * dj[r]
+
+
 @_jit()
 def _fused_jacobian(theta, Z, A, Jt, adj, out_rows, lay, code, e_unit, e_src, e_par, b_unit,
                     b_par, tile):
@@ -384,41 +421,11 @@ def _fused_jacobian(theta, Z, A, Jt, adj, out_rows, lay, code, e_unit, e_src, e_
     ``adj`` (n_units, m) is scratch; ``out_rows`` (K,): the outputs' rows in A.
     """
     m = Z.shape[1]
-    d = Z.shape[0] - A.shape[0]
-    K = Jt.shape[0]
     for r0 in range(0, m, tile):
         r1 = min(m, r0 + tile)
-        n = r1 - r0
-        for k in range(K):
-            for j in range(A.shape[0]):
-                aj = adj[j, r0:r1]
-                for r in range(n):
-                    aj[r] = 0.0
-            ak = adj[out_rows[k], r0:r1]
-            for r in range(n):
-                ak[r] = 1.0
-            for li in range(lay.shape[0] - 1, -1, -1):
-                a0, nu, e0, e1, b1 = lay[li, 0], lay[li, 1], lay[li, 2], lay[li, 3], lay[li, 4]
-                b0 = lay[li - 1, 4] if li > 0 else 0
-                for j in range(a0, a0 + nu):
-                    _d1_row(code[j], A[j, r0:r1], Z[d + j, r0:r1], adj[j, r0:r1])
-                for b in range(b0, b1):
-                    dj = adj[a0 + b_unit[b], r0:r1]
-                    jp = Jt[k, b_par[b], r0:r1]
-                    for r in range(n):
-                        jp[r] = dj[r]
-                for e in range(e0, e1):
-                    dj = adj[a0 + e_unit[e], r0:r1]
-                    s = e_src[e]
-                    zs = Z[s, r0:r1]
-                    jp = Jt[k, e_par[e], r0:r1]
-                    for r in range(n):
-                        jp[r] = dj[r] * zs[r]
-                    if s >= d:
-                        w = theta[e_par[e]]
-                        asrc = adj[s - d, r0:r1]
-                        for r in range(n):
-                            asrc[r] += w * dj[r]
+        for k in range(Jt.shape[0]):
+            _reverse_tile(theta, Z, A, adj, Jt[k], r0, out_rows[k], r0, r1, lay, code, e_unit,
+                          e_src, e_par, b_unit, b_par)
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
@@ -526,6 +533,7 @@ class FusedProgram:
     def jacobian_t(self, theta, Z, A, Jt, adj):
         _fused_jacobian(theta, Z, A, Jt, adj, self.out_rows, self.lay, self.code, self.e_unit,
                         self.e_src, self.e_par, self.b_unit, self.b_par, self.TILE)
+
 
 
 #: the activations with a numba kernel; the others keep their numpy forms.
