@@ -314,8 +314,8 @@ class CompiledModel:
                         hess[Pn:, Pn:] += fam.hess_extra(eta, yc, extra).sum(axis=0)
             return ll, score, fisher, hess
 
-        total = {"loglik": 0.0, "score": np.zeros(P), "fisher": np.zeros((P, P)),
-                 "hessian": np.zeros((P, P))}
+        shapes = {"score": (P,), "fisher": (P, P), "hessian": (P, P)}
+        total = {"loglik": 0.0, **{q: np.zeros(shapes[q]) for q in what if q in shapes}}
 
         def reduce(part):  # in chunk order: the sums do not depend on the thread count
             ll, score, fisher, hess = part
