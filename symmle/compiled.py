@@ -31,10 +31,10 @@ bit-identical whatever the number of threads.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import threading
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -155,7 +155,9 @@ class CompiledModel:
     def _plan(self, n, jacobian=False, hessian=False):
         """Row chunks and whether they are big enough to be worth a thread each.
 
-        ``ceil(n / m)`` chunks of near-equal size for the chunk size m above; a
+        ``ceil(n / m)`` chunks of near-equal size for the chunk size m above (when
+        they are worth threads, rounded up to a multiple of `MAX_AUTO_THREADS`, so
+        that 1, 2 or 4 threads finish together); a
         mid-size n is split further (into at most `MAX_AUTO_THREADS`
         chunks of at least `MIN_CHUNK_WORK` values each) so that threads
         have work. The boundaries depend on n and the model only, never on the
@@ -164,6 +166,8 @@ class CompiledModel:
         per_row = self._prog.n_nodes + (self._K * self._Pn if jacobian or hessian else 0)
         k = max(1, -(-n // self._chunk_rows(jacobian, hessian)))
         k = max(k, min(MAX_AUTO_THREADS, n * per_row // MIN_CHUNK_WORK))
+        if k > MAX_AUTO_THREADS and (n // k) * per_row >= PARALLEL_MIN_WORK:
+            k = -(-k // MAX_AUTO_THREADS) * MAX_AUTO_THREADS  # no thread idles at the end
         bounds = [n * i // k for i in range(k + 1)]
         chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
         return chunks, (n // k) * per_row >= PARALLEL_MIN_WORK
@@ -566,9 +570,9 @@ def _run_chunks(fn, chunks, parallel=True, reduce=None):
 
     With several chunks, BLAS runs on one thread whatever the number of
     workers, so that every chunk is computed alike (a multi-threaded BLAS may
-    sum in another order). At most two chunks per thread are in flight, so
-    memory stays bounded; an exception raised by ``fn`` in a worker is raised
-    here unchanged.
+    sum in another order). The calling thread computes chunks too (see
+    `_run_parallel`); memory stays bounded; an exception raised by ``fn`` in a
+    worker is raised here unchanged.
     """
     chunks = list(chunks)
     if len(chunks) <= 1:
@@ -585,24 +589,74 @@ def _run_chunks(fn, chunks, parallel=True, reduce=None):
                 if reduce is not None:
                     reduce(r)
         else:
-            _run_parallel(_pool(size), size, fn, chunks, reduce, deque())
+            _run_parallel(_pool(size - 1), size, fn, chunks, reduce)
 
 
-def _run_parallel(pool, size, fn, chunks, reduce, pending):
+def _run_parallel(pool, size, fn, chunks, reduce):
+    """Chunks shared by the calling thread and ``size − 1`` pool workers, reduced in order.
+
+    Every thread takes the next chunk index from one counter; the calling thread reduces
+    each finished chunk in chunk order as soon as it can, and otherwise computes chunks
+    itself. So a worker that is slow to wake (an idle vCPU takes milliseconds on a VM)
+    costs nothing but its share, and the results do not depend on who computed what. At
+    most ``2·size`` chunks are computed ahead of the reduction (memory stays bounded).
+    """
+    n = len(chunks)
+    results = [None] * n
+    done = [threading.Event() for _ in range(n)]
+    failed = []
+    counter = itertools.count()
+    lock = threading.Lock()
+    ahead = threading.Semaphore(2 * size)
+
+    def take(block):
+        if failed or not ahead.acquire(blocking=block):
+            return None
+        with lock:
+            i = next(counter)
+        if i >= n:
+            ahead.release()
+            return None
+        return i
+
+    def run(i):
+        try:
+            results[i] = (True, fn(chunks[i]))
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the calling thread
+            results[i] = (False, exc)
+            failed.append(i)
+        finally:
+            done[i].set()
+
+    def worker():
+        while True:
+            i = take(True)
+            if i is None:
+                return
+            run(i)
+
+    futures = [pool.submit(worker) for _ in range(size - 1)]
     try:
-        for s in chunks:
-            pending.append(pool.submit(fn, s))
-            if len(pending) >= 2 * size:
-                r = pending.popleft().result()
+        nxt = 0
+        while nxt < n:
+            if done[nxt].is_set():
+                ok, value = results[nxt]
+                results[nxt] = None
+                if not ok:
+                    raise value
                 if reduce is not None:
-                    reduce(r)
-        while pending:
-            r = pending.popleft().result()
-            if reduce is not None:
-                reduce(r)
+                    reduce(value)
+                ahead.release()
+                nxt += 1
+                continue
+            i = take(False)
+            if i is not None:
+                run(i)
+            else:
+                done[nxt].wait()
     finally:
-        for f in pending:
-            f.cancel()
-        for f in pending:
-            if not f.cancelled():
-                f.exception()  # wait: no worker may still write into the caller's arrays
+        failed.append(-1)  # workers stop taking chunks
+        for _ in futures:
+            ahead.release()  # wake any worker blocked on the semaphore
+        for f in futures:
+            f.result()  # wait: no worker may still write into the caller's arrays

@@ -330,3 +330,34 @@ def test_mid_size_n_is_split_independently_of_threads(monkeypatch):
     monkeypatch.setattr(compiled, "CHUNK_ROWS", 1000)
     chunks, parallel = small._plan(5000)
     assert len(chunks) == 5 and not parallel  # split for memory, too little work per thread
+
+
+def test_calling_thread_shares_the_chunks_with_a_slow_worker(monkeypatch):
+    """A worker that is slow (an idle vCPU waking up) leaves its chunks to the calling
+    thread; the sums are still reduced in chunk order, so the result is bit-identical."""
+    import threading
+    import time
+
+    model, theta, X, y = _threaded_setup(monkeypatch, sm.mlp(3, 5, 4, 1), sm.Gaussian())
+    cm = model.compile()
+    with compiled.threads(1):
+        ref = cm.evaluate(theta, X, y)
+    who = []
+    forward = cm._prog.forward
+
+    def slow_in_workers(*args):
+        name = threading.current_thread().name
+        who.append(name)
+        if name != "MainThread":
+            time.sleep(0.05)
+        return forward(*args)
+
+    monkeypatch.setattr(cm._prog, "forward", slow_in_workers)
+    with compiled.threads(2):
+        got = cm.evaluate(theta, X, y)
+    for q in ref:
+        assert np.array_equal(got[q], ref[q]), q
+    n_chunks = len(cm._plan(X.shape[0])[0])
+    assert n_chunks == 16  # 203 rows in chunks of at most 16: 13, rounded up to a multiple of 4
+    assert len(who) == n_chunks
+    assert who.count("MainThread") >= n_chunks - 3  # it did not wait on the slow worker
