@@ -360,4 +360,4 @@ def test_calling_thread_shares_the_chunks_with_a_slow_worker(monkeypatch):
     n_chunks = len(cm._plan(X.shape[0])[0])
     assert n_chunks == 16  # 203 rows in chunks of at most 16: 13, rounded up to a multiple of 4
     assert len(who) == n_chunks
-    assert who.count("MainThread") >= n_chunks - 3  # it did not wait on the slow worker
+    assert who.count("MainThread") >= n_chunks // 2  # it did not just wait on the slow worker
