@@ -15,7 +15,8 @@ Gaussian log-likelihood is ``-n/2 (log(2π RSS/n) + 1)``):
 
 Prints, per method, the median wall time per start, the median number of
 iterations, the final log-likelihoods, and the ratios against scikit-learn
-measured in the same run. Run: ``python benchmarks/bench_fit.py [--starts 10]``; on a
+measured in the same run. Run: ``python benchmarks/bench_fit.py [--starts 10]``
+(``SYMMLE_BACKEND=numba python benchmarks/bench_fit.py`` for the numba backend); on a
 busy machine ``OMP_NUM_THREADS=1`` gives steadier figures (scikit-learn's BLAS threads
 otherwise oversubscribe the cores).
 Needs the ``bench`` extra (scikit-learn).
@@ -120,7 +121,8 @@ def main(argv=None):
 
     best = max(ll for rows in out.values() for _, ll, _ in rows)
     print(f"2-3-1 tanh Gaussian, n = {args.n}, {args.starts} common starts; "
-          f"loglik at θ* = {ll_true:.3f}, best found = {best:.3f}")
+          f"loglik at θ* = {ll_true:.3f}, best found = {best:.3f}; symmle backend "
+          f"{sm.compiled.default_backend()} (SYMMLE_BACKEND=numba for the numba one)")
     ref = np.array(out["sklearn MLPRegressor lbfgs"])
     ref_t, ref_ll = np.median(ref[:, 0]), ref[:, 1]
     head = (f"{'method':<28} {'ms/start':>9} {'× sklearn':>10} {'iters':>6} {'median ll':>11} "
