@@ -42,7 +42,8 @@ import numpy as np
 from ._slp import NumericProgram, Workspace
 from .errors import SymmleValueError
 
-__all__ = ["BACKENDS", "CompiledModel", "default_backend", "num_threads", "threads"]
+__all__ = ["BACKENDS", "CompiledModel", "default_backend", "num_threads", "resolve_backend",
+           "threads"]
 
 #: the evaluation backends: ``"numpy"`` (the default) and ``"numba"`` (the ``fast`` extra:
 #: vectorised activation kernels, `symmle._numba`).
@@ -109,15 +110,12 @@ class CompiledModel:
         self._K = arch.n_outputs
         self._Pn = arch.n_params
         self._P = model.n_params
-        kernels = None
+        kernels, self._gram = None, None  # the numba backend's activation and Gram kernels
         if self.backend == "numba":
-            from ._numba import KERNELS as kernels
-        self._prog = NumericProgram(arch, kernels, fused=self.backend == "numba")
-        self._gram = None
-        if self.backend == "numba":
-            from ._numba import weighted_gram as _gram
+            from ._numba import KERNELS as kernels, weighted_gram
 
-            self._gram = _gram
+            self._gram = weighted_gram
+        self._prog = NumericProgram(arch, kernels, fused=self.backend == "numba")
         self._local = threading.local()
 
     def _workspace(self):
