@@ -362,6 +362,16 @@ class NumericProgram:
             return G.reshape(G.shape[:-2] + (-1,))
         return G[..., L.rows, L.cols]
 
+    def fused_fisher(self, weights, Z, A, w, ws=None):
+        """``Σ_rows w J Jᵀ`` (Pn, Pn) for one output by the fused numba kernel (J formed one
+        tile of rows at a time), or None when it does not apply."""
+        if self.fused is None or getattr(weights, "theta", None) is None:
+            return None
+        T = self.fused.FISHER_TILE
+        return self.fused.fisher(weights.theta, Z, A, w,
+                                 _empty(ws, "adjU", (self.n_units, Z.shape[1])),
+                                 _empty(ws, "Jtile", (self.n_params, T)), _empty(ws, "wtile", (T,)))
+
     # ---------------------------------------------------------- reverse
     def grad(self, weights, Z, A, g, ws=None):
         """``Σ_rows Σ_k g_k ∂η_k/∂θ`` (Pn,) by one reverse pass; g has shape (m, K)."""

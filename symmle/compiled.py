@@ -289,7 +289,12 @@ class CompiledModel:
                     ll = float(np.sum(fam.loglik_rows(eta, yc, extra)))
                 if want_sc or want_he:
                     g = fam.grad_eta(eta, yc, extra)
-                Jt = prog.jacobian_t(weights, Z, A, ws) if need_jac else None
+                fused_fi = None
+                if want_fi and not want_he and K == 1:  # numba, small P: J one tile at a time
+                    fused_fi = prog.fused_fisher(weights, Z, A, fam.weight(eta, extra)[:, 0, 0],
+                                                 ws)
+                need_jt = want_he or (want_fi and fused_fi is None)
+                Jt = prog.jacobian_t(weights, Z, A, ws) if need_jt else None
                 if want_sc:
                     score = np.zeros(P)
                     if Jt is not None:
@@ -301,7 +306,10 @@ class CompiledModel:
                         score[Pn:] = fam.grad_extra(eta, yc, extra).sum(axis=0)
                 if want_fi:
                     fisher = np.zeros((P, P))
-                    _accumulate_jwj(fisher, Jt, fam.weight(eta, extra), self._gram)
+                    if fused_fi is not None:
+                        fisher[:Pn, :Pn] = fused_fi
+                    else:
+                        _accumulate_jwj(fisher, Jt, fam.weight(eta, extra), self._gram)
                     if E:
                         fisher[Pn:, Pn:] += eta.shape[0] * fam.extra_fisher(eta, extra)
                 if want_he:

@@ -128,6 +128,8 @@ def test_numba_backend_equals_numpy(arch, family):
     assert rb["loglik"] == pytest.approx(ra["loglik"], rel=1e-13)
     for q in what[1:]:
         np.testing.assert_allclose(rb[q], ra[q], rtol=1e-11, atol=1e-11 * np.abs(ra[q]).max())
+    np.testing.assert_allclose(b.fisher(theta, X), a.fisher(theta, X), rtol=1e-11,
+                               atol=1e-11 * np.abs(ra["fisher"]).max())  # alone: fused for K = 1
     np.testing.assert_allclose(b.predict(theta, X), a.predict(theta, X), rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(b.jacobian(theta, X), a.jacobian(theta, X), rtol=1e-12,
                                atol=1e-14)
@@ -153,6 +155,32 @@ def test_fused_kernels_handle_chunks_tiles_and_threads(monkeypatch):
         for q in ref:
             np.testing.assert_allclose(r[q], ref[q], rtol=1e-11, atol=1e-11)
             assert np.array_equal(r[q], results[0][q])  # bit-identical for any thread count
+
+
+@pytest.mark.parametrize("family", [sm.Gaussian(sigma=0.5), sm.Bernoulli(), sm.Poisson()],
+                         ids=repr)
+def test_fused_fisher_is_used_for_one_output_and_small_p(monkeypatch, family):
+    model = sm.Model(sm.mlp(3, 3, 1, activation="tanh"), family)
+    theta = model.random_params(1) * 0.5
+    X, _ = model.simulate(theta, n=1301, rng=2)  # not a multiple of the tile
+    calls = []
+    original = K._fused_fisher1
+
+    def counting(*args):
+        calls.append(args[1].shape[1])
+        return original(*args)
+
+    monkeypatch.setattr(K, "_fused_fisher1", counting)
+    got = model.compile("numba").fisher(theta, X)
+    assert calls == [1301]
+    # independent reference: J by central differences of Architecture.forward, JᵀWJ by hand
+    Pn = model.n_network_params
+    f = lambda t: model.architecture.forward(t, X)[:, 0]  # noqa: E731
+    J = np.stack([(f(theta[:Pn] + 1e-6 * e) - f(theta[:Pn] - 1e-6 * e)) / 2e-6
+                  for e in np.eye(Pn)], axis=1)
+    w = model.family.weight(model.architecture.forward(theta[:Pn], X), theta[Pn:])[:, 0, 0]
+    np.testing.assert_allclose(got[:Pn, :Pn], (J * w[:, None]).T @ J, rtol=1e-6,
+                               atol=1e-6 * np.abs(got).max())
 
 
 def test_weighted_gram():
