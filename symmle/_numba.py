@@ -154,8 +154,70 @@ def _sigmoid(x):
     return s if x >= 0.0 else (x if x != x else e * s)
 
 
+_NO_BIAS = np.array([-0.0])
+
 #: kernel codes of the activations with a numba form (one branch per code, outside the loops).
 _CODES = {"tanh": 0, "sigmoid": 1, "silu": 2}
+
+
+@_jit(inline="always")
+def _act_row(code, a, h, bias):
+    """``a += bias`` and ``h = σ(a)`` for 1-D arrays (``bias = −0.0`` for none: it keeps
+    ``a`` bit for bit, −0.0 included), in one pass (one loop per code; loops
+    from 0, so that numba's negative-index handling folds away and LLVM vectorises)."""
+    n = a.shape[0]
+    if code == -1:
+        for r in range(n):
+            v = a[r] + bias
+            a[r] = v
+            h[r] = v
+    elif code == 0:
+        for r in range(n):
+            v = a[r] + bias
+            a[r] = v
+            h[r] = _tanh(v)
+    elif code == 1:
+        for r in range(n):
+            v = a[r] + bias
+            a[r] = v
+            h[r] = _sigmoid(v)
+    elif code == 2:
+        for r in range(n):
+            v = a[r] + bias
+            a[r] = v
+            h[r] = v * _sigmoid(v)
+    elif code == 3:
+        for r in range(n):
+            v = a[r] + bias
+            a[r] = v
+            h[r] = v if (v > 0.0 or v != v) else 0.0
+    else:
+        for r in range(n):
+            v = a[r] + bias
+            a[r] = v
+            h[r] = v if (v > 0.0 or v != v) else 0.01 * v
+
+
+@_jit(inline="always")
+def _d1_row(code, a, h, adj):
+    """``adj *= σ'(a)`` given ``h = σ(a)`` (relu'(0) = 0, as `symmle.activations`)."""
+    n = a.shape[0]
+    if code == 0:
+        for r in range(n):
+            adj[r] *= 1.0 - h[r] * h[r]
+    elif code == 1:
+        for r in range(n):
+            adj[r] *= h[r] * (1.0 - h[r])
+    elif code == 2:
+        for r in range(n):
+            s = _sigmoid(a[r])
+            adj[r] *= s * (1.0 + a[r] * (1.0 - s))
+    elif code == 3:
+        for r in range(n):
+            adj[r] = adj[r] if a[r] > 0.0 else 0.0 * adj[r]
+    elif code == 4:
+        for r in range(n):
+            adj[r] = adj[r] if a[r] > 0.0 else 0.01 * adj[r]
 
 
 @_jit()
@@ -165,58 +227,17 @@ def _exp_into(x, out):
 
 
 @_jit()
-def _act_into(code, x, out):
-    """``out = σ(x)`` for 1-D arrays."""
-    n = x.shape[0]
-    if code == 0:
-        for i in range(n):
-            out[i] = _tanh(x[i])
-    elif code == 1:
-        for i in range(n):
-            out[i] = _sigmoid(x[i])
-    else:
-        for i in range(n):
-            out[i] = x[i] * _sigmoid(x[i])
-
-
-@_jit()
-def _act_bias_into(code, a, b, out):
-    """``a += b`` (one bias per row of a) and ``out = σ(a)`` in one pass; a, out: (U, m)."""
-    U, m = a.shape
-    for j in range(U):
-        bj = b[j]
-        if code == 0:
-            for i in range(m):
-                v = a[j, i] + bj
-                a[j, i] = v
-                out[j, i] = _tanh(v)
-        elif code == 1:
-            for i in range(m):
-                v = a[j, i] + bj
-                a[j, i] = v
-                out[j, i] = _sigmoid(v)
-        else:
-            for i in range(m):
-                v = a[j, i] + bj
-                a[j, i] = v
-                out[j, i] = v * _sigmoid(v)
+def _act_into(code, a, b, out):
+    """``a += b`` (one bias per row) and ``out = σ(a)`` for (U, m) arrays, one pass per row."""
+    for j in range(a.shape[0]):
+        _act_row(code, a[j], out[j], b[j])
 
 
 @_jit()
 def _d1_mul(code, a, h, adj):
     """``adj *= σ'(a)`` given ``h = σ(a)``; all (U, m)."""
-    U, m = a.shape
-    for j in range(U):
-        if code == 0:
-            for i in range(m):
-                adj[j, i] *= 1.0 - h[j, i] * h[j, i]
-        elif code == 1:
-            for i in range(m):
-                adj[j, i] *= h[j, i] * (1.0 - h[j, i])
-        else:
-            for i in range(m):
-                s = _sigmoid(a[j, i])
-                adj[j, i] *= s * (1.0 + a[j, i] * (1.0 - s))
+    for j in range(a.shape[0]):
+        _d1_row(code, a[j], h[j], adj[j])
 
 
 def _ok(*arrays):
@@ -231,8 +252,8 @@ def _unary(name, code=None):
         res = np.empty(x.shape)
         if code is None:
             _exp_into(x.reshape(-1), res.reshape(-1))
-        else:
-            _act_into(code, x.reshape(-1), res.reshape(-1))
+        else:  # on a copy: the kernel writes its input back (plus a bias of −0.0)
+            _act_into(code, x.reshape(1, -1).copy(), _NO_BIAS, res.reshape(1, -1))
         if out is None:
             return res
         out[...] = res
@@ -264,8 +285,8 @@ class ActivationKernel:
         """``a += b`` (b: one value per row of the (U, m) array a, or None) and ``out = σ(a)``."""
         if a.ndim != 2 or not _ok(a, out):
             return False
-        bias = np.zeros(a.shape[0]) if b is None else np.ascontiguousarray(b, dtype=float).reshape(-1)
-        _act_bias_into(self.code, a, bias, out)
+        bias = np.full(a.shape[0], -0.0) if b is None else np.ascontiguousarray(b, dtype=float).reshape(-1)
+        _act_into(self.code, a, bias, out)
         return True
 
     def d1_mul(self, a, h, adj) -> bool:
@@ -286,55 +307,6 @@ class ActivationKernel:
 # ----------------------------------------------------------- fused program
 #: unit codes of the fused program: the activations above plus the piecewise-linear ones.
 _UNIT_CODES = {"identity": -1, **_CODES, "relu": 3, "leaky_relu": 4}
-
-
-@_jit(inline="always")
-def _act_row(code, a, h):
-    """``h = σ(a)`` for 1-D arrays (one loop per code; loops from 0, so that numba's
-    negative-index handling folds away and LLVM vectorises)."""
-    n = a.shape[0]
-    if code == -1:
-        for r in range(n):
-            h[r] = a[r]
-    elif code == 0:
-        for r in range(n):
-            h[r] = _tanh(a[r])
-    elif code == 1:
-        for r in range(n):
-            h[r] = _sigmoid(a[r])
-    elif code == 2:
-        for r in range(n):
-            h[r] = a[r] * _sigmoid(a[r])
-    elif code == 3:
-        for r in range(n):
-            v = a[r]
-            h[r] = v if (v > 0.0 or v != v) else 0.0
-    else:
-        for r in range(n):
-            v = a[r]
-            h[r] = v if (v > 0.0 or v != v) else 0.01 * v
-
-
-@_jit(inline="always")
-def _d1_row(code, a, h, adj):
-    """``adj *= σ'(a)`` given ``h = σ(a)`` (relu'(0) = 0, as `symmle.activations`)."""
-    n = a.shape[0]
-    if code == 0:
-        for r in range(n):
-            adj[r] *= 1.0 - h[r] * h[r]
-    elif code == 1:
-        for r in range(n):
-            adj[r] *= h[r] * (1.0 - h[r])
-    elif code == 2:
-        for r in range(n):
-            s = _sigmoid(a[r])
-            adj[r] *= s * (1.0 + a[r] * (1.0 - s))
-    elif code == 3:
-        for r in range(n):
-            adj[r] = adj[r] if a[r] > 0.0 else 0.0 * adj[r]
-    elif code == 4:
-        for r in range(n):
-            adj[r] = adj[r] if a[r] > 0.0 else 0.01 * adj[r]
 
 
 @_jit()
@@ -373,7 +345,7 @@ def _fused_forward(theta, X, Z, A, lay, code, e_unit, e_src, e_par, b_unit, b_pa
                 for r in range(n):
                     aj[r] += w * zs[r]
             for j in range(a0, a0 + nu):
-                _act_row(code[j], A[j, r0:r1], Z[d + j, r0:r1])
+                _act_row(code[j], A[j, r0:r1], Z[d + j, r0:r1], -0.0)
 
 
 @_jit(inline="always")
@@ -429,29 +401,6 @@ def _fused_jacobian(theta, Z, A, Jt, adj, out_rows, lay, code, e_unit, e_src, e_
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
-def _gram_lower(J, w, out, tile):
-    """``out[p, q] += Σ_r w_r J[p, r] J[q, r]`` for q ≤ p, over row tiles.
-
-    The only kernel with ``reassoc``: it lets LLVM split each dot product into
-    vector lanes (no transcendental function here whose rounding it could undo).
-    The order of the sums is fixed by the tile size, not by the thread count.
-    """
-    P, m = J.shape
-    for r0 in range(0, m, tile):
-        r1 = min(m, r0 + tile)
-        n = r1 - r0
-        wt = w[r0:r1]
-        for p in range(P):
-            jp = J[p, r0:r1]
-            for q in range(p + 1):
-                jq = J[q, r0:r1]
-                s = 0.0
-                for r in range(n):
-                    s += jp[r] * jq[r] * wt[r]
-                out[p, q] += s
-
-
-@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
 def _gram_tile(J, w, out, n):
     """``out[p, q] += Σ_{r<n} w_r J[p, r] J[q, r]`` (q ≤ p) for a C-contiguous tile J."""
     P = J.shape[0]
@@ -463,6 +412,25 @@ def _gram_tile(J, w, out, n):
             for r in range(n):
                 s += jp[r] * jq[r] * w[r]
             out[p, q] += s
+
+
+@_jit()
+def _gram_lower(J, w, out, tile):
+    """``out[p, q] += Σ_r w_r J[p, r] J[q, r]`` for q ≤ p: `_gram_tile` on contiguous copies of
+    each tile of rows (in cache while they are summed). The order of the sums is fixed by
+    the tile size, not by the thread count."""
+    P, m = J.shape
+    Jt = np.empty((P, tile))
+    wt = np.empty(tile)
+    for r0 in range(0, m, tile):
+        n = min(m, r0 + tile) - r0
+        for p in range(P):
+            jp, src = Jt[p], J[p, r0:r0 + n]
+            for r in range(n):
+                jp[r] = src[r]
+        for r in range(n):
+            wt[r] = w[r0 + r]
+        _gram_tile(Jt, wt, out, n)
 
 
 @_jit()
