@@ -188,7 +188,7 @@ class FitResult:
     >>> model = sm.Model(sm.mlp(1, 1, activation="identity"), sm.Gaussian(sigma=1.0))
     >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
     >>> y = np.array([1.0, 3.0, 5.0, 7.5])
-    >>> res = sm.fit(model, X, y)
+    >>> res = sm.fit(model, X, y, rng=0)
     >>> res.params.round(3)
     array([2.15, 0.9 ])
     >>> res.stderr.round(4)            # sqrt(diag((XᵀX)⁻¹)) with σ = 1
@@ -451,7 +451,7 @@ class FitResult:
         --------
         >>> model = sm.Model(sm.mlp(2, 1), sm.Bernoulli())
         >>> X, y = model.simulate(np.array([1.0, -1.0, 0.5]), n=300, rng=0)
-        >>> res = sm.fit(model, X, y)
+        >>> res = sm.fit(model, X, y, rng=0)
         >>> back = sm.FitResult.from_json(res.to_json())
         >>> bool(np.array_equal(back.params, res.params)), back.loglik == res.loglik
         (True, True)
@@ -964,7 +964,7 @@ def fit(model, X, y, *, start=None, n_starts: int = 1, rng=None, method: str | N
 
     >>> model = sm.Model(sm.mlp(2, 1), sm.Bernoulli())
     >>> X, y = model.simulate(np.array([1.0, -2.0, 0.5]), n=2000, rng=0)
-    >>> res = sm.fit(model, X, y)
+    >>> res = sm.fit(model, X, y, rng=0)
     >>> res.converged, res.params.round(1)
     (True, array([ 1. , -2.1,  0.5]))
     >>> bool(np.max(np.abs(model.compile().score(res.params, X, y))) < 1e-6)

@@ -1193,7 +1193,7 @@ def profile(result, param, *, values=None, n_points: int = 21, width: float = 4.
     --------
     >>> model = sm.Model(sm.mlp(1, 1), sm.Bernoulli())
     >>> X, y = model.simulate(np.array([1.0, -0.5]), n=300, rng=0)
-    >>> res = sm.fit(model, X, y)
+    >>> res = sm.fit(model, X, y, rng=0)
     >>> pr = sm.profile(res, "W1_1_1", n_points=5)
     >>> bool(pr.deviance.min() < 1e-6), bool(pr.deviance[0] > 1), pr.flat
     (True, True, False)
@@ -1291,7 +1291,7 @@ def profile_conf_int(result, alpha: float = 0.05, params=None, *, max_steps: int
     --------
     >>> model = sm.Model(sm.mlp(1, 1), sm.Bernoulli())
     >>> X, y = model.simulate(np.array([1.0, -0.5]), n=300, rng=0)
-    >>> res = sm.fit(model, X, y)
+    >>> res = sm.fit(model, X, y, rng=0)
     >>> ci = sm.profile_conf_int(res, 0.05)
     >>> ci.shape, bool(np.all(ci[:, 0] < res.params)), bool(np.all(res.params < ci[:, 1]))
     ((2, 2), True, True)
