@@ -192,6 +192,7 @@ def _as_slice(idx):
 
 class _Weights(list):
     theta = None
+    packed = None
 
 
 class NumericProgram:
@@ -255,11 +256,16 @@ class NumericProgram:
         self.layers = tuple(layers)
         #: `symmle._numba.FusedProgram` when asked for and supported, else None.
         self.fused = None
+        #: `symmle._numba.LayeredProgram` (the forward pass as one call per chunk) when
+        #: asked for, supported, and the fused program is not; else None.
+        self.layered = None
         if fused:
-            from ._numba import FusedProgram
+            from ._numba import FusedProgram, LayeredProgram
 
             if FusedProgram.supports(self):
                 self.fused = FusedProgram(self)
+            elif LayeredProgram.supports(self):
+                self.layered = LayeredProgram(self)
 
     # ------------------------------------------------------------ pieces
     def weights(self, theta):
@@ -276,6 +282,8 @@ class NumericProgram:
             b = np.zeros((L.n_units, 1))
             b[L.b_units, 0] = theta[L.b_idx]
             out.append((W, b if len(L.b_idx) else None))
+        if self.layered is not None:
+            out.packed = self.layered.pack(out)
         return out
 
     @staticmethod
@@ -292,6 +300,9 @@ class NumericProgram:
         A = _empty(ws, "A", (self.n_units, m))
         if self.fused is not None and getattr(weights, "theta", None) is not None:
             self.fused.forward(weights.theta, X, Z, A)
+            return Z, A
+        if self.layered is not None and getattr(weights, "packed", None) is not None:
+            self.layered.forward(weights.packed, X, Z, A)
             return Z, A
         Z[: self.n_inputs] = X.T
         for L, (W, b) in zip(self.layers, weights):

@@ -294,8 +294,12 @@ class Architecture:
             raise ParamsError(f"{name} contains NaN or infinite values")
         return arr
 
-    def check_X(self, X, *, name: str = "X") -> np.ndarray:
-        """Return X as a float64 (n, d) array or raise `DataError`."""
+    def check_X(self, X, *, name: str = "X", finite: bool = True) -> np.ndarray:
+        """Return X as a float64 (n, d) array or raise `DataError`.
+
+        ``finite=False`` leaves out the scan for NaN and infinite values (for a caller
+        that scans each chunk of rows itself, as `symmle.compiled.CompiledModel` does).
+        """
         arr = as_real_array(X, name=name, expected=f"a numeric array of shape (n, {self.n_inputs})",
                             error=DataError)
         if arr.ndim == 1 and self.n_inputs == 1:
@@ -304,7 +308,7 @@ class Architecture:
             raise DataError(f"{name} must have shape (n, {self.n_inputs}), got {arr.shape}")
         if arr.shape[0] == 0:
             raise DataError(f"{name} has no rows")
-        if not np.all(np.isfinite(arr)):
+        if finite and not np.all(np.isfinite(arr)):
             raise DataError(f"{name} contains NaN or infinite values")
         return arr
 
