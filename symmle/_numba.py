@@ -24,7 +24,9 @@ Only ``contract`` (fused multiply–add) is allowed of the fast-math flags.
 The activation derivatives used by the reverse pass (``1 − h²`` for tanh,
 ``h(1 − h)`` for sigmoid) are fused with the product by the adjoint, one pass
 instead of three. For small layers, `FusedProgram` runs the whole forward
-pass and the Jacobian as one kernel each per chunk of rows. Every kernel
+pass and the Jacobian as one kernel each per chunk of rows; for larger layers,
+`LayeredProgram` runs the forward pass as one call per chunk with a BLAS
+product per layer (numba's ``np.dot``) between the activation kernels. Every kernel
 releases the GIL, so the row chunks of `symmle.compiled` still run on
 several threads. The kernels are compiled on first use and cached on disk by
 numba where it can write its cache.

@@ -109,8 +109,29 @@ CASES = [(sm.mlp(2, 3, 2, 1, activation=a), sm.Gaussian()) for a in ACTS] + [
     (sm.mlp(2, 3, 2, activation="sigmoid"), sm.Bernoulli()),
     (sm.mlp(2, 4, 1, activation="silu"), sm.Poisson()),
     (fused_graph_arch(), sm.Gaussian(sigma=0.7)),
-    (sm.mlp(10, 9, 1, activation="tanh"), sm.Bernoulli()),  # 90 edges: BLAS layers, kernels only
+    (sm.mlp(10, 9, 1, activation="tanh"), sm.Bernoulli()),  # 90 edges: the layered program
+    (sm.mlp(3, 12, 9, 2, activation="relu"), sm.Categorical()),
+    (sm.mlp(2, 9, 8, 1, activation="sigmoid"), sm.Poisson()),
+    (sm.mlp(3, 11, 7, 1, activation="softplus"), sm.Gaussian()),  # no numba form: numpy layers
 ]
+
+
+def big_skip_arch():
+    """A 72-edge hidden layer and a skip connection from an input to the output (sources
+    that are not one block of rows): neither fused nor layered."""
+    G = nx.DiGraph()
+    xs = [f"x{i}" for i in range(8)]
+    hs = [f"h{i}" for i in range(9)]
+    G.add_nodes_from(xs, role="input")
+    G.add_nodes_from(hs, role="hidden", activation="tanh")
+    G.add_node("y", role="output")
+    G.add_edges_from((x, h) for x in xs for h in hs)
+    G.add_edges_from((h, "y") for h in hs)
+    G.add_edge("x0", "y")
+    return sm.Architecture.from_graph(G)
+
+
+CASES.append((big_skip_arch(), sm.Gaussian(sigma=0.8)))
 
 
 @pytest.mark.parametrize("arch,family", CASES, ids=repr)
@@ -122,7 +143,11 @@ def test_numba_backend_equals_numpy(arch, family):
     assert (a.backend, b.backend) == ("numpy", "numba")
     acts = {arch.graph.nodes[v]["activation"] for v in arch.graph if arch.graph.nodes[v]["role"] != "input"}
     small = all(len(L.weight_idx) <= K.FusedProgram.MAX_LAYER_EDGES for L in arch.layers)
-    assert (b._prog.fused is not None) == (small and not acts & {"softplus", "erf"})
+    numba_acts = not acts & {"softplus", "erf"}
+    assert (b._prog.fused is not None) == (small and numba_acts)
+    blocks = all(isinstance(L.src, slice) for L in b._prog.layers)
+    assert (b._prog.layered is not None) == (not small and numba_acts and blocks)
+    assert a._prog.fused is None and a._prog.layered is None
     what = ("loglik", "score", "fisher", "hessian")
     ra, rb = a.evaluate(theta, X, y, what), b.evaluate(theta, X, y, what)
     assert rb["loglik"] == pytest.approx(ra["loglik"], rel=1e-13)
@@ -155,6 +180,59 @@ def test_fused_kernels_handle_chunks_tiles_and_threads(monkeypatch):
         for q in ref:
             np.testing.assert_allclose(r[q], ref[q], rtol=1e-11, atol=1e-11)
             assert np.array_equal(r[q], results[0][q])  # bit-identical for any thread count
+
+
+def test_layered_program_handles_chunks_and_threads(monkeypatch):
+    """The layered forward pass (BLAS inside numba) over uneven chunks on 1–3 threads: the
+    same numbers as the numpy program, bit-identical for any thread count."""
+    model = sm.Model(sm.mlp(4, 16, 12, 1, activation="tanh"), sm.Gaussian(sigma=0.9))
+    theta = model.random_params(2)
+    X, y = model.simulate(theta, n=1001, rng=3)
+    ref = model.compile("numpy").evaluate(theta, X, y)
+    cm = model.compile("numba")
+    assert cm._prog.layered is not None and cm._prog.fused is None
+    Z, A = cm._prog.forward(cm._prog.weights(theta), X[:5])
+    np.testing.assert_allclose(Z[-1], model.architecture.forward(theta, X[:5])[:, 0], rtol=1e-13)
+    np.testing.assert_allclose(Z[4:-1], np.tanh(A[:-1]), rtol=1e-15)  # h = σ(a), bias in a
+    monkeypatch.setattr(compiled, "CHUNK_ROWS", 97)
+    monkeypatch.setattr(compiled, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.delenv("SYMMLE_NUM_THREADS", raising=False)
+    results = []
+    for t in (1, 2, 3):
+        with compiled.threads(t):
+            results.append(cm.evaluate(theta, X, y))
+    for r in results:
+        for q in ref:
+            np.testing.assert_allclose(r[q], ref[q], rtol=1e-11, atol=1e-11)
+            assert np.array_equal(r[q], results[0][q])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_non_finite_X_is_found_in_any_chunk(backend, monkeypatch):
+    """X is scanned for NaN/inf chunk by chunk: a bad value in the last chunk, on any thread,
+    is still a DataError naming X (never a NaN result)."""
+    model = sm.Model(sm.mlp(3, 4, 1), sm.Gaussian(sigma=1.0))
+    theta = model.random_params(0)
+    X, y = model.simulate(theta, n=600, rng=1)
+    cm = model.compile(backend)
+    monkeypatch.setattr(compiled, "CHUNK_ROWS", 50)
+    monkeypatch.setattr(compiled, "PARALLEL_MIN_WORK", 0)
+    for bad in (np.nan, np.inf, -np.inf):
+        Xb = X.copy()
+        Xb[-1, 2] = bad
+        for t in (1, 2):
+            with compiled.threads(t):
+                for call in (lambda: cm.loglik(theta, Xb, y), lambda: cm.fisher(theta, Xb),
+                             lambda: cm.evaluate(theta, Xb, y, ("score", "hessian")),
+                             lambda: cm.predict(theta, Xb), lambda: cm.jacobian(theta, Xb)):
+                    with pytest.raises(sm.errors.DataError, match="X contains NaN or infinite"):
+                        call()
+    Xf = np.asfortranarray(X)  # not C-contiguous: numpy's scan
+    Xf[0, 0] = np.nan
+    with pytest.raises(sm.errors.DataError, match="X contains NaN"):
+        cm.loglik(theta, Xf, y)
+    assert K.all_finite(np.array([1.0, -0.0, 5e-324, 1e308])) and not K.all_finite(
+        np.array([1.0, np.nan]))
 
 
 @pytest.mark.parametrize("family", [sm.Gaussian(sigma=0.5), sm.Bernoulli(), sm.Poisson()],
