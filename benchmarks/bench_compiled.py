@@ -8,9 +8,16 @@ For each network (tanh hidden layers, Gaussian output with σ = 1, n rows), time
 * and, if ``jax`` imports, JAX jit on CPU in float64 (``grad`` for the score,
   ``vmap(grad)`` per row and ``JᵀJ`` for the Fisher, the fastest JAX route).
 
-Every result is checked against the reference before it is timed. Timings are
-the minimum over repeats, interleaved between implementations so that load from
-other processes hits them alike; ratios are symmle / reference (< 1 is faster).
+Every result is checked against the reference before it is timed. Ratios are
+symmle / reference (< 1 is faster). Two timing protocols (``--protocol``):
+
+* ``warm`` (the default, as ``timeit.repeat``): for each implementation in turn,
+  a ``--settle`` sleep (so that the previous one's spinning BLAS/XLA threads go
+  idle), then ``--repeat`` back-to-back calls; the minimum.
+* ``cold``: the calls interleaved between implementations, each after its own
+  ``--settle`` sleep; the minimum. Every timed call then starts on an idle CPU,
+  which on a VM costs a threaded call more than JAX's mostly single-threaded one
+  (see benchmarks/README.md).
 
 symmle runs row chunks on ``symmle.compiled.num_threads()`` threads (2 on a
 2-core machine); ``--threads 1`` gives the sequential path. Both backends are
@@ -19,7 +26,7 @@ timed when numba is installed (``model.compile("numpy")``, the default, and
 picks one.
 
 Run:  python benchmarks/bench_compiled.py [--n 100000] [--repeat 7] [--threads N] [--settle 0.2]
-                                          [--backend numpy|numba|both]
+                                          [--backend numpy|numba|both] [--protocol warm|cold]
 """
 
 from __future__ import annotations
@@ -125,23 +132,33 @@ def jax_functions(widths):
 
 
 # ------------------------------------------------------------------- timing
-def best_times(fns, repeat, settle=0.0):
-    """Minimum wall time (s) of each zero-argument function, runs interleaved.
+def best_times(fns, repeat, settle=0.0, protocol="warm"):
+    """Minimum wall time (s) of each zero-argument function over ``repeat`` calls.
 
-    ``settle`` seconds of sleep before each timed call let the previous call's
-    worker threads go idle (OpenBLAS and XLA threads spin for a while after a
-    call and would otherwise take a core from the next, threaded, call).
+    ``warm``: each function's calls back to back, after ``settle`` seconds of sleep (OpenBLAS
+    and XLA threads spin for a while after a call and would otherwise take a core from the
+    next, threaded, implementation). ``cold``: the calls interleaved between functions,
+    each after its own ``settle`` sleep.
     """
     for f in fns.values():
         f()
     times = {k: [] for k in fns}
-    for _ in range(repeat):
+
+    def timed(k, f):
+        t = time.perf_counter()
+        f()
+        times[k].append(time.perf_counter() - t)
+
+    if protocol == "warm":
         for k, f in fns.items():
-            if settle:
+            time.sleep(settle)
+            for _ in range(repeat):
+                timed(k, f)
+    else:
+        for _ in range(repeat):
+            for k, f in fns.items():
                 time.sleep(settle)
-            t = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t)
+                timed(k, f)
     return {k: min(v) for k, v in times.items()}
 
 
@@ -151,6 +168,9 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--settle", type=float, default=0.2,
                     help="seconds of sleep before each timed call (spinning threads go idle)")
+    ap.add_argument("--protocol", choices=("warm", "cold"), default="warm",
+                    help="warm: back-to-back calls per implementation; cold: interleaved, "
+                         "each call after a settle sleep")
     ap.add_argument("--threads", type=int, default=None,
                     help="symmle's threads for row chunks (default: automatic)")
     ap.add_argument("--backend", choices=("numpy", "numba", "both"), default="both",
@@ -162,7 +182,8 @@ def main(argv=None):
         if args.backend == "numba":
             ap.error("numba is not installed: pip install 'symmle[fast]'")
         backends.remove("numba")
-    print(f"n = {args.n} rows, tanh, Gaussian(sigma=1), float64; best of {args.repeat} (ms); "
+    print(f"n = {args.n} rows, tanh, Gaussian(sigma=1), float64; best of {args.repeat} (ms), "
+          f"{args.protocol} protocol, settle {args.settle} s; "
           f"symmle on {sm.compiled.num_threads()} thread(s)")
     header = (f"{'network':>18} {'P':>5} {'quantity':>8} {'backend':>7} {'symmle':>9} {'numpy':>9}"
               f" {'ratio':>6} {'jax':>9} {'ratio':>6}")
@@ -208,7 +229,7 @@ def main(argv=None):
             fns[("jax", "fisher")] = lambda: block(jf["fisher"](jt, jX))
             fns[("jax", "all")] = lambda: block((jf["loglik"](jt, jX, jy), jf["score"](jt, jX, jy),
                                                  jf["fisher"](jt, jX)))
-        t = best_times(fns, args.repeat, args.settle)
+        t = best_times(fns, args.repeat, args.settle, args.protocol)
         for q in ("loglik", "score", "fisher", "all"):
             for b in backends:
                 s, r = t[(b, q)], t[("hand", q)]

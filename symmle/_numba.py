@@ -337,6 +337,21 @@ class ActivationKernel:
 _UNIT_CODES = {"identity": -1, **_CODES, "relu": 3, "leaky_relu": 4}
 
 
+def _unit_codes(prog):
+    """The activation code (`_UNIT_CODES`) of every unit of the program, in A's row order."""
+    code = np.empty(prog.n_units, dtype=np.int64)
+    for L in prog.layers:
+        for pieces, sel in L.groups:
+            idx = np.arange(L.n_units) if sel is None else (
+                np.arange(sel.start, sel.stop) if isinstance(sel, slice) else sel)
+            code[L.a_rows.start + idx] = _UNIT_CODES[pieces.name]
+    return code
+
+
+def _supports_activations(prog) -> bool:
+    return all(p.name in _UNIT_CODES for L in prog.layers for p, _ in L.groups)
+
+
 @_jit()
 def _fused_forward(theta, X, Z, A, lay, code, e_unit, e_src, e_par, b_unit, b_par, tile):
     """The forward pass of the whole program over row tiles, in one call without the GIL.
@@ -522,7 +537,6 @@ class FusedProgram:
     def __init__(self, prog):
         d = prog.n_inputs
         lay, e_unit, e_src, e_par, b_unit, b_par = [], [], [], [], [], []
-        code = np.empty(prog.n_units, dtype=np.int64)
         for L in prog.layers:
             a0 = L.a_rows.start
             src = np.arange(L.src.start, L.src.stop) if isinstance(L.src, slice) else L.src
@@ -533,13 +547,9 @@ class FusedProgram:
             b_unit += list(L.b_units)
             b_par += list(L.b_idx)
             lay.append((a0, L.n_units, e0, len(e_unit), len(b_unit)))
-            for pieces, sel in L.groups:
-                idx = np.arange(L.n_units) if sel is None else (
-                    np.arange(sel.start, sel.stop) if isinstance(sel, slice) else sel)
-                code[a0 + idx] = _UNIT_CODES[pieces.name]
         as_i = lambda x: np.asarray(x, dtype=np.int64).reshape(-1)  # noqa: E731
         self.lay = np.asarray(lay, dtype=np.int64).reshape(-1, 5)
-        self.code = code
+        self.code = _unit_codes(prog)
         self.e_unit, self.e_src, self.e_par = as_i(e_unit), as_i(e_src), as_i(e_par)
         self.b_unit, self.b_par = as_i(b_unit), as_i(b_par)
         self.out_rows = as_i(prog.out_list) - d
@@ -548,7 +558,7 @@ class FusedProgram:
     def supports(cls, prog) -> bool:
         """Whether every unit has a fused activation and every layer at most
         `MAX_LAYER_EDGES` edges."""
-        return all(p.name in _UNIT_CODES for L in prog.layers for p, _ in L.groups) and all(
+        return _supports_activations(prog) and all(
             len(L.w_idx) <= cls.MAX_LAYER_EDGES for L in prog.layers)
 
     def forward(self, theta, X, Z, A):
@@ -615,25 +625,19 @@ class LayeredProgram:
 
     def __init__(self, prog):
         lay, off = [], 0
-        code = np.empty(prog.n_units, dtype=np.int64)
         for L in prog.layers:
-            a0 = L.a_rows.start
-            lay.append((a0, L.n_units, L.src.start, L.n_src, off))
+            lay.append((L.a_rows.start, L.n_units, L.src.start, L.n_src, off))
             off += L.n_units * L.n_src
-            for pieces, sel in L.groups:
-                idx = np.arange(L.n_units) if sel is None else (
-                    np.arange(sel.start, sel.stop) if isinstance(sel, slice) else sel)
-                code[a0 + idx] = _UNIT_CODES[pieces.name]
         self.lay = np.asarray(lay, dtype=np.int64).reshape(-1, 5)
-        self.code = code
+        self.code = _unit_codes(prog)
         self.n_units = prog.n_units
 
     @classmethod
     def supports(cls, prog) -> bool:
         """Whether every unit has a numba activation and every layer's sources are one
         contiguous block of rows."""
-        return all(p.name in _UNIT_CODES for L in prog.layers for p, _ in L.groups) and all(
-            isinstance(L.src, slice) for L in prog.layers)
+        return _supports_activations(prog) and all(isinstance(L.src, slice)
+                                                   for L in prog.layers)
 
     def pack(self, weights):
         """The dense per-layer ``(W, b)`` of `NumericProgram.weights` as the flat arrays of
