@@ -428,6 +428,62 @@ def _reverse_tile(theta, Z, A, adj, Jk, j0, out_row, r0, r1, lay, code, e_unit, 
                     asrc[r] += w * dj[r]
 
 
+@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
+def _sum_prod(a, b, n):
+    """``Σ_{r<n} a[r] b[r]`` (reassociated, so that LLVM vectorises the sum; the order is
+    fixed by n, not by the thread count)."""
+    s = 0.0
+    for r in range(n):
+        s += a[r] * b[r]
+    return s
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
+def _sum(a, n):
+    """``Σ_{r<n} a[r]`` (reassociated, as `_sum_prod`)."""
+    s = 0.0
+    for r in range(n):
+        s += a[r]
+    return s
+
+
+@_jit()
+def _fused_grad(theta, Z, A, G, out, adj, out_rows, lay, code, e_unit, e_src, e_par, b_unit,
+                b_par):
+    """``out[p] += Σ_r Σ_k G[r, k] ∂η_k/∂θ_p``: the reverse pass seeded with G (m, K), over
+    tiles of rows in the scratch ``adj`` (n_units, tile), J never formed."""
+    m = Z.shape[1]
+    d = Z.shape[0] - A.shape[0]
+    tile = adj.shape[1]
+    for r0 in range(0, m, tile):
+        r1 = min(m, r0 + tile)
+        n = r1 - r0
+        for j in range(A.shape[0]):
+            aj = adj[j]
+            for r in range(n):
+                aj[r] = 0.0
+        for k in range(out_rows.shape[0]):
+            ak = adj[out_rows[k]]
+            for r in range(n):
+                ak[r] += G[r0 + r, k]
+        for li in range(lay.shape[0] - 1, -1, -1):
+            a0, nu, e0, e1, b1 = lay[li, 0], lay[li, 1], lay[li, 2], lay[li, 3], lay[li, 4]
+            b0 = lay[li - 1, 4] if li > 0 else 0
+            for j in range(a0, a0 + nu):
+                _d1_row(code[j], A[j, r0:r1], Z[d + j, r0:r1], adj[j, :n])
+            for b in range(b0, b1):
+                out[b_par[b]] += _sum(adj[a0 + b_unit[b]], n)
+            for e in range(e0, e1):
+                dj = adj[a0 + e_unit[e]]
+                s = e_src[e]
+                out[e_par[e]] += _sum_prod(dj, Z[s, r0:r1], n)
+                if s >= d:
+                    w = theta[e_par[e]]
+                    asrc = adj[s - d]
+                    for r in range(n):
+                        asrc[r] += w * dj[r]
+
+
 @_jit()
 def _fused_jacobian(theta, Z, A, Jt, adj, out_rows, lay, code, e_unit, e_src, e_par, b_unit,
                     b_par, tile):
@@ -569,6 +625,15 @@ class FusedProgram:
     def jacobian_t(self, theta, Z, A, Jt, adj):
         _fused_jacobian(theta, Z, A, Jt, adj, self.out_rows, self.lay, self.code, self.e_unit,
                         self.e_src, self.e_par, self.b_unit, self.b_par, self.TILE)
+
+    def grad(self, theta, Z, A, G, adj):
+        """``Σ_rows Σ_k G_k ∂η_k/∂θ`` (Pn,) by the reverse pass over tiles of rows (``adj``:
+        (n_units, TILE) scratch)."""
+        out = np.zeros(len(theta))
+        _fused_grad(theta, Z, A, np.ascontiguousarray(G, dtype=np.float64), out, adj,
+                    self.out_rows, self.lay, self.code, self.e_unit, self.e_src, self.e_par,
+                    self.b_unit, self.b_par)
+        return out
 
     #: rows per tile of the fused Fisher information (its Jacobian tile stays in L1/L2).
     FISHER_TILE = 512

@@ -386,6 +386,9 @@ class NumericProgram:
     # ---------------------------------------------------------- reverse
     def grad(self, weights, Z, A, g, ws=None):
         """``Σ_rows Σ_k g_k ∂η_k/∂θ`` (Pn,) by one reverse pass; g has shape (m, K)."""
+        if self.fused is not None and getattr(weights, "theta", None) is not None:
+            return self.fused.grad(weights.theta, Z, A, g,
+                                   _empty(ws, "adjT", (self.n_units, self.fused.TILE)))
         out = np.zeros(self.n_params)
         adj = _zeros(ws, "adj", (self.n_nodes, Z.shape[1]))
         adj[self.out_list] = g.T
