@@ -13,7 +13,7 @@ symmle / reference (< 1 is faster). Two timing protocols (``--protocol``):
 
 * ``warm`` (the default, as ``timeit.repeat``): for each implementation in turn,
   a ``--settle`` sleep (so that the previous one's spinning BLAS/XLA threads go
-  idle), then ``--repeat`` back-to-back calls; the minimum.
+  idle), then ``--repeat`` back-to-back calls; ``--rounds`` such rounds; the minimum.
 * ``cold``: the calls interleaved between implementations, each after its own
   ``--settle`` sleep; the minimum. Every timed call then starts on an idle CPU,
   which on a VM costs a threaded call more than JAX's mostly single-threaded one
@@ -25,8 +25,9 @@ timed when numba is installed (``model.compile("numpy")``, the default, and
 ``model.compile("numba")``, vectorised activation kernels); ``--backend``
 picks one.
 
-Run:  python benchmarks/bench_compiled.py [--n 100000] [--repeat 7] [--threads N] [--settle 0.2]
+Run:  python benchmarks/bench_compiled.py [--n 100000] [--repeat 5] [--rounds 3] [--threads N] [--settle 0.2]
                                           [--backend numpy|numba|both] [--protocol warm|cold]
+                                          [--net 2,3,1 ...]
 """
 
 from __future__ import annotations
@@ -132,12 +133,13 @@ def jax_functions(widths):
 
 
 # ------------------------------------------------------------------- timing
-def best_times(fns, repeat, settle=0.0, protocol="warm"):
-    """Minimum wall time (s) of each zero-argument function over ``repeat`` calls.
+def best_times(fns, repeat, settle=0.0, protocol="warm", rounds=1):
+    """Minimum wall time (s) of each zero-argument function over ``rounds × repeat`` calls.
 
-    ``warm``: each function's calls back to back, after ``settle`` seconds of sleep (OpenBLAS
-    and XLA threads spin for a while after a call and would otherwise take a core from the
-    next, threaded, implementation). ``cold``: the calls interleaved between functions,
+    ``warm``: in each round, each function's ``repeat`` calls back to back, after ``settle``
+    seconds of sleep (OpenBLAS and XLA threads spin for a while after a call and would
+    otherwise take a core from the next, threaded, implementation); several rounds, so that
+    no function is always timed first. ``cold``: the calls interleaved between functions,
     each after its own ``settle`` sleep.
     """
     for f in fns.values():
@@ -150,12 +152,13 @@ def best_times(fns, repeat, settle=0.0, protocol="warm"):
         times[k].append(time.perf_counter() - t)
 
     if protocol == "warm":
-        for k, f in fns.items():
-            time.sleep(settle)
-            for _ in range(repeat):
-                timed(k, f)
+        for _ in range(rounds):
+            for k, f in fns.items():
+                time.sleep(settle)
+                for _ in range(repeat):
+                    timed(k, f)
     else:
-        for _ in range(repeat):
+        for _ in range(rounds * repeat):
             for k, f in fns.items():
                 time.sleep(settle)
                 timed(k, f)
@@ -165,9 +168,15 @@ def best_times(fns, repeat, settle=0.0, protocol="warm"):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000)
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of --repeat calls per implementation (warm protocol); the cold "
+                         "protocol makes rounds × repeat interleaved calls")
     ap.add_argument("--settle", type=float, default=0.2,
                     help="seconds of sleep before each timed call (spinning threads go idle)")
+    ap.add_argument("--net", action="append", default=None, metavar="WIDTHS",
+                    help="a network's layer widths, e.g. 2,3,1 (repeatable; default: the three "
+                         "of the issue)")
     ap.add_argument("--protocol", choices=("warm", "cold"), default="warm",
                     help="warm: back-to-back calls per implementation; cold: interleaved, "
                          "each call after a settle sleep")
@@ -182,14 +191,15 @@ def main(argv=None):
         if args.backend == "numba":
             ap.error("numba is not installed: pip install 'symmle[fast]'")
         backends.remove("numba")
-    print(f"n = {args.n} rows, tanh, Gaussian(sigma=1), float64; best of {args.repeat} (ms), "
+    print(f"n = {args.n} rows, tanh, Gaussian(sigma=1), float64; best of {args.rounds}×{args.repeat} (ms), "
           f"{args.protocol} protocol, settle {args.settle} s; "
           f"symmle on {sm.compiled.num_threads()} thread(s)")
     header = (f"{'network':>18} {'P':>5} {'quantity':>8} {'backend':>7} {'symmle':>9} {'numpy':>9}"
               f" {'ratio':>6} {'jax':>9} {'ratio':>6}")
     print(header)
     print("-" * len(header))
-    for widths in NETWORKS:
+    networks = NETWORKS if not args.net else [tuple(int(w) for w in n.split(",")) for n in args.net]
+    for widths in networks:
         model = sm.Model(sm.mlp(*widths, activation="tanh"), sm.Gaussian(sigma=1.0))
         theta = model.random_params(0)
         X, y = model.simulate(theta, n=args.n, rng=1)
@@ -229,7 +239,7 @@ def main(argv=None):
             fns[("jax", "fisher")] = lambda: block(jf["fisher"](jt, jX))
             fns[("jax", "all")] = lambda: block((jf["loglik"](jt, jX, jy), jf["score"](jt, jX, jy),
                                                  jf["fisher"](jt, jX)))
-        t = best_times(fns, args.repeat, args.settle, args.protocol)
+        t = best_times(fns, args.repeat, args.settle, args.protocol, args.rounds)
         for q in ("loglik", "score", "fisher", "all"):
             for b in backends:
                 s, r = t[(b, q)], t[("hand", q)]

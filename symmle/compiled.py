@@ -63,6 +63,16 @@ MIN_CHUNK_WORK = 150_000
 #: run under the GIL, costs more than the second core gives).
 PARALLEL_MIN_WORK = 40_000
 
+#: for a fused numba program (`symmle._numba.FusedProgram`: the forward pass, the score and the
+#: Jacobian one call per chunk each) a value costs a few times less than in the numpy
+#: program, so its chunks have up to `FUSED_CHUNK_FACTOR` × `CHUNK_ROWS` rows and need
+#: `FUSED_WORK_FACTOR` × `PARALLEL_MIN_WORK` values for threads to pay. Measured for
+#: mlp(2, 3, 1) at n = 10⁵ (4 chunks): the log-likelihood and the score (6 values a row) ran
+#: faster on one thread (1.7–2.1 ms) than on two (1.9–2.5 ms), the Fisher information (19 a
+#: row) faster on two (2.4–3.5 ms against 3.4–4.2 ms).
+FUSED_CHUNK_FACTOR = 2
+FUSED_WORK_FACTOR = 5
+
 #: worker threads for row chunks; ``None`` = automatic (see `num_threads`).
 N_THREADS = None
 
@@ -154,7 +164,8 @@ class CompiledModel:
 
     def _chunk_rows(self, jacobian=False, hessian=False):
         prog = self._prog
-        m = min(CHUNK_ROWS, max(1, CHUNK_BYTES // (8 * prog.n_nodes)))
+        rows = CHUNK_ROWS * (FUSED_CHUNK_FACTOR if prog.fused is not None else 1)
+        m = min(rows, max(1, CHUNK_BYTES // (8 * prog.n_nodes)))
         if jacobian:
             m = min(m, max(1, JACOBIAN_BYTES // (8 * self._K * max(1, self._Pn))))
         if hessian:
@@ -174,13 +185,14 @@ class CompiledModel:
         number of threads.
         """
         per_row = self._prog.n_nodes + (self._K * self._Pn if jacobian or hessian else 0)
+        min_work = PARALLEL_MIN_WORK * (FUSED_WORK_FACTOR if self._prog.fused is not None else 1)
         k = max(1, -(-n // self._chunk_rows(jacobian, hessian)))
         k = max(k, min(MAX_AUTO_THREADS, n * per_row // MIN_CHUNK_WORK))
-        if k > MAX_AUTO_THREADS and (n // k) * per_row >= PARALLEL_MIN_WORK:
+        if k > MAX_AUTO_THREADS and (n // k) * per_row >= min_work:
             k = -(-k // MAX_AUTO_THREADS) * MAX_AUTO_THREADS  # no thread idles at the end
         bounds = [n * i // k for i in range(k + 1)]
         chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        return chunks, (n // k) * per_row >= PARALLEL_MIN_WORK
+        return chunks, (n // k) * per_row >= min_work
 
     def _forward(self, weights, Xc):
         return self._prog.forward(weights, Xc)
@@ -298,7 +310,7 @@ class CompiledModel:
                 eta = prog.eta(Z)
                 yc = y[s] if y is not None else None
                 if want_ll:
-                    ll = float(np.sum(fam.loglik_rows(eta, yc, extra)))
+                    ll = fam.loglik_sum(eta, yc, extra)
                 if want_sc or want_he:
                     g = fam.grad_eta(eta, yc, extra)
                 fused_fi = None

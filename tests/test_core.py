@@ -289,6 +289,21 @@ def test_compiled_equals_symbolic(family):
 
 
 # ------------------------------------------------------ GLMs in closed form
+@pytest.mark.parametrize("sigma", [0.7, None])
+def test_gaussian_loglik_sum_is_the_sum_of_its_rows(sigma):
+    """`Gaussian.loglik_sum` (two passes) against scipy's normal density and `loglik_rows`,
+    several outputs, σ known or a parameter."""
+    fam = sm.Gaussian(sigma=sigma)
+    rng = np.random.default_rng(3)
+    eta, y = rng.standard_normal((50, 3)), rng.standard_normal((50, 3))
+    extra = np.array([]) if sigma is not None else np.array([np.log(1.4)])
+    s = sigma if sigma is not None else 1.4
+    want = st.norm.logpdf(y, eta, s).sum()
+    assert fam.loglik_sum(eta, y, extra) == pytest.approx(want, rel=1e-13)
+    assert fam.loglik_sum(eta, y, extra) == pytest.approx(fam.loglik_rows(eta, y, extra).sum(),
+                                                          rel=1e-13)
+
+
 def test_no_hidden_layer_loglik_closed_forms():
     rng = np.random.default_rng(7)
     X = rng.standard_normal((30, 3))
