@@ -352,43 +352,66 @@ def _supports_activations(prog) -> bool:
     return all(p.name in _UNIT_CODES for L in prog.layers for p, _ in L.groups)
 
 
-@_jit()
-def _fused_forward(theta, X, Z, A, lay, code, e_unit, e_src, e_par, b_unit, b_par, tile):
-    """The forward pass of the whole program over row tiles, in one call without the GIL.
+@_jit(inline="always")
+def _forward_tile(theta, X, Z, A, r0, n, c0, lay, code, e_unit, e_src, e_par, b_unit, b_par):
+    """The forward pass of rows ``[r0, r0 + n)`` of X into columns ``[c0, c0 + n)`` of Z and A.
 
     ``lay`` (L, 5): first unit's row in A, number of units, edge range, bias range end
     (bias ranges are consecutive); ``code`` (n_units,): activation code per unit.
     """
-    m, d = X.shape
-    for r0 in range(0, m, tile):
-        r1 = min(m, r0 + tile)
-        n = r1 - r0
-        for c in range(d):
-            zc = Z[c, r0:r1]
-            xc = X[r0:r1, c]
+    d = X.shape[1]
+    c1 = c0 + n
+    for c in range(d):
+        zc = Z[c, c0:c1]
+        xc = X[r0:r0 + n, c]
+        for r in range(n):
+            zc[r] = xc[r]
+    b0 = 0
+    for li in range(lay.shape[0]):
+        a0, nu, e0, e1, b1 = lay[li, 0], lay[li, 1], lay[li, 2], lay[li, 3], lay[li, 4]
+        for j in range(a0, a0 + nu):
+            aj = A[j, c0:c1]
             for r in range(n):
-                zc[r] = xc[r]
-        b0 = 0
-        for li in range(lay.shape[0]):
-            a0, nu, e0, e1, b1 = lay[li, 0], lay[li, 1], lay[li, 2], lay[li, 3], lay[li, 4]
-            for j in range(a0, a0 + nu):
-                aj = A[j, r0:r1]
-                for r in range(n):
-                    aj[r] = 0.0
-            for b in range(b0, b1):
-                aj = A[a0 + b_unit[b], r0:r1]
-                w = theta[b_par[b]]
-                for r in range(n):
-                    aj[r] += w
-            b0 = b1
-            for e in range(e0, e1):
-                aj = A[a0 + e_unit[e], r0:r1]
-                zs = Z[e_src[e], r0:r1]
-                w = theta[e_par[e]]
-                for r in range(n):
-                    aj[r] += w * zs[r]
-            for j in range(a0, a0 + nu):
-                _act_row(code[j], A[j, r0:r1], Z[d + j, r0:r1], -0.0)
+                aj[r] = 0.0
+        for b in range(b0, b1):
+            aj = A[a0 + b_unit[b], c0:c1]
+            w = theta[b_par[b]]
+            for r in range(n):
+                aj[r] += w
+        b0 = b1
+        for e in range(e0, e1):
+            aj = A[a0 + e_unit[e], c0:c1]
+            zs = Z[e_src[e], c0:c1]
+            w = theta[e_par[e]]
+            for r in range(n):
+                aj[r] += w * zs[r]
+        for j in range(a0, a0 + nu):
+            _act_row(code[j], A[j, c0:c1], Z[d + j, c0:c1], -0.0)
+
+
+@_jit()
+def _fused_forward(theta, X, Z, A, lay, code, e_unit, e_src, e_par, b_unit, b_par, tile):
+    """The forward pass of the whole program over row tiles, in one call without the GIL
+    (Z, A: (n_nodes, m), (n_units, m))."""
+    m = X.shape[0]
+    for r0 in range(0, m, tile):
+        n = min(m, r0 + tile) - r0
+        _forward_tile(theta, X, Z, A, r0, n, r0, lay, code, e_unit, e_src, e_par, b_unit, b_par)
+
+
+@_jit()
+def _fused_eta(theta, X, eta, Zt, At, out_rows, lay, code, e_unit, e_src, e_par, b_unit, b_par):
+    """η (m, K) only: each tile of rows goes through the scratch ``Zt`` (n_nodes, tile) and
+    ``At`` (n_units, tile), which stay in the L1 cache (the full Z and A are never written)."""
+    m = X.shape[0]
+    tile = Zt.shape[1]
+    for r0 in range(0, m, tile):
+        n = min(m, r0 + tile) - r0
+        _forward_tile(theta, X, Zt, At, r0, n, 0, lay, code, e_unit, e_src, e_par, b_unit, b_par)
+        for k in range(out_rows.shape[0]):
+            zk = Zt[out_rows[k]]
+            for r in range(n):
+                eta[r0 + r, k] = zk[r]
 
 
 @_jit(inline="always")
@@ -651,6 +674,15 @@ class FusedProgram:
         _fused_forward(theta, np.ascontiguousarray(X, dtype=np.float64), Z, A, self.lay,
                        self.code, self.e_unit, self.e_src, self.e_par, self.b_unit, self.b_par,
                        self.TILE)
+
+    def eta(self, theta, X, Zt, At):
+        """η (m, K) of the rows of X, through tile-sized scratch ``Zt`` (n_nodes, TILE) and
+        ``At`` (n_units, TILE)."""
+        eta = np.empty((X.shape[0], len(self.out_rows)))
+        _fused_eta(theta, np.ascontiguousarray(X, dtype=np.float64), eta, Zt, At,
+                   self.out_rows + (Zt.shape[0] - At.shape[0]), self.lay, self.code, self.e_unit,
+                   self.e_src, self.e_par, self.b_unit, self.b_par)
+        return eta
 
     def jacobian_t(self, theta, Z, A, Jt, adj):
         _fused_jacobian(theta, Z, A, Jt, adj, self.out_rows, self.lay, self.code, self.e_unit,

@@ -328,6 +328,16 @@ class NumericProgram:
         """η (m, K) from the activations."""
         return Z[self.out].T
 
+    def eta_only(self, weights, X, ws=None):
+        """η (m, K) when nothing else of the forward pass is needed: the fused numba program
+        keeps each tile of rows in cache and never writes Z and A."""
+        if self.fused is not None and getattr(weights, "theta", None) is not None:
+            T = self.fused.TILE
+            return self.fused.eta(weights.theta, X, _empty(ws, "Zt", (self.n_nodes, T)),
+                                  _empty(ws, "At", (self.n_units, T)))
+        Z, _ = self.forward(weights, X, ws)
+        return self.eta(Z)
+
     def _d1(self, L, A, Z, adj):
         """``σ'(a) ⊙ adj`` for the layer's units (adj: (..., U, m)); in place when possible."""
         a, h = A[L.a_rows], Z[L.units]

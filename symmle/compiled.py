@@ -206,8 +206,7 @@ class CompiledModel:
         out = np.empty((X.shape[0], self._K))
 
         def chunk(s):
-            Z, _ = prog.forward(weights, self._rows(X, s), self._workspace())
-            out[s] = prog.eta(Z)
+            out[s] = prog.eta_only(weights, self._rows(X, s), self._workspace())
 
         _run_chunks(chunk, *self._plan(X.shape[0]))
         return out
@@ -299,6 +298,7 @@ class CompiledModel:
         want_ll, want_sc = "loglik" in what, "score" in what
         want_fi, want_he = "fisher" in what, "hessian" in what
         need_jac = want_fi or want_he
+        only_eta = not (want_sc or need_jac)
         weights = prog.weights(tn)
         K = self._K
 
@@ -306,8 +306,11 @@ class CompiledModel:
             ll, score, fisher, hess = 0.0, None, None, None
             ws = self._workspace()
             with np.errstate(over="ignore"):
-                Z, A = prog.forward(weights, self._rows(X, s), ws)
-                eta = prog.eta(Z)
+                if only_eta:  # the log-likelihood alone
+                    eta = prog.eta_only(weights, self._rows(X, s), ws)
+                else:
+                    Z, A = prog.forward(weights, self._rows(X, s), ws)
+                    eta = prog.eta(Z)
                 yc = y[s] if y is not None else None
                 if want_ll:
                     ll = fam.loglik_sum(eta, yc, extra)

@@ -156,6 +156,9 @@ def test_numba_backend_equals_numpy(arch, family):
     np.testing.assert_allclose(b.fisher(theta, X), a.fisher(theta, X), rtol=1e-11,
                                atol=1e-11 * np.abs(ra["fisher"]).max())  # alone: fused for K = 1
     np.testing.assert_allclose(b.predict(theta, X), a.predict(theta, X), rtol=1e-13, atol=1e-15)
+    # alone: η only (the fused program's tiles never write Z and A)
+    assert b.loglik(theta, X, y) == pytest.approx(ra["loglik"], rel=1e-13)
+    assert b.score(theta, X, y) == pytest.approx(ra["score"], rel=1e-11, abs=1e-11)
     np.testing.assert_allclose(b.jacobian(theta, X), a.jacobian(theta, X), rtol=1e-12,
                                atol=1e-14)
     np.testing.assert_allclose(b.loglik_rows(theta, X, y), a.loglik_rows(theta, X, y),
@@ -182,6 +185,7 @@ def assert_same_on_any_thread_count(cm, theta, X, y, ref, monkeypatch, chunk_row
     for t in (1, 2, 3):
         with compiled.threads(t):
             results.append(cm.evaluate(theta, X, y))
+            assert cm.loglik(theta, X, y) == results[0]["loglik"]  # η only: the same sums
     for r in results:
         for q in ref:
             np.testing.assert_allclose(r[q], ref[q], rtol=1e-11, atol=1e-11)
