@@ -725,10 +725,12 @@ def _layered_forward(X, Z, A, wflat, bflat, lay, code):
     (n_units,): biases (−0.0 for none); ``code`` (n_units,): activation code per unit.
     """
     m, d = X.shape
-    for c in range(d):
-        zc = Z[c]
-        for r in range(m):
-            zc[r] = X[r, c]
+    for r0 in range(0, m, 64):  # Z[:d] = Xᵀ in blocks of rows that stay in L1
+        r1 = min(m, r0 + 64)
+        for c in range(d):
+            zc = Z[c]
+            for r in range(r0, r1):
+                zc[r] = X[r, c]
     for li in range(lay.shape[0]):
         a0, nu, s0, ns, w0 = lay[li, 0], lay[li, 1], lay[li, 2], lay[li, 3], lay[li, 4]
         np.dot(wflat[w0:w0 + nu * ns].reshape((nu, ns)), Z[s0:s0 + ns], A[a0:a0 + nu])
