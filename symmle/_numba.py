@@ -25,8 +25,9 @@ The activation derivatives used by the reverse pass (``1 − h²`` for tanh,
 ``h(1 − h)`` for sigmoid) are fused with the product by the adjoint, one pass
 instead of three. For small layers, `FusedProgram` runs the whole forward
 pass and the Jacobian as one kernel each per chunk of rows; for larger layers,
-`LayeredProgram` runs the forward pass as one call per chunk with a BLAS
-product per layer (numba's ``np.dot``) between the activation kernels. Every kernel
+`LayeredProgram` runs the forward pass and the score's reverse pass as one call
+per chunk each, with BLAS products (numba's ``np.dot``) between the activation
+kernels. Every kernel
 releases the GIL, so the row chunks of `symmle.compiled` still run on
 several threads. The kernels are compiled on first use and cached on disk by
 numba where it can write its cache.
@@ -738,6 +739,39 @@ def _layered_forward(X, Z, A, wflat, bflat, lay, code):
             _act_row(code[j], A[j], Z[d + j], bflat[j])
 
 
+@_jit()
+def _layered_grad(Z, A, G, adj, wflat, wgrad, bgrad, lay, code, out_rows):
+    """The reverse pass seeded with G (m, K), layer by layer over the whole chunk in one call
+    without the GIL: ``wgrad`` (laid out as ``wflat``) and ``bgrad`` (n_units,) get the sums
+    over rows of each layer's ``δ hᵀ`` (one BLAS product) and ``δ``; ``adj`` (n_units, m) is
+    scratch."""
+    m = Z.shape[1]
+    d = Z.shape[0] - A.shape[0]
+    for j in range(adj.shape[0]):
+        aj = adj[j]
+        for r in range(m):
+            aj[r] = 0.0
+    for k in range(out_rows.shape[0]):
+        ak = adj[out_rows[k]]
+        for r in range(m):
+            ak[r] += G[r, k]
+    for li in range(lay.shape[0] - 1, -1, -1):
+        a0, nu, s0, ns, w0 = lay[li, 0], lay[li, 1], lay[li, 2], lay[li, 3], lay[li, 4]
+        for j in range(a0, a0 + nu):
+            _d1_row(code[j], A[j], Z[d + j], adj[j])
+            bgrad[j] = _sum(adj[j], m)
+        delta = adj[a0:a0 + nu]
+        gw = np.dot(delta, Z[s0:s0 + ns].T)
+        wgrad[w0:w0 + nu * ns] = gw.reshape(-1)
+        if s0 + ns > d:
+            back = np.dot(wflat[w0:w0 + nu * ns].reshape((nu, ns)).T, delta)
+            for i in range(ns):
+                if s0 + i >= d:
+                    ai, bi = adj[s0 + i - d], back[i]
+                    for r in range(m):
+                        ai[r] += bi[r]
+
+
 class LayeredProgram:
     """The forward pass of a `symmle._slp.NumericProgram` with large layers as one numba
     call per chunk: a BLAS product per layer and the fused bias + activation kernels,
@@ -760,6 +794,18 @@ class LayeredProgram:
         self.lay = np.asarray(lay, dtype=np.int64).reshape(-1, 5)
         self.code = _unit_codes(prog)
         self.n_units = prog.n_units
+        self.n_params = prog.n_params
+        self.out_rows = np.asarray(prog.out_list, dtype=np.int64) - prog.n_inputs
+        # where each parameter's gradient is found in (wgrad, bgrad) of `_layered_grad`
+        w_take, w_pos, b_take, b_pos = [], [], [], []
+        for L, (a0, _, _, ns, off) in zip(prog.layers, self.lay):
+            w_take.append(off + np.asarray(L.rows) * ns + np.asarray(L.cols))
+            w_pos.append(L.w_idx)
+            b_take.append(a0 + np.asarray(L.b_units))
+            b_pos.append(L.b_idx)
+        cat = lambda x: np.concatenate([np.asarray(v, dtype=np.intp).reshape(-1) for v in x])  # noqa: E731
+        self.w_take, self.w_pos = cat(w_take), cat(w_pos)
+        self.b_take, self.b_pos = cat(b_take), cat(b_pos)
 
     @classmethod
     def supports(cls, prog) -> bool:
@@ -782,6 +828,18 @@ class LayeredProgram:
         wflat, bflat = packed
         _layered_forward(np.ascontiguousarray(X, dtype=np.float64), Z, A, wflat, bflat,
                          self.lay, self.code)
+
+    def grad(self, packed, Z, A, G, adj):
+        """``Σ_rows Σ_k G_k ∂η_k/∂θ`` (Pn,) by the reverse pass as one call (``adj``:
+        (n_units, m) scratch)."""
+        wflat, _ = packed
+        wgrad, bgrad = np.empty_like(wflat), np.empty(self.n_units)
+        _layered_grad(Z, A, np.ascontiguousarray(G, dtype=np.float64), adj, wflat, wgrad, bgrad,
+                      self.lay, self.code, self.out_rows)
+        out = np.zeros(self.n_params)
+        out[self.w_pos] = wgrad[self.w_take]
+        out[self.b_pos] = bgrad[self.b_take]
+        return out
 
 
 #: the activations with a numba kernel; the others keep their numpy forms.

@@ -399,6 +399,9 @@ class NumericProgram:
         if self.fused is not None and getattr(weights, "theta", None) is not None:
             return self.fused.grad(weights.theta, Z, A, g,
                                    _empty(ws, "adjT", (self.n_units, self.fused.TILE)))
+        if self.layered is not None and getattr(weights, "packed", None) is not None:
+            return self.layered.grad(weights.packed, Z, A, g,
+                                     _empty(ws, "adjU", (self.n_units, Z.shape[1])))
         out = np.zeros(self.n_params)
         adj = _zeros(ws, "adj", (self.n_nodes, Z.shape[1]))
         adj[self.out_list] = g.T

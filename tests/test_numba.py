@@ -131,7 +131,22 @@ def big_skip_arch():
     return sm.Architecture.from_graph(G)
 
 
-CASES.append((big_skip_arch(), sm.Gaussian(sigma=0.8)))
+def big_sparse_arch():
+    """A 71-edge layer (one edge missing) with an unbiased unit, two outputs: layered, with
+    parameters that are not one dense block per layer."""
+    G = nx.DiGraph()
+    xs = [f"x{i}" for i in range(8)]
+    hs = [f"h{i}" for i in range(9)]
+    G.add_nodes_from(xs, role="input")
+    for i, h in enumerate(hs):
+        G.add_node(h, role="hidden", activation="tanh" if i % 2 else "sigmoid", bias=i != 1)
+    G.add_nodes_from(["y1", "y2"], role="output")
+    G.add_edges_from((x, h) for x in xs for h in hs if (x, h) != ("x0", "h0"))
+    G.add_edges_from((h, y) for h in hs for y in ("y1", "y2"))
+    return sm.Architecture.from_graph(G)
+
+
+CASES += [(big_skip_arch(), sm.Gaussian(sigma=0.8)), (big_sparse_arch(), sm.Categorical())]
 
 
 @pytest.mark.parametrize("arch,family", CASES, ids=repr)
