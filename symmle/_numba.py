@@ -602,6 +602,26 @@ def _fused_fisher1(theta, Z, A, w, out, adj, Jtile, wtile, out_row, lay, code, e
         _gram_tile(Jtile, wtile, out, r1 - r0, JW)
 
 
+@_jit()
+def _fused_fisher1_x(theta, X, eta, out, Zt, At, adj, Jtile, ones, out_row, lay, code, e_unit,
+                     e_src, e_par, b_unit, b_par):
+    """``out[p, q] += Σ_r J[p, r] J[q, r]`` (q ≤ p) for one output straight from X: each tile
+    of rows goes forward through ``Zt``/``At``, back into ``Jtile`` and into the Gram sums
+    while in the L1 cache (the full Z and A are never written); η goes to ``eta`` (m,)."""
+    m, d = X.shape
+    tile = Jtile.shape[1]
+    JW = np.empty_like(Jtile)
+    for r0 in range(0, m, tile):
+        n = min(m, r0 + tile) - r0
+        _forward_tile(theta, X, Zt, At, r0, n, 0, lay, code, e_unit, e_src, e_par, b_unit, b_par)
+        zk = Zt[d + out_row]
+        for r in range(n):
+            eta[r0 + r] = zk[r]
+        _reverse_tile(theta, Zt, At, adj, Jtile, 0, out_row, 0, n, lay, code, e_unit, e_src,
+                      e_par, b_unit, b_par)
+        _gram_tile(Jtile, ones, out, n, JW)
+
+
 #: the most parameters for which `weighted_gram` beats BLAS syrk (≈ 2× at P = 13; BLAS is
 #: faster from P ≈ 30 on).
 GRAM_MAX_P = 20
@@ -713,6 +733,19 @@ class FusedProgram:
                        self.e_par, self.b_unit, self.b_par)
         return out + np.tril(out, -1).T
 
+    def fisher_x(self, theta, X, c, Zt, At, adj, Jtile, ones):
+        """``(c Σ_r J_r J_rᵀ, η)`` for one output and a constant weight c, straight from the
+        rows of X (tile-sized scratch: ``Zt``, ``At``, ``adj`` (·, FISHER_TILE), ``Jtile``
+        (Pn, FISHER_TILE), ``ones`` (FISHER_TILE,) of ones); None with several outputs or
+        more than `GRAM_MAX_P` parameters."""
+        if len(self.out_rows) != 1 or Jtile.shape[0] > GRAM_MAX_P:
+            return None
+        out = np.zeros((Jtile.shape[0],) * 2)
+        eta = np.empty(X.shape[0])
+        _fused_fisher1_x(theta, np.ascontiguousarray(X, dtype=np.float64), eta, out, Zt, At,
+                         adj, Jtile, ones, self.out_rows[0], self.lay, self.code, self.e_unit,
+                         self.e_src, self.e_par, self.b_unit, self.b_par)
+        return c * (out + np.tril(out, -1).T), eta[:, None]
 
 
 @_jit()

@@ -393,6 +393,20 @@ class NumericProgram:
                                  _empty(ws, "adjU", (self.n_units, Z.shape[1])),
                                  _empty(ws, "Jtile", (self.n_params, T)), _empty(ws, "wtile", (T,)))
 
+    def fused_fisher_x(self, weights, X, c, ws=None):
+        """``(c Σ_rows J Jᵀ, η)`` for one output and a constant weight c straight from the rows
+        of X by the fused numba kernel (each tile of rows forward, back and into the Gram sums
+        in cache), or None when it does not apply."""
+        if self.fused is None or getattr(weights, "theta", None) is None:
+            return None
+        T = self.fused.FISHER_TILE
+        ones = _empty(ws, "ones", (T,))
+        ones[...] = 1.0
+        return self.fused.fisher_x(weights.theta, X, c, _empty(ws, "Zt5", (self.n_nodes, T)),
+                                   _empty(ws, "At5", (self.n_units, T)),
+                                   _empty(ws, "adj5", (self.n_units, T)),
+                                   _empty(ws, "Jtile", (self.n_params, T)), ones)
+
     # ---------------------------------------------------------- reverse
     def grad(self, weights, Z, A, g, ws=None):
         """``Σ_rows Σ_k g_k ∂η_k/∂θ`` (Pn,) by one reverse pass; g has shape (m, K)."""

@@ -299,6 +299,10 @@ class CompiledModel:
         want_fi, want_he = "fisher" in what, "hessian" in what
         need_jac = want_fi or want_he
         only_eta = not (want_sc or need_jac)
+        fisher_x = None  # the constant Fisher weight, when Fisher alone takes the fused path
+        if (want_fi and not (want_ll or want_sc or want_he) and self._K == 1
+                and prog.fused is not None):
+            fisher_x = fam.constant_weight(extra)
         weights = prog.weights(tn)
         K = self._K
 
@@ -306,6 +310,14 @@ class CompiledModel:
             ll, score, fisher, hess = 0.0, None, None, None
             ws = self._workspace()
             with np.errstate(over="ignore"):
+                if fisher_x:  # Fisher alone, constant weight: J tile by tile straight from X
+                    got = prog.fused_fisher_x(weights, self._rows(X, s), fisher_x, ws)
+                    if got is not None:
+                        fisher = np.zeros((P, P))
+                        fisher[:Pn, :Pn], eta = got
+                        if E:
+                            fisher[Pn:, Pn:] += eta.shape[0] * fam.extra_fisher(eta, extra)
+                        return ll, score, fisher, hess
                 if only_eta:  # the log-likelihood alone
                     eta = prog.eta_only(weights, self._rows(X, s), ws)
                 else:

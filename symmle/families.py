@@ -91,6 +91,11 @@ class Family(ABC):
     def loglik_rows(self, eta, y, extra) -> np.ndarray:
         """Per-row log-density, shape (n,)."""
 
+    def constant_weight(self, extra) -> float | None:
+        """c when `weight` is ``c·I`` for every row (then the Fisher information needs no η
+        first), else None."""
+        return None
+
     def loglik_sum(self, eta, y, extra) -> float:
         """``Σ_rows`` of `loglik_rows` (a family may sum it in fewer passes)."""
         return float(np.sum(self.loglik_rows(eta, y, extra)))
@@ -234,6 +239,9 @@ class Gaussian(Family):
         sig = self._sigma_num(extra)
         r = (y - eta) / sig
         return np.sum(-0.5 * r * r - math.log(sig) - 0.5 * _LOG_2PI, axis=1)
+
+    def constant_weight(self, extra):
+        return 1.0 / self._sigma_num(extra) ** 2
 
     def loglik_sum(self, eta, y, extra):
         # -½‖y − η‖²/σ² − nK (log σ + ½ log 2π): two passes instead of six

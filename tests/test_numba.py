@@ -201,6 +201,11 @@ def assert_same_on_any_thread_count(cm, theta, X, y, ref, monkeypatch, chunk_row
         with compiled.threads(t):
             results.append(cm.evaluate(theta, X, y))
             assert cm.loglik(theta, X, y) == results[0]["loglik"]  # η only: the same sums
+            fisher_alone = cm.fisher(theta, X)  # straight from X when the weight is constant
+            np.testing.assert_allclose(fisher_alone, ref["fisher"], rtol=1e-11, atol=1e-11)
+            if t == 1:
+                first_fisher = fisher_alone
+            assert np.array_equal(fisher_alone, first_fisher)
     for r in results:
         for q in ref:
             np.testing.assert_allclose(r[q], ref[q], rtol=1e-11, atol=1e-11)
@@ -257,13 +262,16 @@ def test_fused_fisher_is_used_for_one_output_and_small_p(monkeypatch, family):
     theta = model.random_params(1) * 0.5
     X, _ = model.simulate(theta, n=1301, rng=2)  # not a multiple of the tile
     calls = []
-    original = K._fused_fisher1
+    # a constant weight (Gaussian): J tile by tile straight from X; else from Z and A
+    constant = family.constant_weight(theta[model.n_network_params:]) is not None
+    name = "_fused_fisher1_x" if constant else "_fused_fisher1"
+    original = getattr(K, name)
 
     def counting(*args):
-        calls.append(args[1].shape[1])
+        calls.append(args[1].shape[0] if constant else args[1].shape[1])
         return original(*args)
 
-    monkeypatch.setattr(K, "_fused_fisher1", counting)
+    monkeypatch.setattr(K, name, counting)
     got = model.compile("numba").fisher(theta, X)
     assert calls == [1301]
     # independent reference: J by central differences of Architecture.forward, JᵀWJ by hand
