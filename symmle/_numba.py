@@ -452,6 +452,19 @@ def _reverse_tile(theta, Z, A, adj, Jk, j0, out_row, r0, r1, lay, code, e_unit, 
                     asrc[r] += w * dj[r]
 
 
+@_jit(inline="always")
+def _seed_adjoint(adj, G, out_rows, r0, n):
+    """``adj[:, :n] = 0`` and ``adj[out_k, r] += G[r0 + r, k]``: the reverse pass seeded with G."""
+    for j in range(adj.shape[0]):
+        aj = adj[j]
+        for r in range(n):
+            aj[r] = 0.0
+    for k in range(out_rows.shape[0]):
+        ak = adj[out_rows[k]]
+        for r in range(n):
+            ak[r] += G[r0 + r, k]
+
+
 @numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
 def _sum_prod(a, b, n):
     """``Σ_{r<n} a[r] b[r]`` (reassociated, so that LLVM vectorises the sum; the order is
@@ -482,14 +495,7 @@ def _fused_grad(theta, Z, A, G, out, adj, out_rows, lay, code, e_unit, e_src, e_
     for r0 in range(0, m, tile):
         r1 = min(m, r0 + tile)
         n = r1 - r0
-        for j in range(A.shape[0]):
-            aj = adj[j]
-            for r in range(n):
-                aj[r] = 0.0
-        for k in range(out_rows.shape[0]):
-            ak = adj[out_rows[k]]
-            for r in range(n):
-                ak[r] += G[r0 + r, k]
+        _seed_adjoint(adj, G, out_rows, r0, n)
         for li in range(lay.shape[0] - 1, -1, -1):
             a0, nu, e0, e1, b1 = lay[li, 0], lay[li, 1], lay[li, 2], lay[li, 3], lay[li, 4]
             b0 = lay[li - 1, 4] if li > 0 else 0
@@ -780,14 +786,7 @@ def _layered_grad(Z, A, G, adj, wflat, wgrad, bgrad, lay, code, out_rows):
     scratch."""
     m = Z.shape[1]
     d = Z.shape[0] - A.shape[0]
-    for j in range(adj.shape[0]):
-        aj = adj[j]
-        for r in range(m):
-            aj[r] = 0.0
-    for k in range(out_rows.shape[0]):
-        ak = adj[out_rows[k]]
-        for r in range(m):
-            ak[r] += G[r, k]
+    _seed_adjoint(adj, G, out_rows, 0, m)
     for li in range(lay.shape[0] - 1, -1, -1):
         a0, nu, s0, ns, w0 = lay[li, 0], lay[li, 1], lay[li, 2], lay[li, 3], lay[li, 4]
         for j in range(a0, a0 + nu):
