@@ -633,6 +633,11 @@ def _fused_fisher1_x(theta, X, eta, out, Zt, At, adj, Jtile, ones, out_row, lay,
 GRAM_MAX_P = 20
 
 
+def _from_lower(out):
+    """The symmetric matrix whose lower triangle (diagonal included) is ``out``'s."""
+    return out + np.tril(out, -1).T
+
+
 def weighted_gram(J, w):
     """``Σ_r w_r J[:, r] J[:, r]ᵀ`` (P, P) for J (P, m) and w (m,), or None when P > GRAM_MAX_P
     or the arrays are not C-contiguous float64.
@@ -649,7 +654,7 @@ def weighted_gram(J, w):
         return None
     out = np.zeros((P, P))
     _gram_lower(J, np.ascontiguousarray(w, dtype=np.float64), out, 512)
-    return out + np.tril(out, -1).T
+    return _from_lower(out)
 
 
 class FusedProgram:
@@ -731,27 +736,30 @@ class FusedProgram:
         """``Σ_r w_r J_r J_rᵀ`` (Pn, Pn) for one output, J never formed beyond one tile
         (``Jtile`` (Pn, FISHER_TILE), ``wtile`` (FISHER_TILE,)); None with several outputs
         or more than `GRAM_MAX_P` parameters."""
-        if len(self.out_rows) != 1 or Jtile.shape[0] > GRAM_MAX_P:
+        if not self._gram_applies(Jtile):
             return None
         out = np.zeros((Jtile.shape[0],) * 2)
         _fused_fisher1(theta, Z, A, np.ascontiguousarray(w, dtype=np.float64), out, adj, Jtile,
                        wtile, self.out_rows[0], self.lay, self.code, self.e_unit, self.e_src,
                        self.e_par, self.b_unit, self.b_par)
-        return out + np.tril(out, -1).T
+        return _from_lower(out)
+
+    def _gram_applies(self, Jtile):
+        return len(self.out_rows) == 1 and Jtile.shape[0] <= GRAM_MAX_P
 
     def fisher_x(self, theta, X, c, Zt, At, adj, Jtile, ones):
         """``(c Σ_r J_r J_rᵀ, η)`` for one output and a constant weight c, straight from the
         rows of X (tile-sized scratch: ``Zt``, ``At``, ``adj`` (·, FISHER_TILE), ``Jtile``
         (Pn, FISHER_TILE), ``ones`` (FISHER_TILE,) of ones); None with several outputs or
         more than `GRAM_MAX_P` parameters."""
-        if len(self.out_rows) != 1 or Jtile.shape[0] > GRAM_MAX_P:
+        if not self._gram_applies(Jtile):
             return None
         out = np.zeros((Jtile.shape[0],) * 2)
         eta = np.empty(X.shape[0])
         _fused_fisher1_x(theta, np.ascontiguousarray(X, dtype=np.float64), eta, out, Zt, At,
                          adj, Jtile, ones, self.out_rows[0], self.lay, self.code, self.e_unit,
                          self.e_src, self.e_par, self.b_unit, self.b_par)
-        return c * (out + np.tril(out, -1).T), eta[:, None]
+        return c * _from_lower(out), eta[:, None]
 
 
 @_jit()

@@ -148,14 +148,6 @@ class Workspace:
         out.fill(0.0)
         return out
 
-    @property
-    def nbytes(self) -> int:
-        """Bytes held."""
-        return sum(b.nbytes for b in self._bufs.values())
-
-    def clear(self):
-        self._bufs.clear()
-
 
 def _empty(ws, name, shape):
     return np.empty(shape) if ws is None else ws.get(name, shape)
@@ -298,10 +290,10 @@ class NumericProgram:
         m = X.shape[0]
         Z = _empty(ws, "Z", (self.n_nodes, m))
         A = _empty(ws, "A", (self.n_units, m))
-        if self.fused is not None and getattr(weights, "theta", None) is not None:
+        if self.fused is not None:
             self.fused.forward(weights.theta, X, Z, A)
             return Z, A
-        if self.layered is not None and getattr(weights, "packed", None) is not None:
+        if self.layered is not None:
             self.layered.forward(weights.packed, X, Z, A)
             return Z, A
         Z[: self.n_inputs] = X.T
@@ -331,7 +323,7 @@ class NumericProgram:
     def eta_only(self, weights, X, ws=None):
         """η (m, K) when nothing else of the forward pass is needed: the fused numba program
         keeps each tile of rows in cache and never writes Z and A."""
-        if self.fused is not None and getattr(weights, "theta", None) is not None:
+        if self.fused is not None:
             T = self.fused.TILE
             return self.fused.eta(weights.theta, X, _empty(ws, "Zt", (self.n_nodes, T)),
                                   _empty(ws, "At", (self.n_units, T)))
@@ -386,7 +378,7 @@ class NumericProgram:
     def fused_fisher(self, weights, Z, A, w, ws=None):
         """``Σ_rows w J Jᵀ`` (Pn, Pn) for one output by the fused numba kernel (J formed one
         tile of rows at a time), or None when it does not apply."""
-        if self.fused is None or getattr(weights, "theta", None) is None:
+        if self.fused is None:
             return None
         T = self.fused.FISHER_TILE
         return self.fused.fisher(weights.theta, Z, A, w,
@@ -397,7 +389,7 @@ class NumericProgram:
         """``(c Σ_rows J Jᵀ, η)`` for one output and a constant weight c straight from the rows
         of X by the fused numba kernel (each tile of rows forward, back and into the Gram sums
         in cache), or None when it does not apply."""
-        if self.fused is None or getattr(weights, "theta", None) is None:
+        if self.fused is None:
             return None
         T = self.fused.FISHER_TILE
         ones = _empty(ws, "ones", (T,))
@@ -410,10 +402,10 @@ class NumericProgram:
     # ---------------------------------------------------------- reverse
     def grad(self, weights, Z, A, g, ws=None):
         """``Σ_rows Σ_k g_k ∂η_k/∂θ`` (Pn,) by one reverse pass; g has shape (m, K)."""
-        if self.fused is not None and getattr(weights, "theta", None) is not None:
+        if self.fused is not None:
             return self.fused.grad(weights.theta, Z, A, g,
                                    _empty(ws, "adjT", (self.n_units, self.fused.TILE)))
-        if self.layered is not None and getattr(weights, "packed", None) is not None:
+        if self.layered is not None:
             return self.layered.grad(weights.packed, Z, A, g,
                                      _empty(ws, "adjU", (self.n_units, Z.shape[1])))
         out = np.zeros(self.n_params)
@@ -438,7 +430,7 @@ class NumericProgram:
         K, m = self.n_outputs, Z.shape[1]
         # every entry is written below: each θ_p is in one layer
         Jt = _empty(ws, "Jt", (K, self.n_params, m))
-        if self.fused is not None and getattr(weights, "theta", None) is not None:
+        if self.fused is not None:
             self.fused.jacobian_t(weights.theta, Z, A, Jt, _empty(ws, "adjU", (self.n_units, m)))
             return Jt
         adj = _zeros(ws, "adjK", (K, self.n_nodes, m))

@@ -194,9 +194,6 @@ class CompiledModel:
         chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
         return chunks, (n // k) * per_row >= min_work
 
-    def _forward(self, weights, Xc):
-        return self._prog.forward(weights, Xc)
-
     # ------------------------------------------------------------- public
     def linear_predictor(self, theta, X) -> np.ndarray:
         """η = f(X; θ), shape (n, K)."""
@@ -310,17 +307,14 @@ class CompiledModel:
             ll, score, fisher, hess = 0.0, None, None, None
             ws = self._workspace()
             with np.errstate(over="ignore"):
-                if fisher_x:  # Fisher alone, constant weight: J tile by tile straight from X
+                fused_fi = None  # numba, small P: J one tile at a time, never formed whole
+                if fisher_x:  # Fisher alone, constant weight: tile by tile straight from X
                     got = prog.fused_fisher_x(weights, self._rows(X, s), fisher_x, ws)
                     if got is not None:
-                        fisher = np.zeros((P, P))
-                        fisher[:Pn, :Pn], eta = got
-                        if E:
-                            fisher[Pn:, Pn:] += eta.shape[0] * fam.extra_fisher(eta, extra)
-                        return ll, score, fisher, hess
-                if only_eta:  # the log-likelihood alone
+                        fused_fi, eta = got
+                if fused_fi is None and only_eta:  # the log-likelihood alone
                     eta = prog.eta_only(weights, self._rows(X, s), ws)
-                else:
+                elif fused_fi is None:
                     Z, A = prog.forward(weights, self._rows(X, s), ws)
                     eta = prog.eta(Z)
                 yc = y[s] if y is not None else None
@@ -328,8 +322,7 @@ class CompiledModel:
                     ll = fam.loglik_sum(eta, yc, extra)
                 if want_sc or want_he:
                     g = fam.grad_eta(eta, yc, extra)
-                fused_fi = None
-                if want_fi and not want_he and K == 1:  # numba, small P: J one tile at a time
+                if fused_fi is None and want_fi and not want_he and K == 1:
                     fused_fi = prog.fused_fisher(weights, Z, A, fam.weight(eta, extra)[:, 0, 0],
                                                  ws)
                 need_jt = want_he or (want_fi and fused_fi is None)
