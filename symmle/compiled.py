@@ -65,19 +65,20 @@ PARALLEL_MIN_WORK = 40_000
 
 #: for a fused numba program (`symmle._numba.FusedProgram`: the forward pass, the score and the
 #: Jacobian one call per chunk each) a value costs a few times less than in the numpy
-#: program, so its chunks have up to `FUSED_CHUNK_FACTOR` × `CHUNK_ROWS` rows and need
-#: `FUSED_WORK_FACTOR` × `PARALLEL_MIN_WORK` values for threads to pay. Measured for
-#: mlp(2, 3, 1) at n = 10⁵ (4 chunks): the log-likelihood and the score (6 values a row) ran
-#: faster on one thread (1.7–2.1 ms) than on two (1.9–2.5 ms), the Fisher information (19 a
-#: row) faster on two (2.4–3.5 ms against 3.4–4.2 ms).
+#: program, so its chunks have up to `FUSED_CHUNK_FACTOR` × `CHUNK_ROWS` rows.
 FUSED_CHUNK_FACTOR = 2
-FUSED_WORK_FACTOR = 5
 
 #: worker threads for row chunks; ``None`` = automatic (see `num_threads`).
 N_THREADS = None
 
 #: the most threads chosen automatically.
 MAX_AUTO_THREADS = 4
+
+#: whether the threads of a parallel evaluation are kept on distinct CPUs (Linux; elsewhere
+#: nothing is done): for the duration of the call, the calling thread stays on the CPU it is
+#: on and the workers run on the others (see `_affinity_plan`). ``SYMMLE_PIN_THREADS=0`` in
+#: the environment, or setting this to False, turns it off.
+PIN_THREADS = os.environ.get("SYMMLE_PIN_THREADS", "1").strip() not in ("0", "false", "no")
 
 #: memory budget (bytes) of one chunk's Jacobian ``Jᵀ`` (K × P × m float64).
 JACOBIAN_BYTES = 32 * 2 ** 20
@@ -185,7 +186,7 @@ class CompiledModel:
         number of threads.
         """
         per_row = self._prog.n_nodes + (self._K * self._Pn if jacobian or hessian else 0)
-        min_work = PARALLEL_MIN_WORK * (FUSED_WORK_FACTOR if self._prog.fused is not None else 1)
+        min_work = PARALLEL_MIN_WORK
         k = max(1, -(-n // self._chunk_rows(jacobian, hessian)))
         k = max(k, min(MAX_AUTO_THREADS, n * per_row // MIN_CHUNK_WORK))
         if k > MAX_AUTO_THREADS and (n // k) * per_row >= min_work:
@@ -594,6 +595,74 @@ def _one_blas_thread():
                         c.set_num_threads(n)
 
 
+def _load_getcpu():
+    """libc's ``sched_getcpu`` (glibc, musl), or None where there is none."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL(None).sched_getcpu
+    except (OSError, AttributeError, ImportError):
+        return None
+    fn.restype, fn.argtypes = ctypes.c_int, []
+    return fn
+
+
+_GETCPU = _load_getcpu()
+_AFFINITY = threading.local()  # a pool worker's ``pinned`` flag
+_AFFINITY_USED = [False]  # whether any call pinned threads
+
+
+def _affinity_plan():
+    """``(caller's mask, workers' mask, caller's mask to restore)`` for one parallel call, or
+    Nones when the threads are not pinned (`PIN_THREADS` off, not Linux, one CPU allowed).
+
+    Why: a pool worker woken by the calling thread is often placed by the Linux scheduler
+    on the caller's own CPU ("wake-affine"), and every GIL hand-off wakes one thread by
+    the other again; the two then take turns on one CPU while the other idles, until the
+    load balancer moves one, milliseconds later. Measured on the 2-vCPU VM of the
+    benchmarks, mlp(2, 3, 1)'s Fisher information at n = 10⁵ (4 chunks, 0.75 ms each): in
+    half of the calls one thread computed three chunks while the other waited, and the
+    median call took 4.0–4.3 ms; with the caller kept on its CPU and the worker on the
+    other, every call ran two chunks at a time and the median was 2.9 ms. Moving only the
+    worker off the caller's CPU did not help (the caller was then woken onto the worker's).
+
+    When the threads are not pinned but pool workers were by an earlier call, the third
+    item is the caller's mask all the same, for the workers to get back.
+    """
+    if _GETCPU is None or not (PIN_THREADS or _AFFINITY_USED[0]):
+        return None, None, None
+    try:
+        allowed = os.sched_getaffinity(0)
+        cpu = _GETCPU()
+    except OSError:
+        return None, None, None
+    if not PIN_THREADS or len(allowed) < 2 or cpu not in allowed:
+        return None, None, allowed
+    _AFFINITY_USED[0] = True
+    return {cpu}, allowed - {cpu}, allowed
+
+
+def _set_affinity(mask):
+    """``os.sched_setaffinity(0, mask)`` for the calling thread; False when refused (a
+    container may forbid it, or a CPU went offline)."""
+    try:
+        os.sched_setaffinity(0, mask)
+    except OSError:
+        return False
+    return True
+
+
+def _worker_affinity(mask, restore):
+    """A pool worker runs on ``mask`` (None: not pinned; a worker pinned by an earlier call
+    gets ``restore`` back)."""
+    if mask is not None:
+        _AFFINITY.pinned = _set_affinity(mask)
+    elif getattr(_AFFINITY, "pinned", False) and restore is not None:
+        _AFFINITY.pinned = not _set_affinity(restore)
+
+
 def _pool(size):
     """The shared worker pool with ``size`` threads (made again after a fork or a resize)."""
     with _POOL_LOCK:
@@ -642,6 +711,8 @@ def _run_parallel(pool, size, fn, chunks, reduce):
     itself. So a worker that is slow to wake (an idle vCPU takes milliseconds on a VM)
     costs nothing but its share, and the results do not depend on who computed what. At
     most ``2·size`` chunks are computed ahead of the reduction (memory stays bounded).
+    For the duration of the call the threads are kept on distinct CPUs (`PIN_THREADS`,
+    `_affinity_plan`); the caller's CPU affinity is restored on return.
     """
     n = len(chunks)
     results = [None] * n
@@ -671,14 +742,19 @@ def _run_parallel(pool, size, fn, chunks, reduce):
             done[i].set()
 
     def worker():
+        _worker_affinity(worker_mask, caller_allowed)
         while True:
             i = take(True)
             if i is None:
                 return
             run(i)
 
-    futures = [pool.submit(worker) for _ in range(size - 1)]
+    caller_mask, worker_mask, caller_allowed = _affinity_plan()
+    pinned = caller_mask is not None and _set_affinity(caller_mask)
+    futures = []
     try:
+        for _ in range(size - 1):
+            futures.append(pool.submit(worker))
         nxt = 0
         while nxt < n:
             if done[nxt].is_set():
@@ -702,3 +778,5 @@ def _run_parallel(pool, size, fn, chunks, reduce):
             ahead.release()  # wake any worker blocked on the semaphore
         for f in futures:
             f.result()  # wait: no worker may still write into the caller's arrays
+        if pinned:
+            _set_affinity(caller_allowed)

@@ -6,6 +6,7 @@ finite differences, sympy's own ``diff`` of the expanded network, and a
 monkeypatched chunk size.
 """
 
+import os
 import tracemalloc
 
 import networkx as nx
@@ -361,3 +362,55 @@ def test_calling_thread_shares_the_chunks_with_a_slow_worker(monkeypatch):
     assert n_chunks == 16  # 203 rows in chunks of at most 16: 13, rounded up to a multiple of 4
     assert len(who) == n_chunks
     assert who.count("MainThread") >= n_chunks // 2  # it did not just wait on the slow worker
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or compiled._GETCPU is None
+                    or len(os.sched_getaffinity(0)) < 2, reason="needs Linux and 2 CPUs")
+def test_parallel_call_keeps_threads_on_distinct_cpus(monkeypatch):
+    """During a parallel call the caller stays on its CPU and the workers run on the others;
+    afterwards the caller's affinity is what it was, also after an error, and with
+    `PIN_THREADS` off a worker pinned before gets the caller's affinity back."""
+    import threading
+    import time
+
+    model, theta, X, y = _threaded_setup(monkeypatch, sm.mlp(3, 5, 4, 1), sm.Gaussian())
+    cm = model.compile()
+    before = os.sched_getaffinity(0)
+    seen = []
+    forward = cm._prog.forward
+
+    def recording(*args):
+        seen.append((threading.current_thread() is threading.main_thread(),
+                     frozenset(os.sched_getaffinity(0)), compiled._GETCPU()))
+        if getattr(recording, "fail", False):
+            raise sm.errors.SymmleValueError("chunk failed")
+        time.sleep(0.002)  # so that the worker surely gets chunks too
+        return forward(*args)
+
+    monkeypatch.setattr(cm._prog, "forward", recording)
+    monkeypatch.setattr(compiled, "PIN_THREADS", True)
+    with compiled.threads(2):
+        ref = cm.evaluate(theta, X, y)
+    assert os.sched_getaffinity(0) == before
+    main = {mask for is_main, mask, _ in seen if is_main}
+    workers = {mask for is_main, mask, _ in seen if not is_main}
+    assert workers and len(main) == 1 and len(next(iter(main))) == 1  # the caller on one CPU
+    (cpu,) = next(iter(main))
+    assert all(cpu not in mask and mask <= before for mask in workers)
+    assert all(c == cpu for is_main, _, c in seen if is_main)
+    assert all(c != cpu for is_main, _, c in seen if not is_main)
+
+    recording.fail = True
+    with compiled.threads(2), pytest.raises(sm.errors.SymmleValueError, match="chunk failed"):
+        cm.evaluate(theta, X, y)
+    assert os.sched_getaffinity(0) == before
+    recording.fail = False
+
+    seen.clear()
+    monkeypatch.setattr(compiled, "PIN_THREADS", False)
+    with compiled.threads(2):
+        got = cm.evaluate(theta, X, y)
+    assert os.sched_getaffinity(0) == before
+    assert {mask for _, mask, _ in seen} == {frozenset(before)}  # nobody pinned any more
+    for q in ref:
+        assert np.array_equal(got[q], ref[q]), q
