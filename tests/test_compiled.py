@@ -414,3 +414,26 @@ def test_parallel_call_keeps_threads_on_distinct_cpus(monkeypatch):
     assert {mask for _, mask, _ in seen} == {frozenset(before)}  # nobody pinned any more
     for q in ref:
         assert np.array_equal(got[q], ref[q]), q
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux only")
+def test_refused_affinity_changes_are_not_an_error(monkeypatch):
+    """A container may forbid ``sched_setaffinity``: the call runs where the threads are."""
+    model, theta, X, y = _threaded_setup(monkeypatch, sm.mlp(3, 5, 4, 1), sm.Gaussian())
+    cm = model.compile()
+    with compiled.threads(1):
+        ref = cm.evaluate(theta, X, y)
+    calls = []
+
+    def refused(pid, mask):
+        calls.append(set(mask))
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(compiled, "PIN_THREADS", True)
+    monkeypatch.setattr(os, "sched_setaffinity", refused)
+    with compiled.threads(2):
+        got = cm.evaluate(theta, X, y)
+    for q in ref:
+        assert np.array_equal(got[q], ref[q]), q
+    if compiled._GETCPU is not None and len(os.sched_getaffinity(0)) > 1:
+        assert calls  # it was tried
