@@ -614,9 +614,10 @@ _AFFINITY = threading.local()  # a pool worker's ``pinned`` flag
 _AFFINITY_USED = [False]  # whether any call pinned threads
 
 
-def _affinity_plan():
-    """``(caller's mask, workers' mask, caller's mask to restore)`` for one parallel call, or
-    Nones when the threads are not pinned (`PIN_THREADS` off, not Linux, one CPU allowed).
+def _affinity_plan(size):
+    """``(caller's mask, workers' mask, caller's mask to restore)`` for one parallel call on
+    ``size`` threads, or Nones when the threads are not pinned (`PIN_THREADS` off, not Linux,
+    fewer CPUs allowed than threads: then the scheduler's balancing is worth more).
 
     Why: a pool worker woken by the calling thread is often placed by the Linux scheduler
     on the caller's own CPU ("wake-affine"), and every GIL hand-off wakes one thread by
@@ -638,7 +639,7 @@ def _affinity_plan():
         cpu = _GETCPU()
     except OSError:
         return None, None, None
-    if not PIN_THREADS or len(allowed) < 2 or cpu not in allowed:
+    if not PIN_THREADS or len(allowed) < max(2, size) or cpu not in allowed:
         return None, None, allowed
     _AFFINITY_USED[0] = True
     return {cpu}, allowed - {cpu}, allowed
@@ -749,7 +750,7 @@ def _run_parallel(pool, size, fn, chunks, reduce):
                 return
             run(i)
 
-    caller_mask, worker_mask, caller_allowed = _affinity_plan()
+    caller_mask, worker_mask, caller_allowed = _affinity_plan(size)
     pinned = caller_mask is not None and _set_affinity(caller_mask)
     futures = []
     try:

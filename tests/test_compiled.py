@@ -415,6 +415,15 @@ def test_parallel_call_keeps_threads_on_distinct_cpus(monkeypatch):
     for q in ref:
         assert np.array_equal(got[q], ref[q]), q
 
+    # more threads than CPUs: the scheduler balances them, nobody is pinned
+    seen.clear()
+    monkeypatch.setattr(compiled, "PIN_THREADS", True)
+    with compiled.threads(len(before) + 1):
+        got = cm.evaluate(theta, X, y)
+    assert {mask for _, mask, _ in seen} == {frozenset(before)}
+    for q in ref:
+        assert np.array_equal(got[q], ref[q]), q
+
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux only")
 def test_refused_affinity_changes_are_not_an_error(monkeypatch):
