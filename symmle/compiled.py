@@ -78,7 +78,8 @@ MAX_AUTO_THREADS = 4
 #: nothing is done): for the duration of the call, the calling thread stays on the CPU it is
 #: on and the workers run on the others (see `_affinity_plan`). ``SYMMLE_PIN_THREADS=0`` in
 #: the environment, or setting this to False, turns it off.
-PIN_THREADS = os.environ.get("SYMMLE_PIN_THREADS", "1").strip() not in ("0", "false", "no")
+PIN_THREADS = os.environ.get("SYMMLE_PIN_THREADS", "1").strip().lower() not in ("0", "false",
+                                                                                "no", "off")
 
 #: memory budget (bytes) of one chunk's Jacobian ``Jᵀ`` (K × P × m float64).
 JACOBIAN_BYTES = 32 * 2 ** 20
@@ -186,14 +187,13 @@ class CompiledModel:
         number of threads.
         """
         per_row = self._prog.n_nodes + (self._K * self._Pn if jacobian or hessian else 0)
-        min_work = PARALLEL_MIN_WORK
         k = max(1, -(-n // self._chunk_rows(jacobian, hessian)))
         k = max(k, min(MAX_AUTO_THREADS, n * per_row // MIN_CHUNK_WORK))
-        if k > MAX_AUTO_THREADS and (n // k) * per_row >= min_work:
+        if k > MAX_AUTO_THREADS and (n // k) * per_row >= PARALLEL_MIN_WORK:
             k = -(-k // MAX_AUTO_THREADS) * MAX_AUTO_THREADS  # no thread idles at the end
         bounds = [n * i // k for i in range(k + 1)]
         chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        return chunks, (n // k) * per_row >= min_work
+        return chunks, (n // k) * per_row >= PARALLEL_MIN_WORK
 
     # ------------------------------------------------------------- public
     def linear_predictor(self, theta, X) -> np.ndarray:
@@ -625,7 +625,7 @@ def _affinity_plan(size):
     load balancer moves one, milliseconds later. Measured on the 2-vCPU VM of the
     benchmarks, mlp(2, 3, 1)'s Fisher information at n = 10⁵ (4 chunks, 0.75 ms each): in
     half of the calls one thread computed three chunks while the other waited, and the
-    median call took 4.0–4.3 ms; with the caller kept on its CPU and the worker on the
+    median call took 4.0–4.9 ms; with the caller kept on its CPU and the worker on the
     other, every call ran two chunks at a time and the median was 2.9 ms. Moving only the
     worker off the caller's CPU did not help (the caller was then woken onto the worker's).
 
