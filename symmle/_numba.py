@@ -694,6 +694,7 @@ class FusedProgram:
         self.e_unit, self.e_src, self.e_par = as_i(e_unit), as_i(e_src), as_i(e_par)
         self.b_unit, self.b_par = as_i(b_unit), as_i(b_par)
         self.out_rows = as_i(prog.out_list) - d
+        self._ones = np.ones(self.FISHER_TILE)  # the Gram weights of `fisher_x` (read only)
 
     @classmethod
     def supports(cls, prog) -> bool:
@@ -747,18 +748,18 @@ class FusedProgram:
     def _gram_applies(self, Jtile):
         return len(self.out_rows) == 1 and Jtile.shape[0] <= GRAM_MAX_P
 
-    def fisher_x(self, theta, X, c, Zt, At, adj, Jtile, ones):
+    def fisher_x(self, theta, X, c, Zt, At, adj, Jtile):
         """``(c Σ_r J_r J_rᵀ, η)`` for one output and a constant weight c, straight from the
         rows of X (tile-sized scratch: ``Zt``, ``At``, ``adj`` (·, FISHER_TILE), ``Jtile``
-        (Pn, FISHER_TILE), ``ones`` (FISHER_TILE,) of ones); None with several outputs or
-        more than `GRAM_MAX_P` parameters."""
+        (Pn, FISHER_TILE)); None with several outputs or more than `GRAM_MAX_P`
+        parameters."""
         if not self._gram_applies(Jtile):
             return None
         out = np.zeros((Jtile.shape[0],) * 2)
         eta = np.empty(X.shape[0])
         _fused_fisher1_x(theta, np.ascontiguousarray(X, dtype=np.float64), eta, out, Zt, At,
-                         adj, Jtile, ones, self.out_rows[0], self.lay, self.code, self.e_unit,
-                         self.e_src, self.e_par, self.b_unit, self.b_par)
+                         adj, Jtile, self._ones, self.out_rows[0], self.lay, self.code,
+                         self.e_unit, self.e_src, self.e_par, self.b_unit, self.b_par)
         return c * _from_lower(out), eta[:, None]
 
 

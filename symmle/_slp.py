@@ -392,12 +392,10 @@ class NumericProgram:
         if self.fused is None:
             return None
         T = self.fused.FISHER_TILE
-        ones = _empty(ws, "ones", (T,))
-        ones[...] = 1.0
         return self.fused.fisher_x(weights.theta, X, c, _empty(ws, "Zt5", (self.n_nodes, T)),
                                    _empty(ws, "At5", (self.n_units, T)),
                                    _empty(ws, "adj5", (self.n_units, T)),
-                                   _empty(ws, "Jtile", (self.n_params, T)), ones)
+                                   _empty(ws, "Jtile", (self.n_params, T)))
 
     # ---------------------------------------------------------- reverse
     def grad(self, weights, Z, A, g, ws=None):

@@ -309,7 +309,7 @@ class CompiledModel:
             ws = self._workspace()
             with np.errstate(over="ignore"):
                 fused_fi = None  # numba, small P: J one tile at a time, never formed whole
-                if fisher_x:  # Fisher alone, constant weight: tile by tile straight from X
+                if fisher_x is not None:  # Fisher alone, constant weight: tile by tile straight from X
                     got = prog.fused_fisher_x(weights, self._rows(X, s), fisher_x, ws)
                     if got is not None:
                         fused_fi, eta = got
@@ -657,7 +657,12 @@ def _set_affinity(mask):
 
 def _worker_affinity(mask, restore):
     """A pool worker runs on ``mask`` (None: not pinned; a worker pinned by an earlier call
-    gets ``restore`` back)."""
+    gets ``restore`` back).
+
+    A pinned worker keeps its mask between calls, so that the next call wakes it on its own
+    CPU: restoring it at the end of each call made the 2-3-1 Fisher's median call 3.3–3.7
+    against 2.1–2.7 ms (every wake-up then landed on the caller's CPU again first).
+    """
     if mask is not None:
         _AFFINITY.pinned = _set_affinity(mask)
     elif getattr(_AFFINITY, "pinned", False) and restore is not None:
