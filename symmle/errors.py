@@ -19,6 +19,7 @@ __all__ = [
     "ConvergenceError",
     "PersistenceError",
     "MissingDependencyError",
+    "SymmleWarning",
     "NonIdentifiableWarning",
     "ConvergenceWarning",
 ]
@@ -64,11 +65,15 @@ class MissingDependencyError(SymmleError, ImportError):
     """An optional dependency (an extra) is not installed."""
 
 
-class NonIdentifiableWarning(UserWarning):
+class SymmleWarning(UserWarning):
+    """Base class of every warning symmle issues."""
+
+
+class NonIdentifiableWarning(SymmleWarning):
     """The information matrix is singular: some directions of θ are not identified."""
 
 
-class ConvergenceWarning(UserWarning):
+class ConvergenceWarning(SymmleWarning):
     """An optimisation stopped before its convergence criterion was met."""
 
 

@@ -15,25 +15,12 @@ from functools import cached_property
 import numpy as np
 import sympy as sp
 
+from ._checks import as_rng  # noqa: F401  (re-exported for older imports)
 from .architecture import Architecture
 from .errors import SymmleTypeError, SymmleValueError
 from .families import Family
 
 __all__ = ["Model", "as_rng"]
-
-
-def as_rng(rng) -> np.random.Generator:
-    """A ``numpy.random.Generator`` from a Generator, a seed, a SeedSequence or None."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, np.random.SeedSequence):
-        return np.random.default_rng(rng)
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        if rng < 0:
-            raise SymmleValueError(f"rng must be a non-negative seed, got {rng}")
-        return np.random.default_rng(int(rng))
-    raise SymmleTypeError(
-        f"rng must be a numpy.random.Generator, a non-negative int seed or None, got {type(rng).__name__}")
 
 
 @dataclass(frozen=True, eq=False)
