@@ -16,25 +16,46 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import ClassVar
 
 import numpy as np
 import scipy.special as sps
 import sympy as sp
 
-from ._validation import as_real_array
-from .activations import logsumexp, sigmoid, softplus
-from .errors import DataError, SymmleTypeError, SymmleValueError
+from ._checks import as_real_array, check_real
+from .activations import NUMPY_FUNCTIONS, logsumexp, sigmoid, softplus
+from .errors import DataError, PersistenceError, SymmleTypeError, SymmleValueError
 
 __all__ = ["Family", "Gaussian", "Bernoulli", "Poisson", "Categorical", "family_from_name"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+@dataclass(frozen=True)
 class Family(ABC):
-    """An output distribution with canonical link. Subclasses are final."""
+    """An output distribution with canonical link: an abstract base whose subclasses are final
+    frozen dataclasses.
+
+    Besides the log-density and its derivatives, a family carries every family-specific fact
+    that fitting, identifiability and symmetry ask about (class attributes and methods below),
+    so that no other module switches on the family's type.
+    """
 
     #: short lower-case name, used by the CLI and JSON.
-    name: str = ""
+    name: ClassVar[str] = ""
+    #: adding one constant to every output leaves the distribution unchanged (softmax): the
+    #: output biases, and weights from a unit feeding every output, carry a continuous symmetry.
+    shift_invariant: ClassVar[bool] = False
+    #: ℓ is −½‖y − η‖²/σ² plus a constant: least-squares solvers (``lm``, ``trf``) apply.
+    least_squares: ClassVar[bool] = False
+    #: the MLE can fail to exist by (quasi-)separation: ℓ rising without bound along a direction.
+    separable: ClassVar[bool] = False
+    #: the support of y given x, in words (the regularity table).
+    support_words: ClassVar[str] = ""
+    #: the Fisher weight −E[∂²ℓ/∂η²] in words (the regularity table).
+    weight_words: ClassVar[str] = ""
 
     # ---- structure
     @property
@@ -45,6 +66,11 @@ class Family(ABC):
     @property
     def n_extra(self) -> int:
         return len(self.extra_names)
+
+    @property
+    def estimates_scale(self) -> bool:
+        """Whether the family estimates a noise scale of its own (``Gaussian()``: log σ)."""
+        return False
 
     def extra_symbols(self) -> tuple[sp.Symbol, ...]:
         return tuple(sp.Symbol(n, real=True) for n in self.extra_names)
@@ -60,6 +86,37 @@ class Family(ABC):
         if k == 1:
             return (sp.Symbol("y", real=True),)
         return tuple(sp.Symbol(f"y{i + 1}", real=True) for i in range(k))
+
+    # ---- facts for fitting and the regularity table
+    def noise_scale(self, extra) -> float | None:
+        """The noise standard deviation σ at the family parameters ``extra``; None when the
+        family has none."""
+        return None
+
+    def loglik_constant(self, count: int, extra) -> float:
+        """The part of ``Σ ℓ`` over ``count`` output values that does not depend on η or y
+        (Gaussian: ``−count·(log σ + ½ log 2π)``); fitting subtracts it so that its objective
+        is ½ RSS/σ² for least squares."""
+        return 0.0
+
+    def profile_extra(self, rss: float, count: int) -> np.ndarray:
+        """The family parameters that maximise ℓ given the residual sum of squares (only for a
+        family that `estimates_scale` by least squares)."""
+        raise SymmleValueError(f"{self.name} has no scale to profile out")
+
+    def degenerate_rows(self, eta, y, eps: float) -> np.ndarray | None:
+        """Rows fitted with probability within ``eps`` of 1 for their observed value (a symptom
+        of separation), as a boolean mask; None where the notion does not apply."""
+        return None
+
+    def information_words(self, eta_bounded: bool) -> str:
+        """Why the Fisher information is finite, and under what moment condition on x."""
+        return (f"the weight is {self.weight_words} and ∂η/∂θ grows at most linearly in x: "
+                f"finite when E‖x‖² < ∞")
+
+    def compactness_words(self) -> str:
+        """Why the parameter space fails to be compact, and what that does to the MLE."""
+        return "Θ = ℝ^P is not compact"
 
     # ---- symbolic
     @abstractmethod
@@ -83,6 +140,10 @@ class Family(ABC):
     def check_y(self, y, n: int, k: int, *, name: str = "y") -> np.ndarray:
         """Validate ``y`` for ``n`` rows and ``k`` outputs; return the array the numerics use."""
 
+    def y_values(self, y, k: int) -> np.ndarray:
+        """The values of `y_symbols` per row, shape (n, k), from what `check_y` returned."""
+        return y
+
     @abstractmethod
     def mean(self, eta, extra) -> np.ndarray:
         """``E[y | x]``, shape (n, K)."""
@@ -100,31 +161,65 @@ class Family(ABC):
         """``Σ_rows`` of `loglik_rows` (a family may sum it in fewer passes)."""
         return float(np.sum(self.loglik_rows(eta, y, extra)))
 
-    @abstractmethod
+    # The derivatives of ℓ with respect to η and to the family's parameters are derived from
+    # `loglik_expr` (`derived`); a family overrides one only with a form that is measurably more
+    # accurate, and the tests check every override against the derived one.
     def grad_eta(self, eta, y, extra) -> np.ndarray:
         """``∂ℓ/∂η``, shape (n, K)."""
+        return self.derived("grad_eta", eta, y, extra)
 
-    @abstractmethod
     def hess_eta(self, eta, y, extra) -> np.ndarray:
         """``∂²ℓ/∂η∂ηᵀ``, shape (n, K, K)."""
+        return self.derived("hess_eta", eta, y, extra)
 
     @abstractmethod
     def weight(self, eta, extra) -> np.ndarray:
         """``-E[∂²ℓ/∂η∂ηᵀ]``, shape (n, K, K)."""
 
     def grad_extra(self, eta, y, extra) -> np.ndarray:
-        return np.zeros((eta.shape[0], 0))
+        """``∂ℓ/∂extra``, shape (n, E)."""
+        return self.derived("grad_extra", eta, y, extra)
 
     def hess_extra(self, eta, y, extra) -> np.ndarray:
-        return np.zeros((eta.shape[0], 0, 0))
+        """``∂²ℓ/∂extra∂extraᵀ``, shape (n, E, E)."""
+        return self.derived("hess_extra", eta, y, extra)
 
     def hess_cross(self, eta, y, extra) -> np.ndarray:
         """``∂²ℓ/∂η∂extra``, shape (n, K, E)."""
-        return np.zeros((eta.shape[0], eta.shape[1], 0))
+        return self.derived("hess_cross", eta, y, extra)
 
     def extra_fisher(self, eta, extra) -> np.ndarray:
         """Per-row Fisher block of the extras, shape (E, E) (constant in η for these families)."""
         return np.zeros((0, 0))
+
+    def derived(self, what: str, eta, y, extra) -> np.ndarray:
+        """A derivative of ℓ lambdified from `loglik_expr`: ``what`` is one of ``"grad_eta"``
+        (n, K), ``"hess_eta"`` (n, K, K), ``"grad_extra"`` (n, E), ``"hess_extra"`` (n, E, E),
+        ``"hess_cross"`` (n, K, E).
+
+        Examples
+        --------
+        >>> fam = sm.Poisson()
+        >>> fam.derived("grad_eta", np.array([[0.0]]), np.array([[3.0]]), ())
+        array([[2.]])
+        """
+        eta = np.asarray(eta, dtype=float)
+        n, k = eta.shape
+        fn, shape = _derivatives(self, k)[what]
+        args = [eta[:, i] for i in range(k)]
+        args += [yv for yv in np.asarray(self.y_values(y, k), dtype=float).T]
+        args += [float(e) for e in np.asarray(extra, dtype=float).ravel()]
+        dims = {"K": k, "E": self.n_extra}
+        out_shape = (n,) + tuple(dims[d] for d in shape)
+        out = np.empty(out_shape)
+        if out.size == 0:
+            return out
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = fn(*args)
+        flat = out.reshape(n, -1)
+        for j, v in enumerate(values):
+            flat[:, j] = v
+        return out
 
     @abstractmethod
     def sample(self, eta, extra, rng: np.random.Generator) -> np.ndarray:
@@ -134,14 +229,33 @@ class Family(ABC):
     def to_dict(self) -> dict:
         return {"name": self.name}
 
-    def __eq__(self, other):
-        return type(self) is type(other) and self.to_dict() == other.to_dict()
-
-    def __hash__(self):
-        return hash((type(self).__name__, tuple(sorted(self.to_dict().items()))))
-
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+_DERIVED_SHAPES = {"grad_eta": ("K",), "hess_eta": ("K", "K"), "grad_extra": ("E",),
+                   "hess_extra": ("E", "E"), "hess_cross": ("K", "E")}
+
+
+@lru_cache(maxsize=64)
+def _derivatives(family: Family, k: int) -> dict:
+    """``{what: (lambdified function, shape)}`` for the derivatives of ``family``'s ℓ with
+    ``k`` outputs, each function returning the flattened entries (families are immutable values,
+    so the cache is keyed by value)."""
+    eta = [sp.Dummy(f"eta{i}", real=True) for i in range(k)]
+    ys = list(family.y_symbols(k))
+    extra = list(family.extra_symbols())
+    ll = family.loglik_expr(eta, ys, extra)
+    exprs = {
+        "grad_eta": [ll.diff(e) for e in eta],
+        "hess_eta": [ll.diff(a, b) for a in eta for b in eta],
+        "grad_extra": [ll.diff(s) for s in extra],
+        "hess_extra": [ll.diff(a, b) for a in extra for b in extra],
+        "hess_cross": [ll.diff(a, b) for a in eta for b in extra],
+    }
+    modules = [NUMPY_FUNCTIONS, "scipy", "numpy"]
+    return {what: (sp.lambdify(eta + ys + extra, e or [sp.S.Zero], modules=modules, cse=True),
+                   _DERIVED_SHAPES[what]) for what, e in exprs.items()}
 
 
 def _as_float_y(y, n, k, name):
@@ -164,6 +278,12 @@ def _diag_weight(w):
     return out
 
 
+#: σ is refused outside this range: σ² and 1/σ² must stay normal float64 numbers (and the
+#: log-density finite) for every row of any data set.
+SIGMA_MIN, SIGMA_MAX = 1e-150, 1e150
+
+
+@dataclass(frozen=True, repr=False)
 class Gaussian(Family):
     """Normal outputs with identity link.
 
@@ -177,18 +297,27 @@ class Gaussian(Family):
     --------
     >>> sm.Gaussian(sigma=0.5).loglik_expr([sp.Symbol("eta")], [sp.Symbol("y")], ())
     -2*(-eta + y)**2 - log(sqrt(2)*sqrt(pi)/2)
+    >>> sm.Gaussian() == sm.Gaussian(sigma=None), sm.Gaussian(1) == sm.Gaussian(1.0)
+    (True, True)
     """
 
-    name = "gaussian"
+    sigma: float | None = None
 
-    def __init__(self, sigma: float | None = None):
-        if sigma is not None:
-            if isinstance(sigma, bool) or not isinstance(sigma, (int, float, np.floating, np.integer)):
-                raise SymmleTypeError(f"sigma must be a positive number or None, got {sigma!r}")
-            if not (np.isfinite(sigma) and sigma > 0):
+    name: ClassVar[str] = "gaussian"
+    least_squares: ClassVar[bool] = True
+    support_words: ClassVar[str] = "the real line"
+    weight_words: ClassVar[str] = "1/σ²"
+
+    def __post_init__(self):
+        if self.sigma is not None:
+            sigma = check_real(self.sigma, "sigma", finite=False)
+            if not (math.isfinite(sigma) and sigma > 0):
                 raise SymmleValueError(f"sigma must be a positive finite number, got {sigma!r}")
-            sigma = float(sigma)
-        self.sigma = sigma
+            if not SIGMA_MIN <= sigma <= SIGMA_MAX:
+                raise SymmleValueError(
+                    f"sigma must be between {SIGMA_MIN:g} and {SIGMA_MAX:g} (σ² must be a normal "
+                    f"float64 number), got {sigma!r}; rescale y instead")
+            object.__setattr__(self, "sigma", sigma)
 
     def __repr__(self):
         return "Gaussian()" if self.sigma is None else f"Gaussian(sigma={self.sigma!r})"
@@ -199,6 +328,27 @@ class Gaussian(Family):
     @property
     def extra_names(self):
         return () if self.sigma is not None else ("log_sigma",)
+
+    @property
+    def estimates_scale(self):
+        return self.sigma is None
+
+    def noise_scale(self, extra):
+        return self._sigma_num(extra)
+
+    def loglik_constant(self, count, extra):
+        return -count * (math.log(self._sigma_num(extra)) + 0.5 * _LOG_2PI)
+
+    def profile_extra(self, rss, count):
+        if self.sigma is not None:
+            return super().profile_extra(rss, count)
+        return np.array([0.5 * math.log(rss / count)])
+
+    def compactness_words(self):
+        if self.sigma is None:
+            return ("Θ = ℝ^P × ℝ (log σ) is not compact; the likelihood is unbounded as σ → 0 "
+                    "when the network can interpolate the data (n ≤ P)")
+        return super().compactness_words()
 
     def _sigma_expr(self, extra):
         if self.sigma is None:
@@ -249,46 +399,21 @@ class Gaussian(Family):
         r = y - eta
         return float(-0.5 * np.vdot(r, r) / sig ** 2 - r.size * (math.log(sig) + 0.5 * _LOG_2PI))
 
-    def grad_eta(self, eta, y, extra):
-        return (y - eta) / self._sigma_num(extra) ** 2
-
-    def hess_eta(self, eta, y, extra):
-        return -self.weight(eta, extra)
-
     def weight(self, eta, extra):
         n, k = eta.shape
         return np.broadcast_to(np.eye(k) / self._sigma_num(extra) ** 2, (n, k, k))
-
-    def grad_extra(self, eta, y, extra):
-        if self.sigma is not None:
-            return super().grad_extra(eta, y, extra)
-        r2 = np.sum((y - eta) ** 2, axis=1) / self._sigma_num(extra) ** 2
-        return (r2 - eta.shape[1])[:, None]
-
-    def hess_extra(self, eta, y, extra):
-        if self.sigma is not None:
-            return super().hess_extra(eta, y, extra)
-        r2 = np.sum((y - eta) ** 2, axis=1) / self._sigma_num(extra) ** 2
-        return (-2.0 * r2)[:, None, None]
-
-    def hess_cross(self, eta, y, extra):
-        if self.sigma is not None:
-            return super().hess_cross(eta, y, extra)
-        return (-2.0 * (y - eta) / self._sigma_num(extra) ** 2)[:, :, None]
 
     def extra_fisher(self, eta, extra):
         if self.sigma is not None:
             return np.zeros((0, 0))
         return np.array([[2.0 * eta.shape[1]]])
 
-    def default_extra(self):
-        return np.zeros(self.n_extra)
-
     def sample(self, eta, extra, rng):
         y = eta + self._sigma_num(extra) * rng.standard_normal(eta.shape)
         return y[:, 0] if y.shape[1] == 1 else y
 
 
+@dataclass(frozen=True, repr=False)
 class Bernoulli(Family):
     """Binary outputs with logit link: ``P(y = 1 | x) = σ(η)``.
 
@@ -300,7 +425,19 @@ class Bernoulli(Family):
     eta*y - softplus(eta)
     """
 
-    name = "bernoulli"
+    name: ClassVar[str] = "bernoulli"
+    separable: ClassVar[bool] = True
+    support_words: ClassVar[str] = "{0, 1}"
+    weight_words: ClassVar[str] = "p(1-p) ≤ 1/4"
+
+    def compactness_words(self):
+        return ("Θ = ℝ^P is not compact, and the MLE may not exist: on separable data the "
+                "likelihood increases as ‖θ‖ → ∞")
+
+    def degenerate_rows(self, eta, y, eps):
+        # log P(the value not observed) per row and output
+        wrong = -np.logaddexp(0.0, np.where(y == 1, 1.0, -1.0) * eta)
+        return np.any(wrong < math.log(eps), axis=1)
 
     def loglik_expr(self, eta, y, extra):
         return sp.Add(*[yk * ek - softplus(ek) for ek, yk in zip(eta, y)])
@@ -325,21 +462,23 @@ class Bernoulli(Family):
         return -np.sum(np.logaddexp(0.0, (1.0 - 2.0 * y) * eta), axis=1)
 
     def grad_eta(self, eta, y, extra):
-        # y - σ(η), written so that neither branch cancels at large |η|
+        # y - σ(η), written so that neither branch cancels at large |η| (the derived form
+        # 1 - σ(η) loses every digit for y = 1, η > 37)
         return np.where(y == 1.0, sps.expit(-eta), -sps.expit(eta))
 
     def hess_eta(self, eta, y, extra):
         return -self.weight(eta, extra)
 
     def weight(self, eta, extra):
-        p = sps.expit(eta)
-        return _diag_weight(p * sps.expit(-eta))
+        # σ(η)σ(−η): the derived σ(η)(1 − σ(η)) is 0 for η > 37 where the truth is e^{−η}
+        return _diag_weight(sps.expit(eta) * sps.expit(-eta))
 
     def sample(self, eta, extra, rng):
         y = (rng.random(eta.shape) < sps.expit(eta)).astype(float)
         return y[:, 0] if y.shape[1] == 1 else y
 
 
+@dataclass(frozen=True, repr=False)
 class Poisson(Family):
     """Count outputs with log link: ``E[y | x] = exp(η)``.
 
@@ -349,7 +488,19 @@ class Poisson(Family):
     eta*y - exp(eta) - loggamma(y + 1)
     """
 
-    name = "poisson"
+    name: ClassVar[str] = "poisson"
+    support_words: ClassVar[str] = "{0, 1, 2, ...}"
+    weight_words: ClassVar[str] = "exp(η)"
+
+    def information_words(self, eta_bounded):
+        growth = ("bounded in x for bounded units" if eta_bounded
+                  else "growing linearly in x")
+        return (f"weight exp(η) with η {growth}: needs E[exp(c‖x‖)‖x‖²] < ∞ (true for "
+                f"Gaussian x, not for heavy tails)")
+
+    def compactness_words(self):
+        return ("Θ = ℝ^P is not compact; the MLE may not exist when the rows with y = 0 "
+                "can be separated (η → -∞ there)")
 
     def loglik_expr(self, eta, y, extra):
         return sp.Add(*[yk * ek - sp.exp(ek) - sp.loggamma(yk + 1) for ek, yk in zip(eta, y)])
@@ -375,13 +526,6 @@ class Poisson(Family):
         with np.errstate(over="ignore"):
             return np.sum(ye - np.exp(eta) - sps.gammaln(y + 1.0), axis=1)
 
-    def grad_eta(self, eta, y, extra):
-        with np.errstate(over="ignore"):
-            return y - np.exp(eta)
-
-    def hess_eta(self, eta, y, extra):
-        return -self.weight(eta, extra)
-
     def weight(self, eta, extra):
         with np.errstate(over="ignore"):
             return _diag_weight(np.exp(eta))
@@ -395,6 +539,7 @@ class Poisson(Family):
         return y[:, 0] if y.shape[1] == 1 else y
 
 
+@dataclass(frozen=True, repr=False)
 class Categorical(Family):
     """Class labels ``0 … K-1`` with softmax over the K network outputs.
 
@@ -411,7 +556,19 @@ class Categorical(Family):
     e1*y1 + e2*y2 - logsumexp(e1, e2)
     """
 
-    name = "categorical"
+    name: ClassVar[str] = "categorical"
+    shift_invariant: ClassVar[bool] = True
+    separable: ClassVar[bool] = True
+    support_words: ClassVar[str] = "the K classes"
+    weight_words: ClassVar[str] = "diag(p) - ppᵀ (bounded)"
+
+    def compactness_words(self):
+        return Bernoulli.compactness_words(self)
+
+    def degenerate_rows(self, eta, y, eps):
+        # log P(observed class) within eps of 0: 1 - p_obs < eps, computed as -expm1(log p_obs)
+        log_p = sps.log_softmax(eta, axis=1)[np.arange(eta.shape[0]), y]
+        return -np.expm1(log_p) < eps
 
     def check_outputs(self, k):
         if k < 2:
@@ -454,7 +611,7 @@ class Categorical(Family):
             raise DataError(f"{name} must contain class labels 0..{k - 1} (K = {k} outputs)")
         return arr
 
-    def _onehot(self, y, k):
+    def y_values(self, y, k):
         out = np.zeros((y.shape[0], k))
         out[np.arange(y.shape[0]), y] = 1.0
         return out
@@ -466,7 +623,7 @@ class Categorical(Family):
         return sps.log_softmax(eta, axis=1)[np.arange(eta.shape[0]), y]
 
     def grad_eta(self, eta, y, extra):
-        return self._onehot(y, eta.shape[1]) - sps.softmax(eta, axis=1)
+        return self.y_values(y, eta.shape[1]) - sps.softmax(eta, axis=1)
 
     def hess_eta(self, eta, y, extra):
         return -self.weight(eta, extra)
@@ -504,8 +661,6 @@ def family_from_name(name: str, **options) -> Family:
 
 def family_from_dict(data) -> Family:
     """Rebuild a family written by `Family.to_dict`."""
-    from .errors import PersistenceError
-
     if not isinstance(data, dict) or data.get("name") not in _FAMILIES:
         raise PersistenceError(f"family: expected {{'name': one of {list(_FAMILIES)}}}, got {data!r}")
     if data["name"] == "gaussian":
