@@ -1,0 +1,180 @@
+"""The one rule that decides the numerical rank of an information matrix.
+
+Everything in symmle that reports a rank, a null space, which parameters are identified, a
+condition number or a standard error — `FitResult`, `identifiability`, the consistency study
+(coverage and Cramér–Rao bound) and the profile likelihood — calls `information_rank` on the
+information matrix, so that they cannot disagree at the same θ and data.
+
+The rule
+--------
+1. Equilibrate: ``Ĩ = S I S`` with ``S = diag(1/√I_ii)`` (a parameter with zero information
+   keeps scale 1; its row and column are zero). The rank is then the same in any units of θ.
+2. Take the symmetric eigen-decomposition of ``Ĩ`` and call an eigenvalue zero when
+   ``|λ| ≤ rtol · max|λ|``, with ``rtol = INFO_RTOL = 1e-10`` by default. Rounding leaves the
+   eigenvalues of a computed matrix uncertain by about ``1e-16 · max|λ|``; a tolerance six
+   orders above that never counts a rounding error as a direction of information, and a
+   condition number up to 10¹⁰ still counts as nonsingular.
+3. The null space is spanned by the eigenvectors of the zero eigenvalues, mapped back to θ's
+   coordinates (``u = S v``) and orthonormalised. Parameter ``i`` is *identified* when the
+   null space has no component along it in equilibrated coordinates: the row norm of the
+   orthonormal equilibrated null basis is at most ``NULL_COMPONENT_TOL``.
+4. Covariance: the generalised inverse ``S Ṽ_r Λ_r⁻¹ Ṽ_rᵀ S`` over the eigenvalues kept, i.e. the
+   pseudo-inverse on the identified subspace. For an identified parameter (or any estimable
+   linear function, one orthogonal to the null space) it is the asymptotic variance whichever
+   generalised inverse is used; standard errors of unidentified parameters are NaN, and no
+   square root of an eigenvalue at round-off level is ever taken.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import check_real
+from .errors import SymmleValueError
+
+__all__ = ["INFO_RTOL", "NULL_COMPONENT_TOL", "InformationRank", "information_rank"]
+
+#: Relative tolerance on the eigenvalues of the equilibrated information (see the module
+#: docstring): six orders above the rounding level of a computed matrix.
+INFO_RTOL = 1e-10
+
+#: A parameter whose row in the orthonormal (equilibrated) null basis is longer than this has a
+#: component in the null space and is not identified.
+NULL_COMPONENT_TOL = 1e-6
+
+
+@dataclass(frozen=True, eq=False)
+class InformationRank:
+    """The rank verdict of `information_rank` for one information matrix.
+
+    Attributes
+    ----------
+    rank : int
+        Number of eigenvalues of the equilibrated information above ``rtol × max``.
+    n_params : int
+    rtol : float
+        The relative tolerance used.
+    eigenvalues : numpy.ndarray
+        Eigenvalues of the equilibrated information, descending.
+    scale : numpy.ndarray
+        The equilibration ``√I_ii`` (1 where ``I_ii = 0``).
+    null_space : numpy.ndarray
+        Orthonormal basis (P × (P − rank)) of the null space, in θ's coordinates.
+    identified : numpy.ndarray
+        Boolean mask of the identified parameters.
+    cov : numpy.ndarray
+        The generalised inverse on the identified subspace (P × P); rows and columns of
+        unidentified parameters are NaN.
+    finite : bool
+        Whether the matrix was finite (a non-finite one has rank 0 and nothing identified).
+    """
+
+    rank: int
+    n_params: int
+    rtol: float
+    eigenvalues: np.ndarray
+    scale: np.ndarray
+    null_space: np.ndarray
+    identified: np.ndarray
+    cov: np.ndarray
+    finite: bool = True
+
+    @property
+    def null_dim(self) -> int:
+        """``P − rank``: the number of directions without information."""
+        return self.n_params - self.rank
+
+    @property
+    def singular(self) -> bool:
+        """Whether the information is (numerically) singular at this tolerance."""
+        return self.rank < self.n_params
+
+    @property
+    def stderr(self) -> np.ndarray:
+        """Standard errors ``√cov_ii``: NaN for unidentified parameters."""
+        d = np.diag(self.cov).copy()
+        with np.errstate(invalid="ignore"):
+            return np.where(d >= 0, np.sqrt(np.abs(d)), np.nan)
+
+    @property
+    def condition_number(self) -> float:
+        """Largest over smallest eigenvalue of the equilibrated information; inf when singular."""
+        if self.singular or not self.finite:
+            return math.inf
+        return float(self.eigenvalues[0] / self.eigenvalues[-1])
+
+    def describe(self) -> str:
+        """The verdict in words, with the tolerance policy.
+
+        Examples
+        --------
+        >>> from symmle._information import information_rank
+        >>> information_rank(np.diag([4.0, 1.0, 0.0])).describe()
+        'rank 2 of 3 at relative tolerance 1e-10 on the equilibrated information'
+        """
+        return (f"rank {self.rank} of {self.n_params} at relative tolerance {self.rtol:g} on the "
+                f"equilibrated information")
+
+
+def information_rank(information, *, rtol: float = INFO_RTOL) -> InformationRank:
+    """Numerical rank, null space, identified parameters and covariance of an information matrix.
+
+    Parameters
+    ----------
+    information : array_like, shape (P, P)
+        A symmetric information matrix (expected or observed); it is symmetrised first.
+    rtol : float
+        Relative tolerance on the eigenvalues of the equilibrated matrix (default `INFO_RTOL`).
+
+    Returns
+    -------
+    InformationRank
+
+    Examples
+    --------
+    Two parameters that enter only through their sum: one direction of θ is not identified, and
+    the scale of the columns does not change the verdict.
+
+    >>> from symmle._information import information_rank
+    >>> J = np.array([[1.0, 1.0], [2.0, 2.0], [0.5, 0.5]])
+    >>> r = information_rank(J.T @ J)
+    >>> r.rank, r.identified.tolist(), r.stderr.tolist()
+    (1, [False, False], [nan, nan])
+    >>> r = information_rank(np.diag([1e6, 1e-6]))
+    >>> r.rank, r.stderr.tolist()
+    (2, [0.001, 1000.0])
+    """
+    A = np.asarray(information, dtype=float)
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise SymmleValueError(f"information must be a square matrix, got shape {A.shape}")
+    rtol = check_real(rtol, "rtol", minimum=0.0, maximum=1.0, strict_minimum=True,
+                      strict_maximum=True)
+    P = A.shape[0]
+    if not np.all(np.isfinite(A)):
+        return InformationRank(rank=0, n_params=P, rtol=rtol, eigenvalues=np.full(P, np.nan),
+                               scale=np.ones(P), null_space=np.eye(P),
+                               identified=np.zeros(P, dtype=bool), cov=np.full((P, P), np.nan),
+                               finite=False)
+    A = 0.5 * (A + A.T)
+    diag = np.abs(np.diag(A))
+    scale = np.where(diag > 0, np.sqrt(diag), 1.0)
+    At = A / scale[:, None] / scale[None, :]
+    w, V = np.linalg.eigh(At)
+    order = np.argsort(-np.abs(w), kind="stable")
+    w, V = w[order], V[:, order]
+    top = float(np.abs(w[0])) if P else 0.0
+    rank = int(np.sum(np.abs(w) > rtol * top)) if top > 0 else 0
+    Vr, wr, Vn = V[:, :rank], w[:rank], V[:, rank:]
+    identified = (np.linalg.norm(Vn, axis=1) <= NULL_COMPONENT_TOL if Vn.shape[1]
+                  else np.ones(P, dtype=bool))
+    N = Vn / scale[:, None]
+    if N.shape[1]:
+        N = np.linalg.qr(N)[0]
+    C = (Vr / wr) @ Vr.T / scale[:, None] / scale[None, :]
+    C[~identified, :] = np.nan
+    C[:, ~identified] = np.nan
+    return InformationRank(rank=rank, n_params=P, rtol=rtol, eigenvalues=w, scale=scale,
+                           null_space=N, identified=identified, cov=C)
