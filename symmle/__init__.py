@@ -6,6 +6,8 @@ vectorised numpy for fitting; and the parameter symmetries that make neural
 networks non-identifiable are computed as an exact group.
 """
 
+from importlib import metadata as _metadata
+
 from .activations import Activation, activation_names, get_activation
 from .architecture import Architecture, mlp, parse_widths
 from .compiled import CompiledModel
@@ -21,6 +23,7 @@ from .errors import (
     SymmleError,
     SymmleTypeError,
     SymmleValueError,
+    SymmleWarning,
     UnknownActivationError,
 )
 from .families import Bernoulli, Categorical, Family, Gaussian, Poisson, family_from_name
@@ -51,7 +54,10 @@ from .symmetry import (
     symmetry_group,
 )
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("symmle")
+except _metadata.PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Activation",
@@ -102,6 +108,7 @@ __all__ = [
     "ConvergenceError",
     "PersistenceError",
     "MissingDependencyError",
+    "SymmleWarning",
     "NonIdentifiableWarning",
     "ConvergenceWarning",
 ]
