@@ -25,7 +25,8 @@ import numpy as np
 from networkx.algorithms.isomorphism import DiGraphMatcher
 
 import symmle as sm
-from symmle.symmetry import _GROUP_KEY, _STRUCTURE_KEY, orbit_distance, symmetry_group
+from symmle.symmetry import orbit_distance, symmetry_group
+from symmle.symmetry._group import clear_caches
 
 
 def timed(fn, repeat=5):
@@ -59,8 +60,7 @@ def prenormalised_mlp(*widths, activation="tanh"):
 
 
 def fresh_group(arch):
-    arch.__dict__.pop(_GROUP_KEY, None)      # measure from scratch, not the cached group
-    arch.__dict__.pop(_STRUCTURE_KEY, None)
+    clear_caches(arch)  # measure from scratch, not the cached group
     G = symmetry_group(arch)
     return G.order, G.generators
 

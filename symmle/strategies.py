@@ -32,7 +32,7 @@ from hypothesis.strategies import SearchStrategy
 
 from .activations import activation_names, get_activation
 from .architecture import Architecture, mlp
-from ._validation import check_int
+from ._checks import check_int
 from .errors import SymmleTypeError, SymmleValueError
 from .model import Model
 from .symmetry import ParamTransform, symmetry_group

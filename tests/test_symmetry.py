@@ -395,3 +395,31 @@ def test_errors_name_the_argument():
         continuous_symmetries(sm.Model(arch, sm.Gaussian()), np.zeros(13))
     with pytest.raises(TypeError):
         sm.symmetry.SymmetryGroup(arch)
+    G = symmetry_group(arch)
+    with pytest.raises(TypeError, match="rank must be an integer"):
+        G.element_from_rank(1.0)
+    with pytest.raises(ValueError, match="rank must be an integer <= 47"):
+        G.element_from_rank(48)
+
+
+def test_caches_are_weak_and_leave_the_architecture_alone():
+    import gc
+    import weakref
+    from functools import cached_property
+
+    arch = sm.mlp(2, 3, 1)
+    own = {k for k, v in vars(sm.Architecture).items() if isinstance(v, cached_property)}
+    G = symmetry_group(arch)
+    assert symmetry_group(arch) is G          # cached while in use
+    theta = np.random.default_rng(0).standard_normal(arch.n_params)
+    align(arch, theta, theta)
+    canonicalize(arch, theta)
+    continuous_symmetries(arch, theta)
+    assert set(arch.__dict__) <= own | {"graph"}   # its field and its own cached properties
+    # an equal graph in a distinct architecture has its own (equal) group
+    other = sm.Architecture(arch.graph)
+    assert symmetry_group(other) is not G and symmetry_group(other).order == G.order
+    ref = weakref.ref(arch)
+    del arch, G, other
+    gc.collect()
+    assert ref() is None                      # the caches do not keep it alive

@@ -1,9 +1,4 @@
-"""Network architectures as directed acyclic graphs whose weights are sympy symbols.
-
-An `Architecture` wraps a validated, frozen `networkx.DiGraph`.
-Every node has a ``role`` (``"input"``, ``"hidden"`` or ``"output"``); hidden
-and output nodes have an ``activation`` and a ``bias`` flag; every edge is one
-weight. `mlp` builds the fully connected layered case.
+"""The `Architecture` record: a validated network graph, its parameter order, symbols and numerics.
 
 Parameter order (the public contract): non-input units are grouped into layers
 by their depth (the longest path from an input); for each layer in order come
@@ -23,14 +18,14 @@ import networkx as nx
 import numpy as np
 import sympy as sp
 
-from ._validation import as_real_array
-from .activations import get_activation
-from .errors import ArchitectureError, ParamsError, SymmleTypeError, DataError
+from .._checks import as_real_array, check_int
+from ..activations import get_activation
+from ..errors import DataError, ParamsError
+from ._graph import normalise_graph
+from ._persist import graph_from_dict, graph_to_dict
+from ._views import SVG_MAX_UNITS, repr_html, to_mermaid, to_svg
 
-__all__ = ["Architecture", "mlp", "parse_widths"]
-
-_ROLES = ("input", "hidden", "output")
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+__all__ = ["Architecture"]
 
 
 @dataclass(frozen=True)
@@ -44,11 +39,6 @@ class _Layer:
     weight_idx: np.ndarray  # θ indices of the weights, in the same order
     bias_units: np.ndarray  # unit indices that have a bias
     bias_idx: np.ndarray  # θ indices of the biases
-
-
-def _safe(label) -> str:
-    s = re.sub(r"[^A-Za-z0-9_]", "_", str(label))
-    return s if _NAME_RE.match(s) else f"n_{s}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,7 +69,8 @@ class Architecture:
     graph: nx.DiGraph
 
     def __post_init__(self):
-        object.__setattr__(self, "graph", _normalise(self.graph))
+        graph = self.graph.graph if isinstance(self.graph, Architecture) else self.graph
+        object.__setattr__(self, "graph", normalise_graph(graph))
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -431,49 +422,9 @@ class Architecture:
             class h1_1 hidden
             class y output
         """
-        g = self.graph
-        ids, used = {}, set()
-        for v in g.nodes:
-            base = _safe(v)
-            nid, k = base, 1
-            while nid in used:
-                k += 1
-                nid = f"{base}_{k}"
-            used.add(nid)
-            ids[v] = nid
-        sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+        return to_mermaid(self)
 
-        def pretty(v):
-            m = re.fullmatch(r"([A-Za-z]+)([0-9_]+)", str(v))
-            return m.group(1) + m.group(2).replace("_", "").translate(sub) if m else str(v)
-
-        lines = ["graph LR", "    %% Input layer"]
-        for i, v in enumerate(self.input_nodes):
-            lines.append(f"    {ids[v]}[{pretty(v)}<br/>Input {i + 1}]")
-        hidden_layers = sorted({g.nodes[v]["layer"] for v in self.hidden_nodes})
-        for layer in hidden_layers:
-            lines.append(f"    %% Hidden layer {layer}")
-            for v in self.hidden_nodes:
-                if g.nodes[v]["layer"] == layer:
-                    lines.append(f"    {ids[v]}(({pretty(v)}<br/>{g.nodes[v]['activation']}))")
-        lines.append("    %% Output layer")
-        for i, v in enumerate(self.output_nodes):
-            label = "Output" if self.n_outputs == 1 else f"Output {i + 1}"
-            lines.append(f"    {ids[v]}[{pretty(v)}<br/>{label}]")
-        lines.append("    %% Connections with weights")
-        for (u, v), _ in sorted(self.edge_index.items(), key=lambda kv: (self._node_rank[kv[0][0]], kv[1])):
-            lines.append(f"    {ids[u]} -->|{g.edges[u, v]['name']}| {ids[v]}")
-        lines += ["    %% Styling",
-                  "    classDef input fill:#e1f5fe",
-                  "    classDef hidden fill:#f3e5f5",
-                  "    classDef output fill:#e8f5e8"]
-        for role, nodes in (("input", self.input_nodes), ("hidden", self.hidden_nodes),
-                            ("output", self.output_nodes)):
-            if nodes:
-                lines.append(f"    class {','.join(ids[v] for v in nodes)} {role}")
-        return "\n".join(lines)
-
-    def to_svg(self, *, max_units: int = 200) -> str:
+    def to_svg(self, *, max_units: int = SVG_MAX_UNITS) -> str:
         """A layered SVG drawing of the network (inputs left, outputs right).
 
         Networks with more than ``max_units`` units are refused (use
@@ -485,58 +436,10 @@ class Architecture:
         >>> svg.startswith("<svg") and svg.count("<circle") == 6 and svg.count("<line") == 9
         True
         """
-        import html
-
-        g = self.graph
-        n_units = g.number_of_nodes()
-        if n_units > max_units:
-            raise ArchitectureError(f"the network has {n_units} units; to_svg draws at most "
-                                    f"max_units={max_units}")
-        last = max(g.nodes[v]["layer"] for v in g.nodes) + 1
-        columns: dict[int, list] = {}
-        for v in self.input_nodes:
-            columns.setdefault(0, []).append(v)
-        for v in self.hidden_nodes:
-            columns.setdefault(g.nodes[v]["layer"], []).append(v)
-        for v in self.output_nodes:
-            columns.setdefault(last, []).append(v)
-        order = sorted(columns)
-        tallest = max(len(c) for c in columns.values())
-        dx, dy, r = 140, 60, 18
-        width, height = 60 + dx * (len(order) - 1) + 60, 40 + dy * tallest
-        pos = {}
-        for ci, c in enumerate(order):
-            nodes = columns[c]
-            top = (height - dy * (len(nodes) - 1)) / 2
-            for i, v in enumerate(nodes):
-                pos[v] = (60 + dx * ci, top + dy * i)
-        fill = {"input": "#e1f5fe", "hidden": "#f3e5f5", "output": "#e8f5e8"}
-        parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-                 f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">']
-        for u, v, d in g.edges(data=True):
-            (x1, y1), (x2, y2) = pos[u], pos[v]
-            parts.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
-                         f'stroke="#888"><title>{html.escape(d["name"])}</title></line>')
-        for v, (x, y) in pos.items():
-            role = g.nodes[v]["role"]
-            label = html.escape(str(v))
-            act = g.nodes[v].get("activation", "")
-            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{fill[role]}" '
-                         f'stroke="#333"><title>{label} ({role}{", " + act if act else ""})'
-                         f'</title></circle>')
-            parts.append(f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle">{label}</text>')
-        parts.append("</svg>")
-        return "\n".join(parts)
+        return to_svg(self, max_units=check_int(max_units, "max_units", 0))
 
     def _repr_html_(self) -> str:
-        import html
-
-        head = (f"<p><code>{html.escape(repr(self))}</code>: {self.n_inputs} inputs, "
-                f"{len(self.hidden_nodes)} hidden units, {self.n_outputs} outputs, "
-                f"{self.n_params} parameters</p>")
-        if self.graph.number_of_nodes() > 200:
-            return head
-        return head + self.to_svg()
+        return repr_html(self)
 
     def __repr__(self) -> str:
         if self.widths is not None:
@@ -551,185 +454,9 @@ class Architecture:
     # ---------------------------------------------------------- persistence
     def to_dict(self) -> dict:
         """A JSON-ready description of the graph (node names must be str or int)."""
-        nodes = []
-        for v, d in self.graph.nodes(data=True):
-            if not isinstance(v, (str, int)) or isinstance(v, bool):
-                raise SymmleTypeError(f"node {v!r}: only str or int node names can be saved to JSON")
-            attrs = {k: d[k] for k in ("role", "activation", "bias", "bias_name") if k in d}
-            nodes.append([v, attrs])
-        edges = [[u, v, d["name"]] for u, v, d in self.graph.edges(data=True)]
-        return {"nodes": nodes, "edges": edges}
+        return graph_to_dict(self.graph)
 
     @classmethod
     def from_dict(cls, data) -> "Architecture":
         """Rebuild an architecture written by `to_dict` (validated like any graph)."""
-        from .errors import PersistenceError
-
-        try:
-            G = nx.DiGraph()
-            for v, attrs in data["nodes"]:
-                if not isinstance(v, (str, int)) or not isinstance(attrs, dict):
-                    raise TypeError
-                G.add_node(v, **{k: attrs[k] for k in ("role", "activation", "bias", "bias_name")
-                                 if k in attrs})
-            for u, v, name in data["edges"]:
-                if u not in G or v not in G or not isinstance(name, str):
-                    raise TypeError
-                G.add_edge(u, v, name=name)
-        except (KeyError, TypeError, ValueError):
-            raise PersistenceError("architecture: expected {'nodes': [[name, attrs], ...], "
-                                   "'edges': [[u, v, name], ...]}") from None
-        return cls(G)
-
-
-def _normalise(G) -> nx.DiGraph:
-    if isinstance(G, Architecture):
-        return G.graph
-    if not isinstance(G, nx.DiGraph) or G.is_multigraph():
-        raise SymmleTypeError(f"graph must be a networkx.DiGraph, got {type(G).__name__}")
-    if nx.is_frozen(G) and G.graph.get("symmle_normalised"):
-        return G
-    g = nx.DiGraph()
-    for v, d in G.nodes(data=True):
-        role = d.get("role")
-        if role not in _ROLES:
-            raise ArchitectureError(f"node {v!r}: role must be one of {_ROLES}, got {role!r}")
-        attrs = {"role": role}
-        if role != "input":
-            act = d.get("activation", "tanh" if role == "hidden" else "identity")
-            try:
-                get_activation(act)
-            except ValueError as exc:
-                raise ArchitectureError(f"node {v!r}: {exc}") from None
-            bias = d.get("bias", True)
-            if not isinstance(bias, (bool, np.bool_)):
-                raise ArchitectureError(f"node {v!r}: bias must be True or False, got {bias!r}")
-            attrs["activation"] = act if isinstance(act, str) else act.name
-            attrs["bias"] = bool(bias)
-            if bias:
-                bn = d.get("bias_name") or f"b_{_safe(v)}"
-                if not isinstance(bn, str) or not bn:
-                    raise ArchitectureError(f"node {v!r}: bias_name must be a non-empty str")
-                attrs["bias_name"] = bn
-        g.add_node(v, **attrs)
-    edges = []
-    for u, v, d in G.edges(data=True):
-        name = d.get("name")
-        if name is None:
-            name = f"w_{_safe(u)}_{_safe(v)}"
-        elif not isinstance(name, str) or not name:
-            raise ArchitectureError(f"edge {u!r} -> {v!r}: name must be a non-empty str")
-        edges.append((u, v, {"name": name}))
-    g.add_edges_from(edges)
-    if g.number_of_nodes() == 0:
-        raise ArchitectureError("graph is empty: expected input, hidden and output nodes")
-    cycle = None
-    if not nx.is_directed_acyclic_graph(g):
-        cycle = nx.find_cycle(g)
-    if cycle:
-        raise ArchitectureError(f"graph has a cycle through node {cycle[0][0]!r}: expected a DAG")
-    roles = nx.get_node_attributes(g, "role")
-    inputs = [v for v in g if roles[v] == "input"]
-    outputs = [v for v in g if roles[v] == "output"]
-    if not inputs:
-        raise ArchitectureError("graph has no node with role 'input'")
-    if not outputs:
-        raise ArchitectureError("graph has no node with role 'output'")
-    for v in inputs:
-        if g.in_degree(v):
-            raise ArchitectureError(f"input node {v!r} has incoming edges; inputs must be sources")
-    for v in outputs:
-        if g.out_degree(v):
-            raise ArchitectureError(f"output node {v!r} has outgoing edges; outputs must be sinks")
-    from_input = {v for layer in nx.bfs_layers(g, inputs) for v in layer}
-    to_output = {v for layer in nx.bfs_layers(g.reverse(copy=False), outputs) for v in layer}
-    for v in g:
-        if roles[v] == "hidden" and v not in from_input:
-            raise ArchitectureError(f"hidden node {v!r} is not reached from any input")
-        if roles[v] == "hidden" and v not in to_output:
-            raise ArchitectureError(f"hidden node {v!r} reaches no output")
-    names = [d["name"] for _, _, d in g.edges(data=True)] + [
-        d["bias_name"] for _, d in g.nodes(data=True) if d.get("bias")]
-    seen = set()
-    for n in names:
-        if n in seen:
-            raise ArchitectureError(f"parameter name {n!r} is used twice; names must be unique")
-        seen.add(n)
-    for v in nx.topological_sort(g):
-        preds = list(g.predecessors(v))
-        g.nodes[v]["layer"] = 0 if not preds else 1 + max(g.nodes[u]["layer"] for u in preds)
-    g.graph["symmle_normalised"] = True
-    return nx.freeze(g)
-
-
-def parse_widths(spec: str) -> tuple[int, ...]:
-    """Parse an architecture string such as ``"2-3-1"`` into widths (explicit grammar, no eval).
-
-    Examples
-    --------
-    >>> sm.parse_widths("2-3-1")
-    (2, 3, 1)
-    """
-    if not isinstance(spec, str) or not re.fullmatch(r"\s*\d{1,6}(\s*-\s*\d{1,6})+\s*", spec):
-        raise ArchitectureError(
-            f"arch must look like '2-3-1' (positive widths joined by '-'), got {spec!r}")
-    widths = tuple(int(p) for p in spec.split("-"))
-    if min(widths) < 1:
-        raise ArchitectureError(f"arch widths must be positive, got {spec!r}")
-    return widths
-
-
-def mlp(*widths: int, activation="tanh", output_activation="identity", bias: bool = True) -> Architecture:
-    """A fully connected layered network (multi-layer perceptron).
-
-    Parameters
-    ----------
-    *widths : int
-        Input width, hidden widths, output width (at least two numbers).
-    activation : str
-        The hidden units' activation (a registry name).
-    output_activation : str
-        The output units' activation; ``"identity"`` by default, since the
-        family applies its own inverse link.
-    bias : bool
-        Whether every unit has a bias.
-
-    Returns
-    -------
-    Architecture
-        Nodes ``x1…xd``, ``h{layer}_{unit}``, ``y`` (or ``y1…yK``); weights
-        ``W{layer}_{unit}_{source}`` and biases ``b{layer}_{unit}`` (1-based).
-
-    Examples
-    --------
-    >>> arch = sm.mlp(2, 3, 1, activation="tanh")
-    >>> arch.n_params, arch.widths
-    (13, (2, 3, 1))
-    >>> arch.graph.nodes["h1_2"]
-    {'role': 'hidden', 'activation': 'tanh', 'bias': True, 'bias_name': 'b1_2', 'layer': 1}
-    """
-    if len(widths) == 1 and isinstance(widths[0], (list, tuple)):
-        widths = tuple(widths[0])
-    if len(widths) < 2:
-        raise ArchitectureError(f"mlp needs at least two widths (inputs, outputs), got {widths!r}")
-    for w in widths:
-        if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
-            raise ArchitectureError(f"widths must be positive integers, got {widths!r}")
-    get_activation(activation)
-    get_activation(output_activation)
-    G = nx.DiGraph()
-    n_layers = len(widths) - 1
-    names = [[f"x{i + 1}" for i in range(widths[0])]]
-    for layer in range(1, n_layers):
-        names.append([f"h{layer}_{j + 1}" for j in range(widths[layer])])
-    names.append(["y"] if widths[-1] == 1 else [f"y{k + 1}" for k in range(widths[-1])])
-    for v in names[0]:
-        G.add_node(v, role="input")
-    for layer in range(1, n_layers + 1):
-        role = "output" if layer == n_layers else "hidden"
-        act = output_activation if role == "output" else activation
-        for j, v in enumerate(names[layer]):
-            G.add_node(v, role=role, activation=act, bias=bias, bias_name=f"b{layer}_{j + 1}")
-            for k, u in enumerate(names[layer - 1]):
-                G.add_edge(u, v, name=f"W{layer}_{j + 1}_{k + 1}")
-    return Architecture(G)
+        return cls(graph_from_dict(data))

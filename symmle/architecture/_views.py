@@ -1,0 +1,125 @@
+"""Pictures of an architecture: a mermaid diagram, a layered SVG drawing, the notebook HTML view."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from ..errors import ArchitectureError
+from ._graph import safe_name
+
+__all__ = ["to_mermaid", "to_svg", "repr_html", "SVG_MAX_UNITS"]
+
+#: Networks with more units than this are not drawn (the drawing would be unreadable and large).
+SVG_MAX_UNITS = 200
+
+#: SVG layout in pixels: column spacing, row spacing, unit radius, horizontal and vertical margin.
+_DX, _DY, _RADIUS, _MARGIN_X, _MARGIN_Y = 140, 60, 18, 60, 40
+
+#: Fill colour of each role, shared by the mermaid ``classDef`` lines and the SVG.
+_FILL = {"input": "#e1f5fe", "hidden": "#f3e5f5", "output": "#e8f5e8"}
+
+_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def _pretty(v) -> str:
+    """``h1_2`` → ``h₁₂``: a node label with its digits as subscripts."""
+    m = re.fullmatch(r"([A-Za-z]+)([0-9_]+)", str(v))
+    return m.group(1) + m.group(2).replace("_", "").translate(_SUBSCRIPTS) if m else str(v)
+
+
+def _mermaid_ids(graph) -> dict:
+    """A distinct mermaid identifier per node."""
+    ids, used = {}, set()
+    for v in graph.nodes:
+        base = safe_name(v)
+        nid, k = base, 1
+        while nid in used:
+            k += 1
+            nid = f"{base}_{k}"
+        used.add(nid)
+        ids[v] = nid
+    return ids
+
+
+def to_mermaid(arch) -> str:
+    """The mermaid ``graph LR`` diagram of `Architecture.to_mermaid`."""
+    g = arch.graph
+    ids = _mermaid_ids(g)
+    lines = ["graph LR", "    %% Input layer"]
+    for i, v in enumerate(arch.input_nodes):
+        lines.append(f"    {ids[v]}[{_pretty(v)}<br/>Input {i + 1}]")
+    hidden_layers = sorted({g.nodes[v]["layer"] for v in arch.hidden_nodes})
+    for layer in hidden_layers:
+        lines.append(f"    %% Hidden layer {layer}")
+        for v in arch.hidden_nodes:
+            if g.nodes[v]["layer"] == layer:
+                lines.append(f"    {ids[v]}(({_pretty(v)}<br/>{g.nodes[v]['activation']}))")
+    lines.append("    %% Output layer")
+    for i, v in enumerate(arch.output_nodes):
+        label = "Output" if arch.n_outputs == 1 else f"Output {i + 1}"
+        lines.append(f"    {ids[v]}[{_pretty(v)}<br/>{label}]")
+    lines.append("    %% Connections with weights")
+    rank = arch._node_rank
+    for (u, v), _ in sorted(arch.edge_index.items(), key=lambda kv: (rank[kv[0][0]], kv[1])):
+        lines.append(f"    {ids[u]} -->|{g.edges[u, v]['name']}| {ids[v]}")
+    lines.append("    %% Styling")
+    lines += [f"    classDef {role} fill:{colour}" for role, colour in _FILL.items()]
+    for role, nodes in (("input", arch.input_nodes), ("hidden", arch.hidden_nodes),
+                        ("output", arch.output_nodes)):
+        if nodes:
+            lines.append(f"    class {','.join(ids[v] for v in nodes)} {role}")
+    return "\n".join(lines)
+
+
+def to_svg(arch, *, max_units: int = SVG_MAX_UNITS) -> str:
+    """The layered SVG drawing of `Architecture.to_svg`."""
+    g = arch.graph
+    n_units = g.number_of_nodes()
+    if n_units > max_units:
+        raise ArchitectureError(f"the network has {n_units} units; to_svg draws at most "
+                                f"max_units={max_units}")
+    last = max(g.nodes[v]["layer"] for v in g.nodes) + 1
+    columns: dict[int, list] = {}
+    for v in arch.input_nodes:
+        columns.setdefault(0, []).append(v)
+    for v in arch.hidden_nodes:
+        columns.setdefault(g.nodes[v]["layer"], []).append(v)
+    for v in arch.output_nodes:
+        columns.setdefault(last, []).append(v)
+    order = sorted(columns)
+    tallest = max(len(c) for c in columns.values())
+    width = _MARGIN_X + _DX * (len(order) - 1) + _MARGIN_X
+    height = _MARGIN_Y + _DY * tallest
+    pos = {}
+    for ci, c in enumerate(order):
+        nodes = columns[c]
+        top = (height - _DY * (len(nodes) - 1)) / 2
+        for i, v in enumerate(nodes):
+            pos[v] = (_MARGIN_X + _DX * ci, top + _DY * i)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">']
+    for u, v, d in g.edges(data=True):
+        (x1, y1), (x2, y2) = pos[u], pos[v]
+        parts.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
+                     f'stroke="#888"><title>{html.escape(d["name"])}</title></line>')
+    for v, (x, y) in pos.items():
+        role = g.nodes[v]["role"]
+        label = html.escape(str(v))
+        act = g.nodes[v].get("activation", "")
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{_RADIUS}" fill="{_FILL[role]}" '
+                     f'stroke="#333"><title>{label} ({role}{", " + act if act else ""})'
+                     f'</title></circle>')
+        parts.append(f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle">{label}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def repr_html(arch) -> str:
+    """A one-line summary, followed by the SVG drawing when the network is small enough."""
+    head = (f"<p><code>{html.escape(repr(arch))}</code>: {arch.n_inputs} inputs, "
+            f"{len(arch.hidden_nodes)} hidden units, {arch.n_outputs} outputs, "
+            f"{arch.n_params} parameters</p>")
+    if arch.graph.number_of_nodes() > SVG_MAX_UNITS:
+        return head
+    return head + to_svg(arch)

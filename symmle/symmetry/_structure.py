@@ -1,0 +1,218 @@
+"""The integer structure of an architecture that every symmetry computation reads.
+
+`structure` gives the `_Structure` of an architecture (node ids, edge and bias indices into θ,
+activation facts, twin classes), computed once and kept in a weak cache keyed by the
+architecture. `arch_and_model` and `check_theta` are the argument checks the symmetry
+functions (and `symmle.identifiability`) share.
+"""
+
+from __future__ import annotations
+
+import weakref
+from functools import cached_property
+
+import numpy as np
+
+from .._checks import as_real_array
+from ..architecture import Architecture
+from ..errors import ParamsError, SymmleTypeError
+from ..model import Model
+
+__all__ = ["structure", "forget_structure", "arch_and_model", "check_theta"]
+
+#: Seed of the random node weights whose sums hash each unit's in- and out-neighbourhood when
+#: twin classes are sought (any fixed seed: the hash only proposes classes; incomplete layers
+#: are verified on the graph itself).
+_TWIN_HASH_SEED = 12345
+
+
+class _Structure:
+    """Integer bookkeeping of an architecture, computed once per architecture.
+
+    It holds the architecture's (frozen) graph but not the architecture itself, so that the
+    weak cache `structure` keeps it only as long as the architecture lives.
+    """
+
+    def __init__(self, arch: Architecture):
+        g = self.graph = arch.graph
+        self.nodes = list(g.nodes)
+        nid = {v: i for i, v in enumerate(self.nodes)}
+        self.nid = nid
+        N = self.N = len(self.nodes)
+        self.P = arch.n_params
+        self.hidden = np.array([nid[v] for v in arch.hidden_nodes], dtype=np.intp)
+        self.H = len(self.hidden)
+        self.hpos = np.full(N, -1, dtype=np.intp)
+        self.hpos[self.hidden] = np.arange(self.H)
+        src, dst, idx, bnodes, bidx = [], [], [], [], []
+        self.layer_units = []  # node ids of each layer's units
+        self.layer_sources = []
+        self.layer_complete = []
+        for L in arch.layers:
+            s_ids = np.array([nid[u] for u in L.sources], dtype=np.intp)
+            u_ids = np.array([nid[u] for u in L.units], dtype=np.intp)
+            self.layer_units.append(u_ids)
+            self.layer_sources.append(s_ids)
+            self.layer_complete.append(len(L.rows) == len(u_ids) * len(s_ids))
+            src.append(s_ids[L.cols])
+            dst.append(u_ids[L.rows])
+            idx.append(L.weight_idx)
+            bnodes.append(u_ids[L.bias_units])
+            bidx.append(L.bias_idx)
+        cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp))
+        self.E_src, self.E_dst, self.E_idx = cat(src), cat(dst), cat(idx)
+        self.B_node, self.B_idx = cat(bnodes), cat(bidx)
+        self.bias_pos = np.full(N, -1, dtype=np.intp)
+        self.bias_pos[self.B_node] = self.B_idx
+        self.layer_of = np.zeros(N, dtype=np.intp)
+        for k, u_ids in enumerate(self.layer_units):
+            self.layer_of[u_ids] = k + 1
+        self.is_input = np.zeros(N, bool)
+        self.is_input[[nid[v] for v in arch.input_nodes]] = True
+        self.is_output = np.zeros(N, bool)
+        self.is_output[[nid[v] for v in arch.output_nodes]] = True
+        self.output_ids = np.array([nid[v] for v in arch.output_nodes], dtype=np.intp)
+        # activations: the flip constant a of σ(-z) = a - σ(z), and flippability
+        acts = {}
+        self.act_name = []
+        self.flip_a = np.zeros(N)
+        flip_ok = np.zeros(N, bool)
+        self.homogeneous = np.zeros(N, bool)
+        self.linear = np.zeros(N, bool)
+        for i, v in enumerate(self.nodes):
+            if g.nodes[v]["role"] == "input":
+                self.act_name.append(None)
+                continue
+            name = g.nodes[v]["activation"]
+            act = acts.setdefault(name, arch.activation_of(v))
+            self.act_name.append(name)
+            self.linear[i] = act.linear
+            self.homogeneous[i] = act.positively_homogeneous and not act.linear
+            if act.flip is not None and not act.linear and act.flip[1] == -1:
+                flip_ok[i] = True
+                self.flip_a[i] = act.flip[0]
+        has_bias = self.bias_pos >= 0
+        bad = self.E_src[~has_bias[self.E_dst]]
+        unbiased_succ = np.zeros(N, bool)
+        unbiased_succ[bad] = True
+        flip_ok &= ~((self.flip_a != 0) & unbiased_succ)
+        self.flippable = flip_ok[self.hidden] if self.H else np.zeros(0, bool)
+
+    # -------------------------------------------------------------- lookups
+    @cached_property
+    def _edge_keys(self):
+        keys = self.E_src.astype(np.int64) * self.N + self.E_dst
+        order = np.argsort(keys, kind="stable")
+        return keys[order], self.E_idx[order]
+
+    def edge_lookup(self, src, dst, *, check: bool = False):
+        """θ indices of the edges ``src → dst`` (arrays of node ids)."""
+        keys, idx = self._edge_keys
+        q = np.asarray(src, dtype=np.int64) * self.N + dst
+        pos = np.searchsorted(keys, q)
+        if check:
+            ok = (pos < len(keys)) & (keys[np.minimum(pos, len(keys) - 1)] == q)
+            if not np.all(ok):
+                return None
+        return idx[pos]
+
+    @cached_property
+    def twin_classes(self) -> tuple:
+        """Hidden units grouped by identical neighbourhoods: tuple of arrays of hidden positions."""
+        if self.H == 0:
+            return ()
+        rng = np.random.default_rng(_TWIN_HASH_SEED)
+        R1, R2 = rng.random(self.N), rng.random(self.N)
+        h_in = np.bincount(self.E_dst, weights=R1[self.E_src], minlength=self.N)
+        h_out = np.bincount(self.E_src, weights=R2[self.E_dst], minlength=self.N)
+        d_in = np.bincount(self.E_dst, minlength=self.N)
+        d_out = np.bincount(self.E_src, minlength=self.N)
+        # the layers where each node is a source, and whether all of them are complete
+        src_layers = [[] for _ in range(self.N)]
+        out_complete = np.ones(self.N, bool)
+        for k, s_ids in enumerate(self.layer_sources):
+            for s in s_ids.tolist():
+                src_layers[s].append(k)
+            if not self.layer_complete[k]:
+                out_complete[s_ids] = False
+        groups: dict = {}
+        for h, v in enumerate(self.hidden.tolist()):
+            k = self.layer_of[v] - 1
+            key = (k, self.act_name[v], bool(self.bias_pos[v] >= 0), int(d_in[v]), int(d_out[v]),
+                   float(h_in[v]), float(h_out[v]), tuple(src_layers[v]))
+            groups.setdefault(key, []).append(h)
+        classes = []
+        g = self.graph
+        for key, members in groups.items():
+            v0 = self.hidden[members[0]]
+            exact = self.layer_complete[key[0]] and out_complete[v0]
+            if exact or len(members) == 1:
+                classes.append(members)
+                continue
+            # verify with the graph itself (incomplete layers only)
+            sub: dict = {}
+            for h in members:
+                node = self.nodes[self.hidden[h]]
+                sig = (frozenset(g.pred[node]), frozenset(g.succ[node]))
+                sub.setdefault(sig, []).append(h)
+            classes.extend(sub.values())
+        classes.sort(key=lambda m: m[0])
+        return tuple(np.array(m, dtype=np.intp) for m in classes)
+
+    @cached_property
+    def class_of(self) -> np.ndarray:
+        """Class index of each hidden position."""
+        out = np.empty(self.H, dtype=np.intp)
+        for c, m in enumerate(self.twin_classes):
+            out[m] = c
+        return out
+
+
+# Keyed weakly by the architecture (``Architecture`` has identity equality and hash), so an entry
+# goes away with its architecture; a `_Structure` holds no reference back to it.
+_STRUCTURES: "weakref.WeakKeyDictionary[Architecture, _Structure]" = weakref.WeakKeyDictionary()
+
+
+def structure(arch: Architecture) -> _Structure:
+    """The `_Structure` of ``arch``, computed on first use and cached while ``arch`` lives."""
+    st = _STRUCTURES.get(arch)
+    if st is None:
+        # two threads may both build one; setdefault keeps the first for both
+        st = _STRUCTURES.setdefault(arch, _Structure(arch))
+    return st
+
+
+def forget_structure(arch: Architecture) -> None:
+    """Drop the cached `_Structure` of ``arch`` (the next `structure` call rebuilds it)."""
+    _STRUCTURES.pop(arch, None)
+
+
+def arch_and_model(arch, name: str = "arch") -> tuple[Architecture, Model | None]:
+    """``(architecture, model)`` from an Architecture (model None) or a Model, else a TypeError."""
+    if isinstance(arch, Model):
+        return arch.architecture, arch
+    if isinstance(arch, Architecture):
+        return arch, None
+    raise SymmleTypeError(
+        f"{name} must be an Architecture (from sm.mlp or Architecture.from_graph) or a Model, "
+        f"got {type(arch).__name__}")
+
+
+def check_theta(arch: Architecture, theta, name: str = "theta", *, batch: bool = False,
+                length: int | None = None) -> np.ndarray:
+    """θ as float64: length ``arch.n_params`` plus any family parameters at the end."""
+    P = arch.n_params
+    arr = as_real_array(theta, name=name, expected=f"an array of at least {P} real numbers",
+                        error=ParamsError)
+    if arr.ndim == 0 or (not batch and arr.ndim != 1):
+        raise ParamsError(f"{name} must be one vector of length {P} (the network's parameters, "
+                          f"then any family parameters), got shape {arr.shape}")
+    if length is not None and arr.shape[-1] != length:
+        raise ParamsError(f"{name} must have length {length} like the other vector, "
+                          f"got {arr.shape[-1]}")
+    if arr.shape[-1] < P:
+        raise ParamsError(f"{name} must have length at least {P} (arch.n_params, followed by any "
+                          f"family parameters), got {arr.shape[-1]}")
+    if not np.all(np.isfinite(arr)):
+        raise ParamsError(f"{name} contains NaN or infinite values")
+    return arr
