@@ -1,14 +1,15 @@
-"""Tests of maximum-likelihood fitting (issue 3): textbook GLMs, networks, reports, JSON, CSV."""
+"""Tests of maximum-likelihood fitting (issue 3): textbook GLMs, networks, reports, JSON, CSV,
+and profile likelihoods (checked against a logistic-regression profile written by hand)."""
 
-import importlib
+import ast
 import json
 import math
-import sys
-import types
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.optimize as so
 import scipy.special as sps
 import scipy.stats as st
 
@@ -23,7 +24,16 @@ from symmle.errors import (
     SymmleTypeError,
     SymmleValueError,
 )
-from symmle.fitting import METHODS, FitResult, fit
+from symmle.fitting import (
+    METHODS,
+    FitResult,
+    fit,
+    profile,
+    profile_conf_int,
+    profile_intervals,
+    profile_likelihood,
+)
+from symmle.fitting import _profile as fitting_profile
 
 THETA_STAR = np.array([1.5, -1.0, -0.5, 2.0, 1.0, 1.0, 0.5, -0.5, 0.0,
                        2.0, -1.5, 1.0, 0.3, np.log(0.5)])
@@ -352,7 +362,7 @@ def test_bad_arguments_are_refused():
         fit(model, X, y, n_starts=0)
     with pytest.raises(SymmleValueError, match="tol"):
         fit(model, X, y, tol=0.0)
-    with pytest.raises(SymmleValueError, match="max_iter"):
+    with pytest.raises(SymmleTypeError, match="max_iter"):
         fit(model, X, y, max_iter=1.5)
     with pytest.raises(ParamsError, match="start"):
         fit(model, X, y, start=np.zeros(4))
@@ -372,24 +382,160 @@ def test_bad_arguments_are_refused():
 
 
 def test_profile_intervals_are_delegated(monkeypatch):
-    try:
-        mod = importlib.import_module("symmle.identifiability")
-    except ImportError:
-        mod = types.ModuleType("symmle.identifiability")
-        monkeypatch.setitem(sys.modules, "symmle.identifiability", mod)
     calls = []
 
     def fake(result, *, alpha):
         calls.append((result, alpha))
         return "profile"
 
-    monkeypatch.setattr(mod, "profile_conf_int", fake, raising=False)
+    monkeypatch.setattr(fitting_profile, "profile_conf_int", fake)
     model = sm.Model(sm.mlp(1, 1), sm.Poisson())
     X, y = model.simulate(np.array([0.5, 0.1]), n=50, rng=0)
     res = fit(model, X, y, rng=0)
     assert res.conf_int(0.1, method="profile") == "profile"
     assert calls == [(res, 0.1)]
 
+
+def test_fitting_does_not_import_identifiability():
+    # one direction of data: identifiability is above fitting, never the other way
+    pkg = Path(fitting_profile.__file__).parent
+    for path in sorted(pkg.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            assert not any("identifiability" in n for n in names), (path.name, names)
+
+
+# --------------------------------------------------------------- profile likelihood
+def logistic_profile_interval(X, y, j, alpha):
+    """Profile interval of coefficient j of logistic regression, written from scratch."""
+    Z = np.column_stack([X, np.ones(len(y))])
+
+    def nll(beta):
+        eta = Z @ beta
+        return float(np.sum(np.logaddexp(0.0, eta) - y * eta))
+
+    def grad(beta):
+        return Z.T @ (sps.expit(Z @ beta) - y)
+
+    full = so.minimize(nll, np.zeros(Z.shape[1]), jac=grad, method="BFGS", options={"gtol": 1e-10})
+    others = [k for k in range(Z.shape[1]) if k != j]
+
+    def prof(t):
+        def f(z):
+            b = np.empty(Z.shape[1]); b[others] = z; b[j] = t
+            return nll(b), grad(b)[others]
+        r = so.minimize(f, full.x[others], jac=True, method="BFGS", options={"gtol": 1e-10})
+        return 2 * (r.fun - full.fun) - st.chi2.ppf(1 - alpha, 1)
+
+    b = full.x[j]
+    return so.brentq(prof, b - 5, b), so.brentq(prof, b, b + 5)
+
+
+def test_profile_interval_of_logistic_coefficient_matches_independent_profile():
+    model = sm.Model(sm.mlp(2, 1), sm.Bernoulli())
+    X, y = model.simulate(np.array([0.8, -0.4, 0.2]), n=400, rng=3)
+    res = sm.fit(model, X, y)
+    ci = profile_conf_int(res, 0.05, params=["W1_1_1", "W1_1_2"])
+    for k, j in enumerate([0, 1]):
+        lo, hi = logistic_profile_interval(X, y, j, 0.05)
+        assert ci[k] == pytest.approx([lo, hi], abs=1e-5)
+    # profile intervals are not the Wald ones, but close for a regular GLM at n = 400
+    wald = res.conf_int(0.05)[:2]
+    assert np.allclose(ci, wald, atol=0.05) and not np.allclose(ci, wald, atol=1e-4)
+    full = res.conf_int(0.05, method="profile")
+    assert full.shape == (3, 2) and np.allclose(full[:2], ci, atol=1e-7)
+
+
+def test_profile_curve_matches_the_deviance_of_the_independent_profile():
+    model = sm.Model(sm.mlp(1, 1), sm.Bernoulli())
+    X, y = model.simulate(np.array([1.0, -0.5]), n=300, rng=0)
+    res = sm.fit(model, X, y)
+    pr = profile(res, "W1_1_1", values=[0.6, 1.0, 1.4])
+    Z = np.column_stack([X[:, 0], np.ones(300)])
+    for t, ll in zip(pr.values, pr.loglik):
+        best = so.minimize_scalar(lambda c: np.sum(np.logaddexp(0, t * Z[:, 0] + c)
+                                                   - y * (t * Z[:, 0] + c)))
+        assert ll == pytest.approx(-best.fun, abs=1e-6)
+    assert not pr.flat and pr.deviance.min() >= -1e-6
+
+
+def test_relu_rescaling_gives_unbounded_profile_interval():
+    model = sm.Model(sm.mlp(1, 2, 1, activation="relu"), sm.Gaussian(sigma=0.5))
+    theta = np.array([1.0, -1.0, 0.3, 0.2, 1.5, -1.0, 0.1])
+    X, y = model.simulate(theta, n=200, rng=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sm.NonIdentifiableWarning)
+        res = sm.fit(model, X, y, start=theta)
+    with pytest.warns(sm.NonIdentifiableWarning, match="W2_1_1"):
+        ci = profile_conf_int(res, params=["W2_1_1"], max_steps=8)
+    assert ci[0, 1] == math.inf and ci[0, 0] < res.params[4]
+
+
+def test_profile_rejects_results_without_data_and_bad_params():
+    model = sm.Model(sm.mlp(1, 1), sm.Bernoulli())
+    X, y = model.simulate(np.array([1.0, -0.5]), n=100, rng=0)
+    res = sm.fit(model, X, y)
+    with pytest.raises(ValueError, match="not one of the model's parameters"):
+        profile(res, "nope")
+    with pytest.raises(TypeError, match="FitResult"):
+        profile_conf_int(res.params)
+    with pytest.raises(ValueError, match="alpha"):
+        profile_conf_int(res, alpha=1.5)
+
+
+
+def test_array_level_profiles_are_what_the_result_wrappers_compute():
+    model = sm.Model(sm.mlp(2, 1), sm.Bernoulli())
+    X, y = model.simulate(np.array([0.8, -0.4, 0.2]), n=300, rng=1)
+    res = fit(model, X, y, rng=0)
+    parts = dict(loglik=res.loglik, information=res.information)
+    ci = profile_intervals(model, X, y, res.params, ["W1_1_2", 0], alpha=0.1, **parts)
+    np.testing.assert_array_equal(ci, profile_conf_int(res, 0.1, params=["W1_1_2", 0]))
+    np.testing.assert_array_equal(profile_intervals(model, X, y, res.params, **parts),
+                                  res.conf_int(method="profile"))
+    pr = profile_likelihood(model, X, y, res.params, "b1_1", n_points=4, **parts)
+    ref = profile(res, "b1_1", n_points=4)
+    assert (pr.param, pr.index, pr.estimate, pr.loglik_max) == \
+        (ref.param, ref.index, ref.estimate, ref.loglik_max)
+    for name in ("values", "loglik", "params"):
+        np.testing.assert_array_equal(getattr(pr, name), getattr(ref, name))
+    # a result loaded from JSON has no data, but its estimate can still be profiled with them
+    back = FitResult.from_json(res.to_json())
+    with pytest.raises(SymmleValueError, match="no data"):
+        profile_conf_int(back)
+    np.testing.assert_array_equal(
+        profile_intervals(model, X, y, back.params, [2], loglik=back.loglik,
+                          information=back.information),
+        profile_conf_int(res, params=[2]))
+
+
+def test_array_level_profiles_check_their_arguments():
+    model = sm.Model(sm.mlp(1, 1), sm.Bernoulli())
+    X, y = model.simulate(np.array([1.0, -0.5]), n=100, rng=0)
+    theta = np.array([1.0, -0.5])
+    with pytest.raises(SymmleTypeError, match="model"):
+        profile_intervals("model", X, y, theta)
+    with pytest.raises(ParamsError, match="theta_hat"):
+        profile_intervals(model, X, y, np.zeros(3))
+    with pytest.raises(DataError):
+        profile_intervals(model, X, y + 0.5, theta)
+    with pytest.raises(SymmleValueError, match="information"):
+        profile_intervals(model, X, y, theta, information=np.eye(3))
+    with pytest.raises(SymmleValueError, match="max_steps"):
+        profile_intervals(model, X, y, theta, max_steps=0)
+    with pytest.raises(SymmleTypeError, match="max_steps"):
+        profile_intervals(model, X, y, theta, max_steps=2.5)
+    with pytest.raises(SymmleTypeError, match="n_points"):
+        profile_likelihood(model, X, y, theta, 0, n_points=2.5)
+    with pytest.raises(SymmleValueError, match="param"):
+        profile_likelihood(model, X, y, theta, 2)
+    with pytest.raises(SymmleTypeError, match="param"):
+        profile_likelihood(model, X, y, theta, 1.0)
 
 # --------------------------------------------------------------------------- JSON
 def test_json_round_trip(tmp_path, net_fit):

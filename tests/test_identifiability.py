@@ -1,9 +1,9 @@
-"""Identifiability: Fisher rank, Sussmann reductions, regularity, profiles, optima clusters.
+"""Identifiability: Fisher rank, Sussmann reductions, regularity, optima clusters.
 
 Checks are against known results (Chen, Lu & Hecht-Nielsen's group order; Sussmann's
 reductions; Fukumizu's rank drop; ReLU rescaling), independent constructions written
-here (the rescaling directions, a logistic-regression profile likelihood by hand) and
-invariances (reduce keeps the function).
+here (the rescaling directions) and invariances (reduce keeps the function). Profile
+likelihoods (re-exported here) live in symmle.fitting and are tested in test_fitting.py.
 """
 
 import math
@@ -12,9 +12,6 @@ import warnings
 import networkx as nx
 import numpy as np
 import pytest
-import scipy.optimize as so
-import scipy.special as sps
-import scipy.stats as st
 from hypothesis import given, strategies as hst
 
 import symmle as sm
@@ -288,81 +285,12 @@ def test_regularity_reasons_per_model():
 
 
 # ---------------------------------------------------------------- profiles
-def logistic_profile_interval(X, y, j, alpha):
-    """Profile interval of coefficient j of logistic regression, written from scratch."""
-    Z = np.column_stack([X, np.ones(len(y))])
+def test_profiles_are_re_exported_from_fitting():
+    # profile likelihood is inference on a fit: it lives in symmle.fitting (tests in test_fitting)
+    import symmle.fitting as fitting
 
-    def nll(beta):
-        eta = Z @ beta
-        return float(np.sum(np.logaddexp(0.0, eta) - y * eta))
-
-    def grad(beta):
-        return Z.T @ (sps.expit(Z @ beta) - y)
-
-    full = so.minimize(nll, np.zeros(Z.shape[1]), jac=grad, method="BFGS", options={"gtol": 1e-10})
-    others = [k for k in range(Z.shape[1]) if k != j]
-
-    def prof(t):
-        def f(z):
-            b = np.empty(Z.shape[1]); b[others] = z; b[j] = t
-            return nll(b), grad(b)[others]
-        r = so.minimize(f, full.x[others], jac=True, method="BFGS", options={"gtol": 1e-10})
-        return 2 * (r.fun - full.fun) - st.chi2.ppf(1 - alpha, 1)
-
-    b = full.x[j]
-    return so.brentq(prof, b - 5, b), so.brentq(prof, b, b + 5)
-
-
-def test_profile_interval_of_logistic_coefficient_matches_independent_profile():
-    model = sm.Model(sm.mlp(2, 1), sm.Bernoulli())
-    X, y = model.simulate(np.array([0.8, -0.4, 0.2]), n=400, rng=3)
-    res = sm.fit(model, X, y)
-    ci = profile_conf_int(res, 0.05, params=["W1_1_1", "W1_1_2"])
-    for k, j in enumerate([0, 1]):
-        lo, hi = logistic_profile_interval(X, y, j, 0.05)
-        assert ci[k] == pytest.approx([lo, hi], abs=1e-5)
-    # profile intervals are not the Wald ones, but close for a regular GLM at n = 400
-    wald = res.conf_int(0.05)[:2]
-    assert np.allclose(ci, wald, atol=0.05) and not np.allclose(ci, wald, atol=1e-4)
-    full = res.conf_int(0.05, method="profile")
-    assert full.shape == (3, 2) and np.allclose(full[:2], ci, atol=1e-7)
-
-
-def test_profile_curve_matches_the_deviance_of_the_independent_profile():
-    model = sm.Model(sm.mlp(1, 1), sm.Bernoulli())
-    X, y = model.simulate(np.array([1.0, -0.5]), n=300, rng=0)
-    res = sm.fit(model, X, y)
-    pr = profile(res, "W1_1_1", values=[0.6, 1.0, 1.4])
-    Z = np.column_stack([X[:, 0], np.ones(300)])
-    for t, ll in zip(pr.values, pr.loglik):
-        best = so.minimize_scalar(lambda c: np.sum(np.logaddexp(0, t * Z[:, 0] + c)
-                                                   - y * (t * Z[:, 0] + c)))
-        assert ll == pytest.approx(-best.fun, abs=1e-6)
-    assert not pr.flat and pr.deviance.min() >= -1e-6
-
-
-def test_relu_rescaling_gives_unbounded_profile_interval():
-    model = sm.Model(sm.mlp(1, 2, 1, activation="relu"), sm.Gaussian(sigma=0.5))
-    theta = np.array([1.0, -1.0, 0.3, 0.2, 1.5, -1.0, 0.1])
-    X, y = model.simulate(theta, n=200, rng=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", sm.NonIdentifiableWarning)
-        res = sm.fit(model, X, y, start=theta)
-    with pytest.warns(sm.NonIdentifiableWarning, match="W2_1_1"):
-        ci = profile_conf_int(res, params=["W2_1_1"], max_steps=8)
-    assert ci[0, 1] == math.inf and ci[0, 0] < res.params[4]
-
-
-def test_profile_rejects_results_without_data_and_bad_params():
-    model = sm.Model(sm.mlp(1, 1), sm.Bernoulli())
-    X, y = model.simulate(np.array([1.0, -0.5]), n=100, rng=0)
-    res = sm.fit(model, X, y)
-    with pytest.raises(ValueError, match="not one of the model's parameters"):
-        profile(res, "nope")
-    with pytest.raises(TypeError, match="FitResult"):
-        profile_conf_int(res.params)
-    with pytest.raises(ValueError, match="alpha"):
-        profile_conf_int(res, alpha=1.5)
+    assert profile is fitting.profile and profile_conf_int is fitting.profile_conf_int
+    assert sm.Profile is fitting.Profile
 
 
 # ---------------------------------------------------------------- optima

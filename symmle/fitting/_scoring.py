@@ -1,0 +1,136 @@
+"""The damped Fisher-scoring optimiser of `fit` (method ``"scoring"``) and its Cholesky helpers.
+
+`fisher_scoring` works on a fit's problem (`symmle.fitting._fit._Problem`: the compiled model,
+the data and the parameter counts), so it knows nothing of starts or results.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.linalg as sla
+
+from ..families import Gaussian
+
+__all__ = ["fisher_scoring", "cho_factor", "cho_solve"]
+
+#: initial Levenberg–Marquardt damping of "scoring", relative to the (Moré-scaled) diag of the
+#: information: short, gradient-like first steps keep starts out of saturated-unit basins (measured
+#: on 2-3-1 tanh fits: far more starts reach the global maximum than with 1e-3 or 1, and faster).
+MU0 = 100.0
+#: the same for a GLM (no hidden unit, identity output: concave log-likelihood): Newton-like steps.
+MU0_CONCAVE = 1e-3
+#: smallest damping scale relative to the largest diag entry, so that a parameter with no
+#: curvature at all (a dead unit) is still damped and the damped matrix stays positive definite.
+_SCALE_FLOOR = 1e-12
+#: damping beyond which a step is below working precision: no ascent direction is left.
+_MU_MAX = 1e16
+
+
+def cho_factor(M):
+    """Upper Cholesky factor of ``M`` (`scipy.linalg.cho_factor`); LinAlgError if not PD."""
+    return sla.cho_factor(M, lower=False, check_finite=False)
+
+
+def cho_solve(c, b):
+    """Solve ``M x = b`` from ``c = cho_factor(M)``."""
+    return sla.cho_solve(c, b, check_finite=False)
+
+
+def fisher_scoring(pb, theta0, tol, max_iter):
+    """Damped Fisher scoring: Levenberg–Marquardt steps ``(I + μ D) δ = s`` on the exact score
+    ``s`` and expected information ``I`` (``D = diag I``), accepted only when ℓ increases.
+
+    For a Gaussian family this is Levenberg–Marquardt on the residuals (``I = JᵀJ/σ²``); with σ
+    unknown the network parameters are fitted at σ = 1 and σ is profiled out afterwards. For a
+    GLM with canonical link ``I`` is minus the Hessian, so this is damped Newton–Raphson (IRLS).
+    Convergence (MINPACK's ``ftol``/``xtol``, confirmed once): after an accepted step both the
+    actual and the predicted relative changes of ``f = -ℓ - const ≥ 0`` are at most ``tol`` (or
+    the step is at most ``tol`` relative to ``‖θ‖``), and the next step predicts a relative gain
+    of at most ``tol`` too.
+
+    Returns
+    -------
+    (theta, converged, n_iter, message)
+    """
+    fam, Pn = pb.family, pb.Pn
+    profile = isinstance(fam, Gaussian) and fam.sigma is None
+    npar = Pn if profile else pb.P
+    theta = theta0.copy()
+    if profile:
+        theta[Pn:] = 0.0  # σ = 1 while fitting the network
+    offset = 0.0  # f = -ℓ - offset is ½ RSS / σ² for a Gaussian, -ℓ ≥ 0 otherwise
+    if isinstance(fam, Gaussian):
+        sig = 1.0 if profile else fam.sigma
+        offset = pb.n * pb.K * (math.log(sig) + 0.5 * math.log(2.0 * math.pi))
+    what = ("loglik", "score", "fisher")
+
+    def evaluate(th):
+        v = pb.cm.evaluate(th, pb.X, pb.y, what)
+        f = -v["loglik"] - offset
+        return f, v["score"][:npar], v["fisher"][:npar, :npar]
+
+    f, g, A = evaluate(theta)
+    if not np.isfinite(f):
+        raise FloatingPointError("the log-likelihood is not finite at the start")
+    mu, nu = (MU0_CONCAVE if pb.concave else MU0), 2.0
+    dscale, pending = None, ""
+    n_iter, converged, message = 0, False, "the maximum number of iterations is reached"
+    while n_iter < max_iter:
+        if f <= 0.0:
+            converged, message = True, "exact fit (the objective is zero)"
+            break
+        if not (np.all(np.isfinite(g)) and np.all(np.isfinite(A))):
+            message = "the score or information is not finite"
+            break
+        # Moré's scaling: the running maximum of diag(I), so that a direction whose curvature
+        # fades (a saturating unit) keeps its damping
+        dscale = np.diag(A) if dscale is None else np.maximum(dscale, np.diag(A))
+        dmax = float(np.max(dscale)) if dscale.size else 0.0
+        d = np.maximum(dscale, _SCALE_FLOOR * dmax if dmax > 0 else 1.0)
+        try:
+            c = cho_factor(A + mu * np.diag(d))
+        except np.linalg.LinAlgError:
+            mu *= nu
+            nu *= 2.0
+            n_iter += 1
+            continue
+        step = cho_solve(c, g)
+        pred = 0.5 * float(step @ (g + mu * d * step))  # predicted decrease of f (> 0)
+        if pending and pred <= tol * f:
+            # the last step was small and the next one is predicted to gain nothing either
+            converged, message = True, pending
+            break
+        trial = theta.copy()
+        trial[:npar] += step
+        n_iter += 1
+        try:
+            f_new, g_new, A_new = evaluate(trial)
+        except (FloatingPointError, ValueError):
+            f_new = math.inf
+        actual = f - f_new
+        rho = actual / pred if pred > 0 else -1.0
+        if np.isfinite(f_new) and rho > 0:
+            size = float(np.linalg.norm(theta[:npar]))
+            small_x = float(np.linalg.norm(step)) <= tol * (size + tol)
+            small_f = abs(actual) <= tol * f and pred <= tol * f
+            theta, f, g, A = trial, f_new, g_new, A_new
+            mu *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+            nu = 2.0
+            pending = ("" if not (small_f or small_x) else
+                       "relative change of the log-likelihood below tol" if small_f
+                       else "relative step below tol")
+        else:
+            mu *= nu
+            nu *= 2.0
+            if mu > _MU_MAX:
+                # no ascent direction is left at working precision: a stationary point
+                converged = float(np.max(np.abs(g))) <= math.sqrt(tol) * max(f, 1.0)
+                message = "no further increase possible at machine precision"
+                break
+    if profile:
+        theta = pb.profile_sigma(theta[:Pn])
+        if theta is None:
+            raise FloatingPointError("the residuals are all zero: sigma-hat = 0")
+    return theta, converged, n_iter, message
