@@ -9,11 +9,20 @@ The rule
 --------
 1. Equilibrate: ``Ĩ = S I S`` with ``S = diag(1/√I_ii)`` (a parameter with zero information
    keeps scale 1; its row and column are zero). The rank is then the same in any units of θ.
-2. Take the symmetric eigen-decomposition of ``Ĩ`` and call an eigenvalue zero when
-   ``|λ| ≤ rtol · max|λ|``, with ``rtol = INFO_RTOL = 1e-10`` by default. Rounding leaves the
-   eigenvalues of a computed matrix uncertain by about ``1e-16 · max|λ|``; a tolerance six
-   orders above that never counts a rounding error as a direction of information, and a
-   condition number up to 10¹⁰ still counts as nonsingular.
+2. Resolve the spectrum of ``Ĩ`` as accurately as the inputs allow, and call a direction
+   empty of information by a tolerance six orders of magnitude above the rounding level of
+   that computation:
+
+   * with a **root** ``R`` (``RᵀR = I``, e.g. the rows of ``W^{1/2} J``; `FitResult`,
+     `identifiability` and the study compute it from θ and X), the singular values ``s`` of the
+     column-equilibrated root are accurate to about ``1e-16 · max s``; ``s`` counts as zero when
+     ``s ≤ ROOT_RTOL · max s`` (``ROOT_RTOL = 1e-8``, i.e. eigenvalues of ``Ĩ`` at ``1e-16``);
+   * with the **matrix** alone (a `FitResult` read from JSON without a saved root, the observed
+     information), its eigenvalues are only accurate to about ``1e-16 · max|λ|``; ``λ`` counts as
+     zero when ``|λ| ≤ INFO_RTOL · max|λ|`` (``INFO_RTOL = 1e-10``).
+
+   The verdict says which (`InformationRank.describe`). No square root of an eigenvalue at the
+   rounding level is ever taken.
 3. The null space is spanned by the eigenvectors of the zero eigenvalues, mapped back to θ's
    coordinates (``u = S v``) and orthonormalised. Parameter ``i`` is *identified* when the
    null space has no component along it in equilibrated coordinates: the row norm of the
@@ -35,11 +44,15 @@ import numpy as np
 from ._checks import check_real
 from .errors import SymmleValueError
 
-__all__ = ["INFO_RTOL", "NULL_COMPONENT_TOL", "InformationRank", "information_rank"]
+__all__ = ["INFO_RTOL", "ROOT_RTOL", "NULL_COMPONENT_TOL", "InformationRank", "information_rank"]
 
-#: Relative tolerance on the eigenvalues of the equilibrated information (see the module
+#: Relative tolerance on the eigenvalues of the equilibrated information matrix (see the module
 #: docstring): six orders above the rounding level of a computed matrix.
 INFO_RTOL = 1e-10
+
+#: Relative tolerance on the singular values of the column-equilibrated root of the information
+#: (eigenvalues at 1e-16): seven orders above the rounding level of a computed root.
+ROOT_RTOL = 1e-8
 
 #: A parameter whose row in the orthonormal (equilibrated) null basis is longer than this has a
 #: component in the null space and is not identified.
@@ -56,7 +69,11 @@ class InformationRank:
         Number of eigenvalues of the equilibrated information above ``rtol × max``.
     n_params : int
     rtol : float
-        The relative tolerance used.
+        The relative tolerance used (on singular values of the root when ``from_root``, on
+        eigenvalues of the matrix otherwise).
+    from_root : bool
+        Whether the spectrum came from a root of the information (more accurate) or from the
+        matrix.
     eigenvalues : numpy.ndarray
         Eigenvalues of the equilibrated information, descending.
     scale : numpy.ndarray
@@ -80,6 +97,7 @@ class InformationRank:
     null_space: np.ndarray
     identified: np.ndarray
     cov: np.ndarray
+    from_root: bool = False
     finite: bool = True
 
     @property
@@ -113,21 +131,30 @@ class InformationRank:
         --------
         >>> from symmle._information import information_rank
         >>> information_rank(np.diag([4.0, 1.0, 0.0])).describe()
-        'rank 2 of 3 at relative tolerance 1e-10 on the equilibrated information'
+        'rank 2 of 3 at relative tolerance 1e-10 on the eigenvalues of the equilibrated information'
+        >>> information_rank(None, root=np.diag([2.0, 1.0, 0.0])).describe()
+        'rank 2 of 3 at relative tolerance 1e-08 on the singular values of its equilibrated root'
         """
-        return (f"rank {self.rank} of {self.n_params} at relative tolerance {self.rtol:g} on the "
-                f"equilibrated information")
+        where = ("the singular values of its equilibrated root" if self.from_root
+                 else "the eigenvalues of the equilibrated information")
+        return f"rank {self.rank} of {self.n_params} at relative tolerance {self.rtol:g} on {where}"
 
 
-def information_rank(information, *, rtol: float = INFO_RTOL) -> InformationRank:
+def information_rank(information, *, root=None, rtol: float | None = None) -> InformationRank:
     """Numerical rank, null space, identified parameters and covariance of an information matrix.
 
     Parameters
     ----------
-    information : array_like, shape (P, P)
-        A symmetric information matrix (expected or observed); it is symmetrised first.
-    rtol : float
-        Relative tolerance on the eigenvalues of the equilibrated matrix (default `INFO_RTOL`).
+    information : array_like, shape (P, P), or None
+        A symmetric information matrix (expected or observed); it is symmetrised first. May be
+        None when ``root`` is given.
+    root : array_like, shape (m, P), optional
+        A factor with ``rootᵀ root = information`` (rows of ``W^{1/2} J``, or its triangular
+        factor): the spectrum then comes from its singular values, which resolve directions of
+        information down to ``1e-16`` of the largest eigenvalue.
+    rtol : float, optional
+        Relative tolerance: on singular values of the equilibrated root (default `ROOT_RTOL`),
+        or on eigenvalues of the equilibrated matrix (default `INFO_RTOL`).
 
     Returns
     -------
@@ -143,30 +170,50 @@ def information_rank(information, *, rtol: float = INFO_RTOL) -> InformationRank
     >>> r = information_rank(J.T @ J)
     >>> r.rank, r.identified.tolist(), r.stderr.tolist()
     (1, [False, False], [nan, nan])
+    >>> information_rank(None, root=J).rank
+    1
     >>> r = information_rank(np.diag([1e6, 1e-6]))
     >>> r.rank, r.stderr.tolist()
     (2, [0.001, 1000.0])
     """
-    A = np.asarray(information, dtype=float)
-    if A.ndim != 2 or A.shape[0] != A.shape[1]:
-        raise SymmleValueError(f"information must be a square matrix, got shape {A.shape}")
-    rtol = check_real(rtol, "rtol", minimum=0.0, maximum=1.0, strict_minimum=True,
-                      strict_maximum=True)
-    P = A.shape[0]
-    if not np.all(np.isfinite(A)):
+    from_root = root is not None
+    if from_root:
+        R = np.asarray(root, dtype=float)
+        if R.ndim != 2:
+            raise SymmleValueError(f"root must be a matrix (m, P), got shape {R.shape}")
+        P = R.shape[1]
+    else:
+        if information is None:
+            raise SymmleValueError("information_rank needs the information matrix or a root")
+        A = np.asarray(information, dtype=float)
+        if A.ndim != 2 or A.shape[0] != A.shape[1]:
+            raise SymmleValueError(f"information must be a square matrix, got shape {A.shape}")
+        P = A.shape[0]
+    default = ROOT_RTOL if from_root else INFO_RTOL
+    rtol = default if rtol is None else check_real(
+        rtol, "rtol", minimum=0.0, maximum=1.0, strict_minimum=True, strict_maximum=True)
+    if not np.all(np.isfinite(R if from_root else A)):
         return InformationRank(rank=0, n_params=P, rtol=rtol, eigenvalues=np.full(P, np.nan),
                                scale=np.ones(P), null_space=np.eye(P),
                                identified=np.zeros(P, dtype=bool), cov=np.full((P, P), np.nan),
-                               finite=False)
-    A = 0.5 * (A + A.T)
-    diag = np.abs(np.diag(A))
-    scale = np.where(diag > 0, np.sqrt(diag), 1.0)
-    At = A / scale[:, None] / scale[None, :]
-    w, V = np.linalg.eigh(At)
-    order = np.argsort(-np.abs(w), kind="stable")
-    w, V = w[order], V[:, order]
-    top = float(np.abs(w[0])) if P else 0.0
-    rank = int(np.sum(np.abs(w) > rtol * top)) if top > 0 else 0
+                               from_root=from_root, finite=False)
+    if from_root:
+        norms = np.linalg.norm(R, axis=0)
+        scale = np.where(norms > 0, norms, 1.0)
+        _, sv, Vt = np.linalg.svd(R / scale, full_matrices=True)
+        sv = np.concatenate([sv, np.zeros(P - sv.size)])
+        w, V = sv ** 2, Vt.T
+        top = float(sv[0]) if P else 0.0
+        rank = int(np.sum(sv > rtol * top)) if top > 0 else 0
+    else:
+        A = 0.5 * (A + A.T)
+        diag = np.abs(np.diag(A))
+        scale = np.where(diag > 0, np.sqrt(diag), 1.0)
+        w, V = np.linalg.eigh(A / scale[:, None] / scale[None, :])
+        order = np.argsort(-np.abs(w), kind="stable")
+        w, V = w[order], V[:, order]
+        top = float(np.abs(w[0])) if P else 0.0
+        rank = int(np.sum(np.abs(w) > rtol * top)) if top > 0 else 0
     Vr, wr, Vn = V[:, :rank], w[:rank], V[:, rank:]
     identified = (np.linalg.norm(Vn, axis=1) <= NULL_COMPONENT_TOL if Vn.shape[1]
                   else np.ones(P, dtype=bool))
@@ -177,4 +224,4 @@ def information_rank(information, *, rtol: float = INFO_RTOL) -> InformationRank
     C[~identified, :] = np.nan
     C[:, ~identified] = np.nan
     return InformationRank(rank=rank, n_params=P, rtol=rtol, eigenvalues=w, scale=scale,
-                           null_space=N, identified=identified, cov=C)
+                           null_space=N, identified=identified, cov=C, from_root=from_root)

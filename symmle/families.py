@@ -26,7 +26,7 @@ import sympy as sp
 
 from ._checks import as_real_array, check_real
 from .activations import NUMPY_FUNCTIONS, logsumexp, sigmoid, softplus
-from .errors import DataError, PersistenceError, SymmleTypeError, SymmleValueError
+from .errors import DataError, PersistenceError, SymmleValueError
 
 __all__ = ["Family", "Gaussian", "Bernoulli", "Poisson", "Categorical", "family_from_name"]
 
@@ -175,6 +175,13 @@ class Family(ABC):
     @abstractmethod
     def weight(self, eta, extra) -> np.ndarray:
         """``-E[∂²ℓ/∂η∂ηᵀ]``, shape (n, K, K)."""
+
+    def weight_root(self, eta, extra) -> np.ndarray:
+        """A factor ``B`` (n, K, K) with ``B Bᵀ = weight`` per row (for a root of the
+        information); from the eigen-decomposition, rounding negatives to 0, unless a family
+        has an exact one."""
+        w, U = np.linalg.eigh(np.asarray(self.weight(eta, extra), dtype=float))
+        return U * np.sqrt(np.clip(w, 0.0, None))[:, None, :]
 
     def grad_extra(self, eta, y, extra) -> np.ndarray:
         """``∂ℓ/∂extra``, shape (n, E)."""
@@ -631,6 +638,13 @@ class Categorical(Family):
     def weight(self, eta, extra):
         p = sps.softmax(eta, axis=1)
         return _diag_weight(p) - p[:, :, None] * p[:, None, :]
+
+    def weight_root(self, eta, extra):
+        # B = diag(√p) − p √pᵀ = diag(√p)(I − √p √pᵀ): B Bᵀ = diag(p) − ppᵀ exactly (I − √p √pᵀ
+        # is a projection), PSD by construction, no eigen-decomposition
+        p = sps.softmax(eta, axis=1)
+        r = np.sqrt(p)
+        return _diag_weight(r) - p[:, :, None] * r[:, None, :]
 
     def sample(self, eta, extra, rng):
         p = sps.softmax(eta, axis=1)

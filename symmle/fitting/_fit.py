@@ -23,9 +23,8 @@ from ..errors import (
     SymmleTypeError,
     SymmleValueError,
 )
-from ..families import Bernoulli, Categorical, Gaussian
 from ..model import Model
-from ._result import INFO_RTOL, METHODS, FitResult, FitStart
+from ._result import METHODS, FitResult, FitStart
 from ._scoring import cho_factor, cho_solve, fisher_scoring
 
 __all__ = ["fit"]
@@ -86,7 +85,7 @@ class _Problem:
         rss = float(np.sum(self.residuals(tn) ** 2))
         if rss <= 0.0:
             return None
-        return np.concatenate([tn, [0.5 * math.log(rss / (self.n * self.K))]])
+        return np.concatenate([tn, self.family.profile_extra(rss, self.n * self.K)])
 
 
 class _Objective:
@@ -146,7 +145,7 @@ def _fit_one(pb, theta0, method, tol, max_iter):
         ll = pb.cm.loglik(theta, pb.X, pb.y)
         return theta, ll, r.status > 0, int(r.njev or r.nfev), r.message
     obj = _Objective(pb)
-    if isinstance(pb.family, Gaussian) and pb.family.sigma is None:
+    if pb.family.least_squares and pb.family.estimates_scale:
         prof = pb.profile_sigma(theta0[: pb.Pn])
         if prof is not None:
             theta0 = prof
@@ -185,18 +184,10 @@ def _newton_gap(obj, x, ll):
 def _separation_message(pb, theta):
     """A message when fitted probabilities reach 0 or 1 on correctly predicted rows, else ''."""
     fam = pb.family
-    if not isinstance(fam, (Bernoulli, Categorical)):
+    if not fam.separable:
         return ""
     eta = pb.cm.linear_predictor(theta, pb.X)
-    if isinstance(fam, Bernoulli):
-        # log P(observed y) and log P(other value) per row and output
-        s = np.where(pb.y == 1, 1.0, -1.0) * eta
-        wrong = -np.logaddexp(0.0, s)  # log P(the value not observed)
-        degenerate = wrong < math.log(_SEPARATION_EPS)
-    else:
-        mu = fam.mean(eta, ())
-        p_obs = mu[np.arange(pb.n), pb.y]
-        degenerate = (1.0 - p_obs) < _SEPARATION_EPS
+    degenerate = fam.degenerate_rows(eta, pb.y, _SEPARATION_EPS)
     k = int(np.count_nonzero(degenerate))
     if k == 0:
         return ""
@@ -207,7 +198,7 @@ def _separation_message(pb, theta):
 
 
 def fit(model, X, y, *, start=None, n_starts: int = 1, rng=None, method: str | None = None,
-        tol: float = 1e-10, max_iter: int = 1000, info_rtol: float = INFO_RTOL) -> FitResult:
+        tol: float = 1e-10, max_iter: int = 1000, info_rtol: float | None = None) -> FitResult:
     """Maximum-likelihood fit of ``model`` to ``(X, y)`` with exact derivatives.
 
     Parameters
@@ -242,8 +233,9 @@ def fit(model, X, y, *, start=None, n_starts: int = 1, rng=None, method: str | N
         ``"trust-exact"``.
     max_iter : int
         Maximum iterations per start (function evaluations for least squares).
-    info_rtol : float
-        Relative eigenvalue tolerance defining the information's null space.
+    info_rtol : float or None
+        Relative tolerance of the information rule (`symmle._information`); None takes the
+        rule's default (1e-8 on the singular values of the information's root).
 
     Returns
     -------
@@ -291,12 +283,11 @@ def fit(model, X, y, *, start=None, n_starts: int = 1, rng=None, method: str | N
         raise SymmleTypeError(f"model must be a Model (sm.Model(arch, family)), "
                               f"got {type(model).__name__}")
     pb = _Problem(model, X, y)
-    gaussian = isinstance(model.family, Gaussian)
     if method is None:
         method = "scoring"
     if method not in METHODS:
         raise SymmleValueError(f"method must be one of {METHODS}, got {method!r}")
-    if method in _LSQ_METHODS and not gaussian:
+    if method in _LSQ_METHODS and not model.family.least_squares:
         raise SymmleValueError(f"method {method!r} (least squares) needs a Gaussian family; "
                                f"use 'scoring' or 'trust-exact'")
     if method == "lm" and pb.n * pb.K < pb.Pn:

@@ -18,6 +18,7 @@ import scipy.optimize as so
 import scipy.stats as st
 
 from .._checks import as_real_array, check_int, check_probability, check_real
+from .._information import information_rank
 from ..errors import (
     ConvergenceWarning,
     NonIdentifiableWarning,
@@ -195,17 +196,16 @@ def _result_parts(result):
             float(result.loglik), result.information)
 
 
-def _stderr(information, i) -> float:
-    """The Wald standard error of θ_i from the information, NaN when it is (nearly) singular."""
+def _stderrs(information) -> np.ndarray | None:
+    """The Wald standard errors from the information (the library's information rule: NaN for
+    unidentified parameters), or None without an information matrix."""
     if information is None:
-        return math.nan
-    F = np.asarray(information, dtype=float)
-    try:
-        C = np.linalg.inv(F)
-    except np.linalg.LinAlgError:
-        return math.nan
-    v = C[i, i]
-    return math.sqrt(v) if np.isfinite(v) and v > 0 and np.linalg.cond(F) < 1e12 else math.nan
+        return None
+    return information_rank(information).stderr
+
+
+def _stderr(stderrs, i) -> float:
+    return math.nan if stderrs is None else float(stderrs[i])
 
 
 # ------------------------------------------------------------------ curves
@@ -217,7 +217,7 @@ def _curve(model, X, y, theta_hat, i, values, n_points, width, loglik, informati
     pr = _Profiler(model, theta_hat, X, y, i, tol)
     if values is None:
         n_points = check_int(n_points, "n_points", 2)
-        se = _stderr(information, i)
+        se = _stderr(_stderrs(information), i)
         half = width * (se if np.isfinite(se) and se > 0 else 0.25 * (1 + abs(theta_hat[i])))
         values = np.linspace(theta_hat[i] - half, theta_hat[i] + half, n_points)
         values = np.sort(np.concatenate([values, [theta_hat[i]]]))
@@ -369,11 +369,12 @@ def _intervals(model, X, y, theta_hat, idx, alpha, loglik, information, max_step
     crit = float(st.chi2.ppf(1.0 - alpha, df=1))
     out = np.empty((len(idx), 2))
     unbounded = []
+    stderrs = _stderrs(information)
     for k, i in enumerate(idx):
         pr = _Profiler(model, theta_hat, X, y, i, tol)
         t_hat = float(theta_hat[i])
         ll_hat = pr(t_hat) if loglik is None else max(pr(t_hat), loglik)
-        se = _stderr(information, i)
+        se = _stderr(stderrs, i)
         h0 = se if np.isfinite(se) and se > 0 else 0.1 * (1.0 + abs(t_hat))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)

@@ -1,11 +1,12 @@
 """The record of a fit: `FitResult` (estimate, information, standard errors, intervals, summary),
 `FitStart` (one start of a multi-start fit), `CovarianceMatrix`, and a fit's JSON persistence.
 
-A singular information matrix is a finding, not a crash: its null space is the set of
-eigenvectors whose eigenvalue is at most ``INFO_RTOL`` times the largest one; parameters with a
-component larger than ``NULL_COMPONENT_TOL`` along that null space get NaN standard errors, the
-others are still reported (their variance ``eᵢᵀ I⁺ eᵢ`` is the same for every generalised inverse
-``I⁺``).
+A singular information matrix is a finding, not a crash. Its rank, null space, identified
+parameters and standard errors come from the library's one information rule
+(`symmle._information.information_rank`: equilibrated eigenvalues at relative tolerance
+``INFO_RTOL``), the same rule `identifiability` and the consistency study use. Parameters with a
+component along the null space get NaN standard errors; the others are still reported (their
+variance ``eᵢᵀ I⁺ eᵢ`` is the same for every generalised inverse ``I⁺``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from .._checks import check_probability, check_real, json_dumps, read_json
 from ..architecture import Architecture
 from ..display import html_report
 from ..errors import PersistenceError, SymmleTypeError, SymmleValueError
-from ..families import Gaussian, family_from_dict
+from .._information import INFO_RTOL, NULL_COMPONENT_TOL, information_rank
+from ._root import information_root
+from ..families import family_from_dict
 from ..model import Model
 
 __all__ = ["FitResult", "FitStart", "CovarianceMatrix", "METHODS", "INFO_RTOL",
@@ -30,10 +33,6 @@ __all__ = ["FitResult", "FitStart", "CovarianceMatrix", "METHODS", "INFO_RTOL",
 #: the optimisation methods `fit` accepts (a `FitResult` records which one it used).
 METHODS = ("scoring", "lm", "trf", "trust-exact")
 
-#: an eigenvalue of the information at most ``INFO_RTOL × largest`` spans the null space.
-INFO_RTOL = 1e-10
-#: a parameter whose unit vector has a component above this along the null space is unidentified.
-NULL_COMPONENT_TOL = 1e-6
 _SCHEMA = "symmle.FitResult"
 _SCHEMA_VERSION = 1
 
@@ -139,8 +138,13 @@ class FitResult:
     X, y : ndarray or None
         The data (kept so that profile likelihoods can re-optimise; not saved
         by `to_json`).
-    info_rtol : float
-        Relative eigenvalue tolerance that defines the information's null space.
+    info_rtol : float or None
+        Relative tolerance of the information rule (`symmle._information`); None (the default)
+        takes the rule's own: ``ROOT_RTOL = 1e-8`` on the singular values of the information's
+        root when the data (or a saved root) are at hand, ``INFO_RTOL = 1e-10`` on the
+        eigenvalues of the matrix otherwise.
+    information_root_ : ndarray or None
+        A saved root ``R`` (``RᵀR`` = the information); computed from ``X`` when None.
 
     Examples
     --------
@@ -168,8 +172,9 @@ class FitResult:
     starts: tuple = ()
     X: np.ndarray | None = field(default=None, repr=False)
     y: np.ndarray | None = field(default=None, repr=False)
-    info_rtol: float = INFO_RTOL
+    info_rtol: float | None = None
     observed_information_: np.ndarray | None = field(default=None, repr=False)
+    information_root_: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if not isinstance(self.model, Model):
@@ -187,9 +192,13 @@ class FitResult:
         object.__setattr__(self, "starts", tuple(self.starts))
         if self.method not in METHODS:
             raise SymmleValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        object.__setattr__(self, "info_rtol", check_real(
-            self.info_rtol, "info_rtol", minimum=0.0, maximum=1.0, strict_minimum=True,
-            strict_maximum=True))
+        if self.info_rtol is not None:
+            object.__setattr__(self, "info_rtol", check_real(
+                self.info_rtol, "info_rtol", minimum=0.0, maximum=1.0, strict_minimum=True,
+                strict_maximum=True))
+        if self.information_root_ is not None:
+            object.__setattr__(self, "information_root_",
+                               _frozen_array(self.information_root_, (P, P)))
 
     # ------------------------------------------------------------ basics
     @property
@@ -213,44 +222,52 @@ class FitResult:
     @property
     def sigma(self) -> float | None:
         """The Gaussian noise σ (``exp(log_sigma)``, or the known one); None for other families."""
-        fam = self.model.family
-        if not isinstance(fam, Gaussian):
-            return None
-        if fam.sigma is not None:
-            return fam.sigma
-        return float(np.exp(self.params[-1]))
+        return self.model.family.noise_scale(self.params[self.model.n_network_params:])
 
     # ------------------------------------------------------ information
     @cached_property
-    def _eig(self):
-        return _spectrum(self.information, self.info_rtol)
+    def rank_verdict(self):
+        """The information rule's verdict on the expected information at θ̂
+        (`symmle._information.InformationRank`: rank, null space, identified parameters, the
+        tolerance policy in words)."""
+        return information_rank(self.information, root=self.information_root,
+                                rtol=self.info_rtol)
+
+    @cached_property
+    def information_root(self) -> np.ndarray | None:
+        """An upper-triangular ``R`` with ``RᵀR`` = `information` (from the data, or saved);
+        None for a fit loaded without data or root."""
+        if self.information_root_ is not None:
+            return self.information_root_
+        if self.X is None:
+            return None
+        return _frozen_array(information_root(self.model, self.params, self.X))
 
     @property
     def information_rank(self) -> int:
-        """Numerical rank of the expected information (eigenvalues above ``info_rtol × max``)."""
-        return self.n_params - self._eig[2].shape[1]
+        """Numerical rank of the expected information (the library's one information rule,
+        `symmle._information`; `rank_verdict` says how it was decided)."""
+        return self.rank_verdict.rank
 
     @property
     def null_space(self) -> np.ndarray:
         """An orthonormal basis (P × k) of the information's numerical null space."""
-        return self._eig[2].copy()
+        return self.rank_verdict.null_space.copy()
 
     @property
     def null_space_dim(self) -> int:
-        return self._eig[2].shape[1]
+        return self.rank_verdict.null_dim
 
     @property
     def condition_number(self) -> float:
-        """Largest over smallest eigenvalue of the expected information (inf when singular)."""
-        w = self._eig[0]
-        if w[-1] <= 0 or self.null_space_dim:
-            return math.inf
-        return float(w[-1] / w[0])
+        """Largest over smallest eigenvalue of the equilibrated expected information (inf when
+        singular)."""
+        return self.rank_verdict.condition_number
 
     @property
     def identified(self) -> np.ndarray:
         """Mask of the parameters with no component (> ``NULL_COMPONENT_TOL``) in the null space."""
-        return _identified_mask(self._eig[2])
+        return self.rank_verdict.identified.copy()
 
     @cached_property
     def observed_information(self) -> np.ndarray:
@@ -273,18 +290,12 @@ class FitResult:
             Fisher (expected) information, or minus the Hessian (observed).
         """
         if kind == "expected":
-            w, V, N = self._eig
+            verdict = self.rank_verdict
         elif kind == "observed":
-            w, V, N = _spectrum(self.observed_information, self.info_rtol)
+            verdict = information_rank(self.observed_information)
         else:
             raise SymmleValueError(f"kind must be 'expected' or 'observed', got {kind!r}")
-        keep = V.shape[1] - N.shape[1]
-        Vr, wr = V[:, -keep:] if keep else V[:, :0], w[-keep:] if keep else w[:0]
-        C = (Vr / wr) @ Vr.T
-        bad = ~_identified_mask(N)
-        C[bad, :] = np.nan
-        C[:, bad] = np.nan
-        return C
+        return verdict.cov.copy()
 
     @property
     def cov(self) -> CovarianceMatrix:
@@ -295,8 +306,7 @@ class FitResult:
     @property
     def stderr(self) -> np.ndarray:
         """Standard errors from the expected information (NaN for unidentified parameters)."""
-        with np.errstate(invalid="ignore"):
-            return np.sqrt(np.diag(self.covariance("expected")))
+        return self.rank_verdict.stderr
 
     def conf_int(self, alpha: float = 0.05, method: str = "wald", *, kind: str = "expected"):
         """Confidence intervals at level ``1 - alpha``, shape (P, 2).
@@ -337,7 +347,7 @@ class FitResult:
         Maximum-likelihood fit: mlp(1, 1) with Gaussian()
         n = 200   log-likelihood = -149.73   AIC = 305.461   BIC = 315.356
         method = scoring   converged = yes (3 iterations)   starts = 1 (1 converged)
-        information: rank 3 of 3, condition number 1.92
+        information: rank 3 of 3 at relative tolerance 1e-08 on the singular values of its equilibrated root; equilibrated condition number 1.03
         sigma = 0.511562
         name         estimate   std. err.         z    P>|z|              95% interval
         ------------------------------------------------------------------------------
@@ -370,7 +380,7 @@ class FitResult:
             f"BIC = {self.bic:.6g}",
             f"method = {self.method}   converged = {'yes' if self.converged else 'NO'} "
             f"({self.n_iter} iterations)   starts = {len(self.starts)} ({n_conv} converged)",
-            f"information: rank {self.information_rank} of {self.n_params}, condition number "
+            f"information: {self.rank_verdict.describe()}; equilibrated condition number "
             + ("inf" if math.isinf(cond) else f"{cond:.3g}"),
         ]
         if self.sigma is not None and model.family.sigma is None:
@@ -433,6 +443,8 @@ class FitResult:
             "info_rtol": self.info_rtol,
             "information": self.information.tolist(),
             "observed_information": obs,
+            "information_root": (None if self.information_root is None
+                                 else self.information_root.tolist()),
             "starts": [s.to_dict() for s in self.starts],
         }
         text = json_dumps(doc)
@@ -462,27 +474,6 @@ def _fmt(v, digits=4) -> str:
 def _json_float(v):
     v = float(v)
     return v if math.isfinite(v) else None
-
-
-def _spectrum(A, rtol):
-    """Eigenvalues (ascending), eigenvectors and the null-space basis of a symmetric matrix."""
-    A = 0.5 * (A + A.T)
-    if not np.all(np.isfinite(A)):
-        P = A.shape[0]
-        return np.full(P, np.nan), np.eye(P), np.eye(P)
-    w, V = np.linalg.eigh(A)
-    top = np.max(np.abs(w)) if w.size else 0.0
-    small = np.abs(w) <= rtol * top if top > 0 else np.ones_like(w, dtype=bool)
-    # eigh sorts ascending; reorder so that the null directions come first
-    order = np.concatenate([np.flatnonzero(small), np.flatnonzero(~small)])
-    w, V = w[order], V[:, order]
-    return w, V, V[:, : int(small.sum())]
-
-
-def _identified_mask(N) -> np.ndarray:
-    if N.shape[1] == 0:
-        return np.ones(N.shape[0], dtype=bool)
-    return np.linalg.norm(N, axis=1) <= NULL_COMPONENT_TOL
 
 
 # -------------------------------------------------------------------------- loading
@@ -551,6 +542,8 @@ def _result_from_doc(doc) -> FitResult:
             raise PersistenceError(f"FitResult JSON: starts[{i}] needs start, params, loglik, "
                                    f"converged (bool), n_iter (int)") from None
     obs = doc.get("observed_information")
+    root = doc.get("information_root")
+    rtol = doc.get("info_rtol")
     try:
         return FitResult(
             model=model,
@@ -563,9 +556,11 @@ def _result_from_doc(doc) -> FitResult:
             message=_get(doc, "message", str, "a string"),
             information=_matrix(_get(doc, "information", list, "a list"), (P, P), "information"),
             starts=tuple(starts),
-            info_rtol=number("info_rtol"),
+            info_rtol=None if rtol is None else number("info_rtol"),
             observed_information_=None if obs is None else _matrix(obs, (P, P),
                                                                    "observed_information"),
+            information_root_=None if root is None else _matrix(root, (P, P),
+                                                                "information_root"),
         )
     except (SymmleValueError, SymmleTypeError) as exc:
         if isinstance(exc, PersistenceError):

@@ -11,7 +11,6 @@ import math
 import numpy as np
 import scipy.linalg as sla
 
-from ..families import Gaussian
 
 __all__ = ["fisher_scoring", "cho_factor", "cho_solve"]
 
@@ -55,15 +54,13 @@ def fisher_scoring(pb, theta0, tol, max_iter):
     (theta, converged, n_iter, message)
     """
     fam, Pn = pb.family, pb.Pn
-    profile = isinstance(fam, Gaussian) and fam.sigma is None
+    profile = fam.least_squares and fam.estimates_scale
     npar = Pn if profile else pb.P
     theta = theta0.copy()
     if profile:
         theta[Pn:] = 0.0  # σ = 1 while fitting the network
-    offset = 0.0  # f = -ℓ - offset is ½ RSS / σ² for a Gaussian, -ℓ ≥ 0 otherwise
-    if isinstance(fam, Gaussian):
-        sig = 1.0 if profile else fam.sigma
-        offset = pb.n * pb.K * (math.log(sig) + 0.5 * math.log(2.0 * math.pi))
+    # f = -ℓ - offset is ½ RSS / σ² for least squares, -ℓ otherwise
+    offset = -fam.loglik_constant(pb.n * pb.K, theta[Pn:])
     what = ("loglik", "score", "fisher")
 
     def evaluate(th):

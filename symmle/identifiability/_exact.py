@@ -17,7 +17,6 @@ import sympy as sp
 from sympy.polys.matrices import DomainMatrix
 
 from ..errors import SymmleValueError
-from ..families import Categorical
 from ..model import Model
 
 __all__ = ["compute_exact_rank"]
@@ -63,7 +62,7 @@ def _exact_matrix(model: Model, theta_q: list, points: list) -> sp.Matrix:
     J = model.jacobian
     K = arch.n_outputs
     centre = None
-    if isinstance(model.family, Categorical):
+    if model.family.shift_invariant:  # only differences of the outputs are identified
         centre = sp.eye(K) - sp.ones(K, K) / K
     blocks = []
     base = dict(zip(arch.params, theta_q))

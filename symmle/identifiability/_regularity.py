@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from ..display import html_report
 from ..errors import SymmleValueError
-from ..families import Bernoulli, Categorical, Poisson
 from ..model import Model
 from ._report import check_model, identifiability
 
@@ -149,7 +148,7 @@ def regularity(model, theta=None, *, rng=None) -> RegularityTable:
                         f"({rep.continuous_dim} continuous directions)")
         elif rep.continuous_dim:
             bits.append(f"{rep.continuous_dim} continuous symmetries")
-        if isinstance(fam, Categorical):
+        if fam.shift_invariant:
             bits.append("softmax: adding one function to every output changes nothing")
         if rep.reducible:
             bits.append("reducible θ: " + "; ".join(rep.reducible))
@@ -180,40 +179,18 @@ def regularity(model, theta=None, *, rng=None) -> RegularityTable:
             "the inputs have the needed moments"))
 
     # support
-    support = {"gaussian": "the real line", "bernoulli": "{0, 1}", "poisson": "{0, 1, 2, ...}",
-               "categorical": "the K classes"}[fam.name]
     rows.append(RegularityCondition(
         "regularity of support", "holds",
-        f"the support of y given x is {support} whatever θ is"))
+        f"the support of y given x is {fam.support_words} whatever θ is"))
 
     # finite Fisher information
-    if isinstance(fam, Poisson):
-        growth = "bounded" if not (kinks or lin_hidden) and all(
-            not arch.activation_of(v).linear for v in arch.output_nodes) else "linear in x"
-        rows.append(RegularityCondition(
-            "finite Fisher information", "conditional",
-            f"weight exp(η) with η {'bounded in x for bounded units' if growth == 'bounded' else 'growing linearly in x'}: "
-            f"needs E[exp(c‖x‖)‖x‖²] < ∞ (true for Gaussian x, not for heavy tails)"))
-    else:
-        w = {"gaussian": "1/σ²", "bernoulli": "p(1-p) ≤ 1/4",
-             "categorical": "diag(p) - ppᵀ (bounded)"}[fam.name]
-        rows.append(RegularityCondition(
-            "finite Fisher information", "conditional",
-            f"the weight is {w} and ∂η/∂θ grows at most linearly in x: finite when "
-            f"E‖x‖² < ∞"))
+    eta_bounded = not (kinks or lin_hidden) and all(
+        not arch.activation_of(v).linear for v in arch.output_nodes)
+    rows.append(RegularityCondition("finite Fisher information", "conditional",
+                                    fam.information_words(eta_bounded)))
 
     # compactness
-    if isinstance(fam, Bernoulli) or isinstance(fam, Categorical):
-        reason = ("Θ = ℝ^P is not compact, and the MLE may not exist: on separable data the "
-                  "likelihood increases as ‖θ‖ → ∞")
-    elif isinstance(fam, Poisson):
-        reason = ("Θ = ℝ^P is not compact; the MLE may not exist when the rows with y = 0 "
-                  "can be separated (η → -∞ there)")
-    elif fam.sigma is None:
-        reason = ("Θ = ℝ^P × ℝ (log σ) is not compact; the likelihood is unbounded as σ → 0 "
-                  "when the network can interpolate the data (n ≤ P)")
-    else:
-        reason = "Θ = ℝ^P is not compact"
+    reason = fam.compactness_words()
     if arch.hidden_nodes and not lin_hidden and not kinks:
         reason += "; saturating units (‖w‖ → ∞) approach step functions, a sup not attained"
     rows.append(RegularityCondition("compact parameter space", "fails", reason))

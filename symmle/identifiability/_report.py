@@ -4,13 +4,13 @@ The rank of the Fisher information at θ, its null space in words, and whether t
 symmetries explain it (Rothenberg 1971: θ is locally identifiable iff the information is
 nonsingular), optionally with an exact rank (`symmle.identifiability._exact`).
 
-Numerical rank convention (``RANK_RTOL``): the Fisher information of ``n``
-rows is ``F = AᵀA`` with ``A`` the rows of ``W^{1/2} J`` (``J = ∂η/∂θ``, ``W`` the
-family's weight). ``A`` is column-equilibrated (each parameter's column scaled
-to unit norm, so the answer does not depend on the parameters' units) and its
-singular values ``s`` are compared with ``RANK_RTOL · max(s)``. Working with
-``A`` rather than ``F`` avoids squaring the condition number: ``RANK_RTOL =
-1e-8`` on ``s`` is ``1e-16`` on the eigenvalues of the equilibrated ``F``.
+Numerical rank convention: the library's one information rule
+(`symmle._information.information_rank`), the same that `FitResult` and the consistency study
+use, so that they agree at the same θ and X: the Fisher information of the rows of X is
+equilibrated (``S F S`` with ``S = diag(1/√F_ii)``, so the answer does not depend on the
+parameters' units) and the singular values of its root ``W^{1/2} J`` (from θ and X) are
+compared with ``RANK_RTOL · max`` (``RANK_RTOL = ROOT_RTOL = 1e-8``, eigenvalues at ``1e-16``:
+seven orders above the rounding level of a computed root).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._checks import as_rng, check_int, check_real
+from .._information import ROOT_RTOL, information_rank
+from ..fitting._root import information_root
 from ..architecture import Architecture
 from ..display import html_report
 from ..errors import SymmleTypeError, SymmleValueError
@@ -31,8 +33,8 @@ from ._reduction import REDUCE_TOL, check_vector, reduction_reasons
 
 __all__ = ["identifiability", "IdentifiabilityReport", "RANK_RTOL"]
 
-#: relative tolerance on the singular values of the equilibrated ``W^{1/2} J`` (see module doc).
-RANK_RTOL = 1e-8
+#: relative tolerance on the eigenvalues of the equilibrated information (the information rule's).
+RANK_RTOL = ROOT_RTOL
 #: a null-space direction's entries below this fraction of its largest are not named.
 _WORD_TOL = 0.05
 #: rows drawn when no X is given: max(_MIN_ROWS, _ROWS_PER_PARAM · P), so many more rows than
@@ -54,50 +56,6 @@ def _fmt(v: float) -> str:
 
 
 # ======================================================= information rank
-def _information_root(model: Model, theta: np.ndarray, X: np.ndarray,
-                      chunk: int = 4096) -> np.ndarray:
-    """An upper-triangular ``R`` (P × P) with ``RᵀR`` = the Fisher information of the rows X."""
-    cm = model.compile()
-    arch, fam = model.architecture, model.family
-    Pn, P = arch.n_params, model.n_params
-    extra = theta[Pn:]
-    R = np.zeros((0, P))
-    for start in range(0, X.shape[0], chunk):
-        Xc = X[start:start + chunk]
-        J = cm.jacobian(theta, Xc)  # (m, K, Pn)
-        eta = cm.linear_predictor(theta, Xc)
-        W = np.asarray(fam.weight(eta, extra), dtype=float)
-        w, U = np.linalg.eigh(W)
-        A = np.sqrt(np.clip(w, 0.0, None))[:, :, None] * np.einsum("mkl,mkp->mlp", U, J)
-        A = np.concatenate([A.reshape(-1, Pn), np.zeros((A.shape[0] * A.shape[1], P - Pn))], 1)
-        R = sla.qr(np.vstack([R, A]), mode="r")[0][:P]
-    if P > Pn:
-        eta = cm.linear_predictor(theta, X[:1])
-        Fe = X.shape[0] * np.asarray(fam.extra_fisher(eta, extra), dtype=float)
-        w, U = np.linalg.eigh(Fe)
-        rows = np.zeros((P - Pn, P))
-        rows[:, Pn:] = np.sqrt(np.clip(w, 0.0, None))[:, None] * U.T
-        R = sla.qr(np.vstack([R, rows]), mode="r")[0][:P]
-    if R.shape[0] < P:
-        R = np.vstack([R, np.zeros((P - R.shape[0], P))])
-    return R
-
-
-def _rank_and_null(R: np.ndarray, rtol: float):
-    """Rank, singular values (descending) and orthonormal null basis of the equilibrated ``R``."""
-    P = R.shape[1]
-    norms = np.linalg.norm(R, axis=0)
-    scale = np.where(norms > 0, norms, 1.0)
-    _, s, Vt = np.linalg.svd(R / scale, full_matrices=True)
-    s = np.concatenate([s, np.zeros(P - s.size)])
-    top = s[0] if s.size else 0.0
-    rank = int(np.sum(s > rtol * top)) if top > 0 else 0
-    N = Vt[rank:].T / scale[:, None]  # back to θ coordinates
-    if N.shape[1]:
-        N = np.linalg.qr(N)[0]
-    return rank, s, N
-
-
 def _sparse_basis(N: np.ndarray) -> np.ndarray:
     """A basis of span(N) in reduced echelon form: each column is 1 at its own pivot parameter."""
     k = N.shape[1]
@@ -162,8 +120,8 @@ class IdentifiabilityReport:
     rtol : float
         Relative tolerance of the rank (module docstring, `RANK_RTOL`).
     singular_values : ndarray
-        Singular values of the column-equilibrated ``W^{1/2} J``, descending;
-        their squares are the eigenvalues of the equilibrated information.
+        Square roots of the eigenvalues of the equilibrated information, descending (the
+        singular values of the column-equilibrated ``W^{1/2} J``).
     null_space : ndarray, shape (P, P - fisher_rank)
         A basis of the information's null space in reduced echelon form (each
         column is 1 at its own pivot parameter and 0 at the others' pivots).
@@ -225,7 +183,8 @@ class IdentifiabilityReport:
                  ("discrete symmetry group", f"order {self.group_order}", ()),
                  ("continuous symmetries", f"dimension {self.continuous_dim}", ()),
                  ("Fisher information rank", f"{self.fisher_rank} of {self.n_params}"
-                  f"  ({self.n_rows} rows, relative tolerance {self.rtol:g})", ())]
+                  f"  ({self.n_rows} rows; relative tolerance {self.rtol:g} on the singular "
+                  f"values of the equilibrated information's root)", ())]
         if self.exact_rank is not None or self.exact_note:
             facts.append(("exact rank", f"{'-' if self.exact_rank is None else self.exact_rank}"
                                         f"  ({self.exact_note})", ()))
@@ -349,8 +308,9 @@ def identifiability(model, theta=None, X=None, rng=None, *, exact: bool = False,
         X = arch.check_X(X)
     n = X.shape[0]
 
-    R = _information_root(model, theta, X)
-    rank, s, N = _rank_and_null(R, rtol)
+    verdict = information_rank(None, root=information_root(model, theta, X), rtol=rtol)
+    rank, N = verdict.rank, verdict.null_space
+    s = np.sqrt(np.clip(verdict.eigenvalues, 0.0, None))
     C = continuous_symmetries(model, theta)
     k = C.shape[1]
     order = int(symmetry_group(arch).order)
