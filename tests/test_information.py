@@ -105,3 +105,81 @@ def test_non_finite_and_bad_input():
     with pytest.raises(ValueError, match="rtol"):
         information_rank(np.eye(2), rtol=0.0)
     assert INFO_RTOL == 1e-10
+
+
+def _fit_record_at(model, theta, X, y):
+    """A `FitResult` at a given θ (what `fit` reports, without moving θ)."""
+    from symmle.fitting import FitResult
+
+    cm = model.compile()
+    return FitResult(model=model, params=theta, loglik=cm.loglik(theta, X, y), converged=False,
+                     n_iter=0, n_obs=X.shape[0], method="scoring", message="",
+                     information=cm.fisher(theta, X), X=X, y=y)
+
+
+@st.composite
+def models_points_and_data(draw):
+    from symmle.strategies import architectures, graph_architectures
+
+    acts = ["tanh", "sigmoid", "relu", "identity", "softplus"]
+    arch = draw(st.one_of(
+        architectures(max_inputs=3, max_hidden_layers=2, max_width=4, bias=None,
+                      activations=acts),
+        graph_architectures(max_inputs=3, max_hidden=5, activations=acts)))
+    family = draw(st.sampled_from([sm.Gaussian(sigma=1.0), sm.Gaussian(), sm.Bernoulli()]))
+    if arch.n_outputs > 1 and family.name == "bernoulli":
+        family = sm.Gaussian(sigma=1.0)
+    model = sm.Model(arch, family)
+    seed = draw(st.integers(0, 2 ** 32 - 1))
+    rng = np.random.default_rng(seed)
+    theta = model.random_params(rng)
+    if draw(st.booleans()) and arch.hidden_nodes:
+        # two nearly equal units, or a zero outgoing weight: the hard cases of the rule
+        theta = theta.copy()
+        theta[: arch.n_params] *= rng.choice([1.0, 1.0, 1e-7], size=arch.n_params)
+    n = draw(st.integers(5, 300))
+    X = rng.standard_normal((n, arch.n_inputs))
+    y = model.simulate(theta, n, rng=rng, X=X)[1]
+    return model, theta, X, y
+
+
+@given(models_points_and_data())
+def test_fit_and_identifiability_agree_at_any_theta_and_data(case):
+    """The one-verdict property: at one θ and one X, `FitResult` and `identifiability` report
+    the same rank, the same identified parameters and the same null space, whatever the
+    architecture (skip connections, bias-free units, per-unit activations come from the
+    strategy), the family and the point (generic or nearly degenerate)."""
+    model, theta, X, y = case
+    res = _fit_record_at(model, theta, X, y)
+    rep = sm.identifiability(model, theta, X)
+    assert res.information_rank == rep.fisher_rank
+    assert res.identified.tolist() == rep.identified.tolist()
+    assert res.null_space_dim == rep.null_dim
+    # the same subspace (orthonormal basis against the report's echelon basis)
+    if rep.null_dim:
+        Q = res.null_space
+        B = rep.null_space
+        assert np.allclose(B - Q @ (Q.T @ B), 0.0, atol=1e-6 * np.abs(B).max())
+    # standard errors: NaN exactly for the unidentified parameters
+    assert np.isnan(res.stderr).tolist() == (~res.identified).tolist() or not np.all(
+        np.isfinite(res.information))
+
+
+def test_the_issue_example_two_nearly_equal_units_one_verdict():
+    """mlp(2,3,1) tanh with two nearly equal hidden units, n = 2000: fit's summary and the
+    identifiability report say the same rank (they said 9 and 11 before)."""
+    model = sm.Model(sm.mlp(2, 3, 1), sm.Gaussian(sigma=1.0))
+    rng = np.random.default_rng(0)
+    theta = model.random_params(rng)
+    W = model.architecture.unflatten(theta[:13])
+    (W1, b1), (W2, b2) = W
+    W1, b1 = W1.copy(), b1.copy()
+    W1[1], b1[1] = W1[0] + 1e-6, b1[0] + 1e-6
+    theta = model.architecture.flatten([(W1, b1), (W2, b2)])
+    X = rng.standard_normal((2000, 2))
+    y = model.simulate(theta, 2000, rng=rng, X=X)[1]
+    res = _fit_record_at(model, theta, X, y)
+    rep = sm.identifiability(model, theta, X)
+    assert res.information_rank == rep.fisher_rank
+    assert res.identified.tolist() == rep.identified.tolist()
+    assert "relative tolerance 1e-08 on the singular values" in res.summary()

@@ -137,6 +137,9 @@ class IdentifiabilityReport:
         Sussmann's networks).
     reducible : tuple of str
         Sussmann's reductions that apply at θ (empty when irreducible).
+    identified : ndarray of bool
+        The parameters with no component along the null space (the information rule's mask,
+        the same as `FitResult.identified` at this θ and X).
     exact_rank : int or None
         With ``exact=True``: the rank of the information computed exactly.
     exact_note : str
@@ -161,12 +164,17 @@ class IdentifiabilityReport:
     reducible: tuple = ()
     exact_rank: int | None = None
     exact_note: str = ""
+    identified: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
         for name in ("theta", "singular_values", "null_space"):
             arr = np.array(getattr(self, name), dtype=float)
             arr.flags.writeable = False
             object.__setattr__(self, name, arr)
+        mask = (np.linalg.norm(self.null_space, axis=1) == 0 if self.identified is None
+                else np.array(self.identified, dtype=bool))
+        mask.flags.writeable = False
+        object.__setattr__(self, "identified", mask)
         if self.null_space.shape != (self.n_params, self.n_params - self.fisher_rank):
             raise SymmleValueError("null_space must have shape (n_params, n_params - fisher_rank)")
 
@@ -352,7 +360,7 @@ def identifiability(model, theta=None, X=None, rng=None, *, exact: bool = False,
         continuous_dim=k, fisher_rank=rank, rtol=rtol, singular_values=s, null_space=B,
         null_space_words=tuple(words), explained=explained, explanation=explanation,
         locally_identifiable=rank == P, reducible=reasons, exact_rank=exact_rank,
-        exact_note=exact_note)
+        exact_note=exact_note, identified=verdict.identified)
 
 
 def _data_reasons(arch: Architecture, theta: np.ndarray, X: np.ndarray) -> list[str]:
