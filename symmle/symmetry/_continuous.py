@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from ..families import Categorical
 from ..model import Model
 from ._structure import _Structure, arch_and_model, check_theta, structure
 
@@ -145,7 +144,7 @@ def _succ_set(st: _Structure, p: int) -> set:
 
 
 def _family_directions(model: Model, st: _Structure, Ptot: int) -> list[np.ndarray]:
-    if not isinstance(model.family, Categorical):
+    if not model.family.shift_invariant:
         return []
     outs = st.output_ids
     if any(not st.linear[o] for o in outs):
