@@ -8,16 +8,30 @@ stderr and exit with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
-
-import numpy as np
+import warnings
 
 from . import __version__
+from ._checks import check_int
 from .activations import activation_names
 from .architecture import mlp, parse_widths
+from .data import load_csv
 from .errors import SymmleError, SymmleValueError
 from .families import Gaussian, family_from_name
+from .fitting import fit
+from .identifiability import identifiability, regularity
 from .model import Model
+from .study import (
+    QUICK_REPS,
+    QUICK_SIZES,
+    QUICK_STARTS,
+    SEED_THETA,
+    consistency_study,
+    seed_model,
+)
+from .symmetry import symmetry_group
 
 __all__ = ["main", "build_parser"]
 
@@ -31,13 +45,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _int_at_least(minimum, what):
     def parse(text):
-        try:
-            value = int(text)
+        try:  # SymmleValueError (below minimum) is a ValueError too
+            return check_int(int(text), "value", minimum)
         except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a {what} integer, got {text!r}")
-        return value
+            raise argparse.ArgumentTypeError(f"expected a {what} integer, got {text!r}") from None
 
     return parse
 
@@ -51,7 +62,7 @@ def _positive_float(text):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (np.isfinite(value) and value > 0):
+    if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
 
@@ -63,9 +74,10 @@ def _sizes(text):
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated positive integers like 100,1000, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive sample sizes, got {text!r}")
-    return sizes
+    try:
+        return [check_int(n, "sample size", 1) for n in sizes]
+    except SymmleValueError:
+        raise argparse.ArgumentTypeError(f"expected positive sample sizes, got {text!r}") from None
 
 
 def _arch_args(p, *, family=True, default_arch="2-3-1"):
@@ -167,14 +179,10 @@ def _cmd_derive(args):
 
 
 def _cmd_symmetry(args):
-    from .symmetry import symmetry_group
-
     print(symmetry_group(mlp(*parse_widths(args.arch), activation=args.activation)))
 
 
 def _cmd_identify(args):
-    from .identifiability import identifiability, regularity
-
     model = _model(args)
     report = identifiability(model, rng=args.seed, exact=args.exact)
     print(report)
@@ -183,9 +191,6 @@ def _cmd_identify(args):
 
 
 def _cmd_fit(args):
-    from .data import load_csv
-    from .fitting import fit
-
     model = _model(args)
     targets = args.target.split(",")
     features = args.features.split(",") if args.features else None
@@ -200,23 +205,21 @@ def _cmd_fit(args):
 
 
 def _cmd_study(args):
-    from . import study as st
-
     if args.arch is None:
         if args.activation != "tanh":
             model = Model(mlp(2, 3, 1, activation=args.activation), Gaussian(sigma=0.5))
-            theta = st.SEED_THETA
+            theta = SEED_THETA
         else:
-            model, theta = st.seed_model(), st.SEED_THETA
+            model, theta = seed_model(), SEED_THETA
     else:
         model = Model(mlp(*parse_widths(args.arch), activation=args.activation), Gaussian(sigma=0.5))
         theta = model.random_params(args.seed, scale=2.0)
     client = args.scheduler
-    result = st.consistency_study(
+    result = consistency_study(
         model, theta,
-        sample_sizes=args.sizes or st.QUICK_SIZES,
-        replications=args.reps or st.QUICK_REPS,
-        n_starts=args.starts or st.QUICK_STARTS,
+        sample_sizes=args.sizes or QUICK_SIZES,
+        replications=args.reps or QUICK_REPS,
+        n_starts=args.starts or QUICK_STARTS,
         rng=args.seed,
         n_jobs=args.jobs or (1 if client else 2),
         client=client,
@@ -243,12 +246,26 @@ _COMMANDS = {"derive": _cmd_derive, "symmetry": _cmd_symmetry, "identify": _cmd_
              "fit": _cmd_fit, "study": _cmd_study, "mermaid": _cmd_mermaid}
 
 
-def main(argv=None) -> int:
-    """Run the ``symmle`` command; returns the exit status."""
-    import warnings
+def _format_warning(message, category, *args, **kwargs) -> str:
+    """A warning as one line: ``symmle: NonIdentifiableWarning: ...``."""
+    return f"symmle: {category.__name__}: {message}\n"
 
-    warnings.formatwarning = lambda message, category, *args, **kwargs: (
-        f"symmle: {category.__name__}: {message}\n")
+
+def main(argv=None) -> int:
+    """Run the ``symmle`` command; returns the exit status.
+
+    Warnings print as one line while the command runs (``warnings.formatwarning`` is
+    restored on return, so calling `main` from Python leaves the caller's setting alone).
+    """
+    saved_format = warnings.formatwarning
+    warnings.formatwarning = _format_warning
+    try:
+        return _main(argv)
+    finally:
+        warnings.formatwarning = saved_format
+
+
+def _main(argv) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -260,8 +277,6 @@ def main(argv=None) -> int:
     try:
         _COMMANDS[args.command](args)
     except BrokenPipeError:  # e.g. `symmle mermaid | head`
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (SymmleError, OSError) as exc:

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings, strategies as hst
 
 import symmle as sm
+from symmle.study import StudyResult
 
 ARCH = sm.mlp(2, 2, 1)
 MODEL = sm.Model(ARCH, sm.Gaussian(sigma=1.0))
@@ -151,8 +152,6 @@ HOSTILE_JSON = [
 
 @pytest.mark.parametrize("doc", HOSTILE_JSON, ids=range(len(HOSTILE_JSON)))
 def test_hostile_json_is_refused(doc):
-    from symmle.study import StudyResult
-
     for load in (sm.FitResult.from_json, StudyResult.from_json):
         with pytest.raises(sm.SymmleError) as info:
             load(doc)

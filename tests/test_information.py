@@ -144,9 +144,10 @@ def models_points_and_data(draw):
 
 
 @given(models_points_and_data())
-def test_fit_and_identifiability_agree_at_any_theta_and_data(case):
-    """The one-verdict property: at one θ and one X, `FitResult` and `identifiability` report
-    the same rank, the same identified parameters and the same null space, whatever the
+def test_fit_identifiability_and_study_agree_at_any_theta_and_data(case):
+    """The one-verdict property: at one θ and one X, `FitResult`, `identifiability` and the
+    study report the same rank, the same identified parameters and the same null space (and the
+    same standard errors where they report them), whatever the
     architecture (skip connections, bias-free units, per-unit activations come from the
     strategy), the family and the point (generic or nearly degenerate)."""
     model, theta, X, y = case
@@ -160,9 +161,12 @@ def test_fit_and_identifiability_agree_at_any_theta_and_data(case):
         Q = res.null_space
         B = rep.null_space
         assert np.allclose(B - Q @ (Q.T @ B), 0.0, atol=1e-6 * np.abs(B).max())
-    # standard errors: NaN exactly for the unidentified parameters
-    assert np.isnan(res.stderr).tolist() == (~res.identified).tolist() or not np.all(
-        np.isfinite(res.information))
+    # standard errors: NaN exactly for the unidentified parameters, in the fit and in the
+    # study's coverage (its Wald standard errors at an aligned estimate)
+    from symmle.study._execution import _wald_stderr
+
+    assert np.isnan(res.stderr).tolist() == (~res.identified).tolist()
+    np.testing.assert_array_equal(_wald_stderr(model, theta, X), res.stderr)
 
 
 def test_the_issue_example_two_nearly_equal_units_one_verdict():

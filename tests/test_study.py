@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 import symmle as sm
-import symmle.study as study_mod
 from symmle.errors import PersistenceError, SymmleTypeError, SymmleValueError
 from symmle.study import (
     REDUCIBLE_THETA,
@@ -25,6 +24,7 @@ from symmle.study import (
     consistency_study,
     seed_model,
 )
+from symmle.study import _execution
 
 TINY = dict(sample_sizes=[300, 900], replications=3, n_starts=2, rng=11)
 
@@ -196,6 +196,45 @@ def test_dask_local_cluster_gives_the_same_table(model, tiny):
     same_table(tiny.table, res2.table)
 
 
+def _blas_threads(threadpoolctl):
+    return [(m["filepath"], m["num_threads"]) for m in threadpoolctl.threadpool_info()
+            if m["user_api"] == "blas"]
+
+
+def test_sequential_study_leaves_the_callers_blas_threads_alone(model, monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen = []
+    real_fit = _execution.fit
+
+    def watching_fit(*args, **kwargs):  # runs inside each task, in this process
+        seen.append(_blas_threads(threadpoolctl))
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(_execution, "fit", watching_fit)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads(threadpoolctl)
+        res = consistency_study(model, SEED_THETA, [200], replications=2, n_starts=1, rng=5)
+        after = _blas_threads(threadpoolctl)
+    assert before, "no BLAS library loaded"
+    assert res.table[0]["reps"] == 2
+    assert seen == [before, before]  # during every task
+    assert after == before
+
+
+def test_only_a_worker_process_limits_blas_and_only_for_its_task(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen = []
+    monkeypatch.setattr(_execution, "_run_task",
+                        lambda c, n, r: seen.append(_blas_threads(threadpoolctl)) or {"n": n})
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads(threadpoolctl)
+        _execution._run_task_in_worker({}, 100, 0, os.getpid())  # joblib ran it in this process
+        _execution._run_task_in_worker({}, 100, 1, -1)  # as in a worker process
+        assert _blas_threads(threadpoolctl) == before
+    assert seen[0] == before
+    assert [n for _, n in seen[1]] == [1] * len(before)
+
+
 @pytest.mark.slow
 def test_killed_dask_worker_has_its_tasks_rerun(model, tmp_path):
     distributed = pytest.importorskip("distributed")
@@ -246,16 +285,16 @@ class Interrupt(Exception):
 
 def test_interrupted_study_resumes_to_the_same_table(model, tiny, tmp_path, monkeypatch):
     path = tmp_path / "study.jsonl"
-    real = study_mod._run_task
+    real = _execution._run_task
     calls = []
 
-    def dying(config, n, rep):
+    def dying(config, n, rep, *model):
         if len(calls) == 4:
             raise Interrupt("killed")
         calls.append((n, rep))
-        return real(config, n, rep)
+        return real(config, n, rep, *model)
 
-    monkeypatch.setattr(study_mod, "_run_task", dying)
+    monkeypatch.setattr(_execution, "_run_task", dying)
     with pytest.raises(Interrupt):
         consistency_study(model, SEED_THETA, checkpoint=path, **TINY)
     lines = path.read_text().splitlines()
@@ -266,7 +305,8 @@ def test_interrupted_study_resumes_to_the_same_table(model, tiny, tmp_path, monk
         fh.write('{"n": 900, "rep": 2, "sta')
 
     calls.clear()
-    monkeypatch.setattr(study_mod, "_run_task", lambda c, n, r: (calls.append((n, r)), real(c, n, r))[1])
+    monkeypatch.setattr(_execution, "_run_task",
+                        lambda c, n, r, *m: (calls.append((n, r)), real(c, n, r, *m))[1])
     # rng=None: the seed is taken from the checkpoint
     resumed = consistency_study(model, SEED_THETA, checkpoint=path,
                                 **{**TINY, "rng": None})
@@ -345,6 +385,30 @@ def test_from_json_validates(tiny):
         StudyResult.from_dict({key: v for key, v in doc.items() if key != "records"})
 
 
+def test_json_is_read_strictly(tiny, model, tmp_path):
+    text = tiny.to_json()
+    with pytest.raises(PersistenceError, match="NaN"):
+        StudyResult.from_json(text.replace('"slope": ', '"slope": NaN, "x": ', 1))
+    with pytest.raises(PersistenceError, match="UTF-8"):
+        StudyResult.from_json(text.encode() + b"\xff")
+    (tmp_path / "latin.json").write_bytes(text.encode()[:-1] + b"\xe9}")
+    with pytest.raises(PersistenceError, match="UTF-8"):
+        StudyResult.from_json(tmp_path / "latin.json")
+    with pytest.raises(PersistenceError, match="too large"):
+        StudyResult.from_json(text.replace('"schema": 1', '"schema": 1' + "0" * 60, 1))
+    assert StudyResult.from_json(text.encode()).to_json() == text
+    # the checkpoint reader is as strict, line by line
+    path = tmp_path / "c.jsonl"
+    consistency_study(model, SEED_THETA, [200], replications=1, n_starts=1, rng=1, checkpoint=path)
+    header, record = path.read_text().splitlines()
+    for bad in (record.replace('"raw_error": ', '"raw_error": Infinity, "x": ', 1),
+                record[:-1] + ', "x": "\xe9"}'):
+        path.write_bytes((header + "\n" + bad + "\n").encode("latin-1"))
+        with pytest.raises(PersistenceError, match="line 2"):
+            consistency_study(model, SEED_THETA, [200], replications=1, n_starts=1, rng=1,
+                              checkpoint=path)
+
+
 def test_csv_and_str(tiny, tmp_path):
     text = tiny.to_csv(tmp_path / "t.csv")
     assert (tmp_path / "t.csv").read_text() == text
@@ -380,14 +444,18 @@ def test_plot_writes_a_png(tiny, tmp_path):
 @pytest.mark.parametrize("kwargs, exc, words", [
     (dict(sample_sizes=[]), SymmleValueError, "sample_sizes"),
     (dict(sample_sizes=[100, 100]), SymmleValueError, "distinct"),
-    (dict(sample_sizes=[1.5]), SymmleValueError, "sample_sizes"),
+    (dict(sample_sizes=[1.5]), SymmleTypeError, "sample_sizes"),
+    (dict(sample_sizes=[100, 1]), SymmleValueError, "sample_sizes"),
     (dict(sample_sizes=5), SymmleTypeError, "sample_sizes"),
     (dict(replications=0), SymmleValueError, "replications"),
     (dict(n_starts=0), SymmleValueError, "n_starts"),
     (dict(n_jobs=0), SymmleValueError, "n_jobs"),
     (dict(n_jobs=2, client="tcp://127.0.0.1:1"), SymmleValueError, "not both"),
     (dict(level=1.0), SymmleValueError, "level"),
-    (dict(rng=-1), SymmleTypeError, "rng"),
+    (dict(rng=-1), SymmleValueError, "rng"),
+    (dict(rng="0"), SymmleTypeError, "rng"),
+    (dict(replications=2.0), SymmleTypeError, "replications"),
+    (dict(n_jobs=1.5), SymmleTypeError, "n_jobs"),
     (dict(fit_options={"rng": 1}), SymmleValueError, "fit_options"),
     (dict(fit_options={"tol": object()}), SymmleValueError, "JSON"),
 ])

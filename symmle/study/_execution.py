@@ -1,0 +1,199 @@
+"""Running the study's tasks: the per-task function and the sequential, joblib and Dask runners.
+
+A task (n, rep) simulates a data set from θ*, fits the model, aligns the estimate to θ* and
+measures it; it receives only JSON-like data (the study's ``config``) and returns a plain dict,
+so that it can run in this process, in a joblib worker process or on a Dask worker.
+
+Threads: every task evaluates the model on one thread (`symmle.compiled.threads`), since the
+tasks themselves already run side by side. The calling process's BLAS is never touched. Only
+in a joblib worker *process* (which runs one task at a time for the study) does a task limit
+BLAS to one thread, scoped to the task with ``threadpoolctl.threadpool_limits``. Dask workers
+belong to the user's cluster and may run other work on other threads at the same time, so a
+task leaves their BLAS alone (Dask's nanny starts its workers with one BLAS thread anyway).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import time
+import warnings
+
+import numpy as np
+from scipy.stats import norm
+
+from .._checks import json_dumps
+from ..architecture import Architecture
+from ..compiled import threads
+from .._information import information_rank
+from ..errors import SymmleError, require
+from ..families import family_from_dict
+from ..fitting._root import information_root
+from ..fitting import fit
+from ..model import Model
+from ..symmetry import align
+
+try:  # optional dependency (the parallel extra): only joblib worker processes use it
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover - installed with the parallel and test extras
+    threadpool_limits = None
+
+#: how many models and test sets a process keeps: a worker serves one study at a time, and a
+#: few cover a session that alternates between studies without holding on to old ones.
+_CACHED_STUDIES = 4
+
+
+
+# ------------------------------------------------------------------ task context
+
+
+def spec_key(spec: dict) -> str:
+    """The canonical JSON text of a model description (a cache and comparison key)."""
+    return json_dumps(spec, sort_keys=True)
+
+
+def config_token(config: dict) -> str:
+    """A short hash of the study's configuration (names its Dask tasks)."""
+    return hashlib.sha256(json_dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def root_seed(config: dict, *key: int) -> np.random.SeedSequence:
+    """The seed sequence of task ``key`` (``(n, rep)``; ``(0,)`` and ``(0, 1)`` are the study's own)."""
+    return np.random.SeedSequence(config["entropy"],
+                                  spawn_key=tuple(config["spawn_key"]) + tuple(key))
+
+
+@functools.lru_cache(maxsize=_CACHED_STUDIES)
+def _built_model(key: str) -> Model:
+    """The model described by ``key``, built once per process (a worker compiles it once)."""
+    spec = json.loads(key)  # our own canonical text (`spec_key`), not a file
+    return Model(Architecture.from_dict(spec["architecture"]), family_from_dict(spec["family"]))
+
+
+@functools.lru_cache(maxsize=_CACHED_STUDIES)
+def _test_set(config_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed test inputs (seed key (0,), never a task's) and the true network output on them."""
+    config = json.loads(config_key)  # our own canonical text, which may hold a 60-digit seed
+    arch = Architecture.from_dict(config["model"]["architecture"])
+    theta_true = np.asarray(config["theta_true"], dtype=float)
+    rng = np.random.default_rng(root_seed(config, 0))
+    X_test = rng.standard_normal((config["n_test"], arch.n_inputs))
+    f_true = arch.forward(theta_true[: arch.n_params], X_test)
+    X_test.flags.writeable = False
+    f_true.flags.writeable = False
+    return X_test, f_true
+
+
+def _wald_stderr(model, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Wald standard errors at θ on the rows X by the library's information rule (the same
+    verdict `FitResult` gives there): NaN exactly for the unidentified parameters."""
+    return information_rank(None, root=information_root(model, theta, X)).stderr
+
+
+# ------------------------------------------------------------------ one task
+
+
+def _run_task(config: dict, n: int, rep: int, model: Model | None = None) -> dict:
+    """Simulate, fit, align and measure one replication; returns plain JSON-like data.
+
+    ``model`` is the caller's own model when the task runs in the calling process (so its
+    compiled form is reused); elsewhere the model is rebuilt from ``config`` once per process.
+    The model is evaluated on one thread, whatever ``SYMMLE_NUM_THREADS`` says.
+    """
+    if model is None:
+        model = _built_model(spec_key(config["model"]))
+    with threads(1):
+        return _measure(config, n, rep, model)
+
+
+def _run_task_in_worker(config: dict, n: int, rep: int, caller_pid: int) -> dict:
+    """`_run_task` in a joblib worker: BLAS on one thread for the task, if in a worker process.
+
+    A multi-threaded BLAS may sum in another order and change the last bits of a fit; a
+    worker process runs one task at a time, so the scoped limit reaches nothing else. When
+    joblib runs the task in the calling process (a threading backend), BLAS is left alone.
+    """
+    if threadpool_limits is None or os.getpid() == caller_pid:
+        return _run_task(config, n, rep)
+    with threadpool_limits(limits=1):
+        return _run_task(config, n, rep)
+
+
+def _measure(config: dict, n: int, rep: int, model: Model) -> dict:
+    start_time = time.perf_counter()
+    arch = model.architecture
+    cm = model.compile()
+    theta_true = np.asarray(config["theta_true"], dtype=float)
+    X_test, f_true = _test_set(json_dumps(config, sort_keys=True))
+    data_seed, fit_seed = root_seed(config, n, rep).spawn(2)
+    X, y = model.simulate(theta_true, n, rng=np.random.default_rng(data_seed))
+    record = {"n": n, "rep": rep}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            res = fit(model, X, y, n_starts=config["n_starts"],
+                      rng=np.random.default_rng(fit_seed), **config["fit_options"])
+        except SymmleError as exc:
+            record.update(status="failed", message=f"{type(exc).__name__}: {exc}",
+                          seconds=time.perf_counter() - start_time)
+            return record
+        theta_hat = np.asarray(res.params, dtype=float)
+        aligned = np.asarray(align(arch, theta_hat, theta_true), dtype=float)
+        stderr = _wald_stderr(model, aligned, X)
+    z = norm.ppf(0.5 + config["level"] / 2)
+    covered = np.abs(aligned - theta_true) <= z * stderr  # False where stderr is NaN
+    f_hat = arch.forward(theta_hat[: model.n_network_params], X_test)
+    loglik_true = cm.loglik(theta_true, X, y)
+    record.update(
+        status="ok",
+        raw_error=float(np.linalg.norm(theta_hat - theta_true)),
+        aligned_error=float(np.linalg.norm(aligned - theta_true)),
+        function_error=float(np.sqrt(np.mean((f_hat - f_true) ** 2))),
+        covered=int(np.sum(covered)),
+        converged=bool(res.converged),
+        loglik=float(res.loglik),
+        loglik_true=float(loglik_true),
+        theta_hat=theta_hat.tolist(),
+        theta_aligned=aligned.tolist(),
+        stderr=stderr.tolist(),
+        seconds=time.perf_counter() - start_time,
+    )
+    return record
+
+
+# ------------------------------------------------------------------ runners
+
+
+def run_sequential(config: dict, todo, model: Model):
+    """Run the tasks one after the other in this process, yielding each record."""
+    for n, rep in todo:
+        yield _run_task(config, n, rep, model)
+
+
+def run_joblib(config: dict, todo, n_jobs: int):
+    """Run the tasks on ``n_jobs`` joblib workers, yielding records as they finish."""
+    joblib = require("joblib", "parallel")
+    parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    caller = os.getpid()
+    yield from parallel(joblib.delayed(_run_task_in_worker)(config, n, rep, caller)
+                        for n, rep in todo)
+
+
+def run_dask(config: dict, todo, client):
+    """Run the tasks on a Dask cluster (a Client, or a scheduler address), yielding records."""
+    distributed = require("distributed", "parallel")
+    own = isinstance(client, str)
+    if own:
+        client = distributed.Client(client)
+    token = config_token(config)
+    futures = [client.submit(_run_task, config, n, rep, key=f"symmle-study-{token}-{n}-{rep}")
+               for n, rep in todo]
+    try:
+        for future in distributed.as_completed(futures):
+            yield future.result()
+    finally:
+        client.cancel(futures)
+        if own:
+            client.close()
