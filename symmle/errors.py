@@ -8,6 +8,8 @@ subclasses are also the builtin exception a Python user would expect
 
 from __future__ import annotations
 
+import importlib
+
 __all__ = [
     "SymmleError",
     "SymmleValueError",
@@ -87,7 +89,7 @@ def require(module: str, extra: str):
     extra : str
         The symmle extra that installs it, named in the message.
     """
-    import importlib
+
 
     try:
         return importlib.import_module(module)

@@ -15,8 +15,10 @@ from functools import cached_property
 import numpy as np
 import sympy as sp
 
+from ._chain import symbolic_gradient, symbolic_jacobian
 from ._checks import as_rng  # noqa: F401  (re-exported for older imports)
 from .architecture import Architecture
+from .display import model_repr_latex, model_view
 from .errors import SymmleTypeError, SymmleValueError
 from .families import Family
 
@@ -124,8 +126,6 @@ class Model:
         straight-line program seeded with ``∂ℓ/∂η`` (see `jacobian`),
         not by differentiating the expanded log-likelihood.
         """
-        from ._slp import symbolic_gradient
-
         g, g_extra = self._dloglik_deta
         return sp.Matrix(symbolic_gradient(self.architecture, g) + g_extra)
 
@@ -146,11 +146,9 @@ class Model:
 
         Reverse accumulation through the network's straight-line program:
         ``∂η_k/∂w_uv = δ_kv h_u`` with ``δ_kv = σ_v'(a_v) Σ_w w_vw δ_kw``
-        (`symmle._slp.symbolic_jacobian`), so the cost grows with the
+        (`symmle._chain.symbolic_jacobian`), so the cost grows with the
         number of parameters, not with the size of the expanded tree.
         """
-        from ._slp import symbolic_jacobian
-
         return symbolic_jacobian(self.architecture)
 
     @cached_property
@@ -209,13 +207,10 @@ class Model:
         >>> print(model.show("fisher"))
         \\left[\\begin{matrix}x_{1}^{2} & x_{1}\\\\x_{1} & 1\\end{matrix}\\right]
         """
-        from .display import model_view
-
         return model_view(self, what)
 
     def _repr_latex_(self):
         """The log-likelihood as display LaTeX for Jupyter (None for a very large model)."""
-        from .display import model_repr_latex
 
         return model_repr_latex(self)
 

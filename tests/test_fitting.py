@@ -384,16 +384,21 @@ def test_bad_arguments_are_refused():
 def test_profile_intervals_are_delegated(monkeypatch):
     calls = []
 
-    def fake(result, *, alpha):
-        calls.append((result, alpha))
+    def fake(model, X, y, theta_hat, *, alpha, loglik, information):
+        calls.append((model, X, y, theta_hat, alpha, loglik, information))
         return "profile"
 
-    monkeypatch.setattr(fitting_profile, "profile_conf_int", fake)
+    from symmle.fitting import _result as fitting_result
+
+    monkeypatch.setattr(fitting_result, "profile_intervals", fake)
     model = sm.Model(sm.mlp(1, 1), sm.Poisson())
     X, y = model.simulate(np.array([0.5, 0.1]), n=50, rng=0)
     res = fit(model, X, y, rng=0)
     assert res.conf_int(0.1, method="profile") == "profile"
-    assert calls == [(res, 0.1)]
+    assert len(calls) == 1
+    got = calls[0]
+    want = (res.model, res.X, res.y, res.params, 0.1, res.loglik, res.information)
+    assert all(a is b or a == b for a, b in zip(got, want))
 
 
 def test_fitting_does_not_import_identifiability():

@@ -27,11 +27,13 @@ Profile likelihoods (`profile`, `profile_conf_int`, and the array-level
 
 Modules: ``_fit`` (`fit`), ``_result`` (`FitResult`, `FitStart`,
 `CovarianceMatrix`, JSON), ``_scoring`` (the Fisher-scoring optimiser),
-``_profile`` (profile likelihood).
+``_profile`` (profile likelihood from arrays), ``_profile_fit`` (its wrappers for a
+`FitResult`), ``_root`` (a root of the information).
 """
 
 from ._fit import fit
-from ._profile import Profile, profile, profile_conf_int, profile_intervals, profile_likelihood
+from ._profile import Profile, profile_intervals, profile_likelihood
+from ._profile_fit import profile, profile_conf_int
 from ._result import INFO_RTOL, METHODS, NULL_COMPONENT_TOL, CovarianceMatrix, FitResult, FitStart
 
 __all__ = [

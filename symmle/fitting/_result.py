@@ -23,6 +23,7 @@ from ..architecture import Architecture
 from ..display import html_report
 from ..errors import PersistenceError, SymmleTypeError, SymmleValueError
 from .._information import INFO_RTOL, NULL_COMPONENT_TOL, information_rank
+from ._profile import profile_intervals
 from ._root import information_root
 from ..families import family_from_dict
 from ..model import Model
@@ -317,17 +318,19 @@ class FitResult:
             In (0, 1).
         method : {"wald", "profile"}
             ``"wald"``: θ̂ ± z₁₋α/₂ · stderr. ``"profile"``: profile-likelihood
-            intervals, computed by `symmle.fitting.profile_conf_int`.
+            intervals, computed by `symmle.fitting.profile_intervals` (as
+            `symmle.fitting.profile_conf_int` does).
         kind : {"expected", "observed"}
             Which information the Wald standard errors use.
         """
         alpha = check_probability(alpha, "alpha")
         if method == "profile":
-            # _profile imports this module (its wrappers take a FitResult), so it is imported
-            # here, as Model.compile imports symmle.compiled
-            from ._profile import profile_conf_int
-
-            return profile_conf_int(self, alpha=alpha)
+            if self.X is None or self.y is None:
+                raise SymmleValueError(
+                    "this FitResult has no data (X, y): profile likelihoods re-optimise, so "
+                    "use a FitResult from sm.fit rather than one loaded from JSON")
+            return profile_intervals(self.model, self.X, self.y, self.params, alpha=alpha,
+                                     loglik=self.loglik, information=self.information)
         if method != "wald":
             raise SymmleValueError(f"method must be 'wald' or 'profile', got {method!r}")
         with np.errstate(invalid="ignore"):

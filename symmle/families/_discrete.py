@@ -1,0 +1,254 @@
+"""The discrete families: `Bernoulli` (logit link), `Poisson` (log link) and `Categorical`
+(softmax over the outputs)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import scipy.special as sps
+import sympy as sp
+
+from .._checks import as_real_array
+from ..activations import logsumexp, sigmoid, softplus
+from ..errors import DataError, SymmleValueError
+from ._base import Family, _as_float_y, _diag_weight
+
+__all__ = ["Bernoulli", "Poisson", "Categorical"]
+
+
+@dataclass(frozen=True, repr=False)
+class Bernoulli(Family):
+    """Binary outputs with logit link: ``P(y = 1 | x) = σ(η)``.
+
+    ``mlp(d, 1)`` with ``Bernoulli()`` is logistic regression.
+
+    Examples
+    --------
+    >>> sm.Bernoulli().loglik_expr([sp.Symbol("eta")], [sp.Symbol("y")], ())
+    eta*y - softplus(eta)
+    """
+
+    name: ClassVar[str] = "bernoulli"
+    separable: ClassVar[bool] = True
+    support_words: ClassVar[str] = "{0, 1}"
+    weight_words: ClassVar[str] = "p(1-p) ≤ 1/4"
+
+    def compactness_words(self):
+        return ("Θ = ℝ^P is not compact, and the MLE may not exist: on separable data the "
+                "likelihood increases as ‖θ‖ → ∞")
+
+    def degenerate_rows(self, eta, y, eps):
+        # log P(the value not observed) per row and output
+        wrong = -np.logaddexp(0.0, np.where(y == 1, 1.0, -1.0) * eta)
+        return np.any(wrong < math.log(eps), axis=1)
+
+    def loglik_expr(self, eta, y, extra):
+        return sp.Add(*[yk * ek - softplus(ek) for ek, yk in zip(eta, y)])
+
+    def weight_expr(self, eta, extra):
+        return sp.diag(*[sigmoid(e) * (1 - sigmoid(e)) for e in eta])
+
+    def mean_expr(self, eta):
+        return [sigmoid(e) for e in eta]
+
+    def check_y(self, y, n, k, *, name="y"):
+        arr = _as_float_y(y, n, k, name)
+        if not np.all((arr == 0) | (arr == 1)):
+            raise DataError(f"{name} must contain only 0 and 1 for a Bernoulli family")
+        return arr
+
+    def mean(self, eta, extra):
+        return sps.expit(eta)
+
+    def loglik_rows(self, eta, y, extra):
+        # y·η - softplus(η) = -softplus((1 - 2y)·η) for y in {0, 1}: no cancellation at large |η|
+        return -np.sum(np.logaddexp(0.0, (1.0 - 2.0 * y) * eta), axis=1)
+
+    def grad_eta(self, eta, y, extra):
+        # y - σ(η), written so that neither branch cancels at large |η| (the derived form
+        # 1 - σ(η) loses every digit for y = 1, η > 37)
+        return np.where(y == 1.0, sps.expit(-eta), -sps.expit(eta))
+
+    def hess_eta(self, eta, y, extra):
+        return -self.weight(eta, extra)
+
+    def weight(self, eta, extra):
+        # σ(η)σ(−η): the derived σ(η)(1 − σ(η)) is 0 for η > 37 where the truth is e^{−η}
+        return _diag_weight(sps.expit(eta) * sps.expit(-eta))
+
+    def sample(self, eta, extra, rng):
+        y = (rng.random(eta.shape) < sps.expit(eta)).astype(float)
+        return y[:, 0] if y.shape[1] == 1 else y
+
+
+@dataclass(frozen=True, repr=False)
+class Poisson(Family):
+    """Count outputs with log link: ``E[y | x] = exp(η)``.
+
+    Examples
+    --------
+    >>> sm.Poisson().loglik_expr([sp.Symbol("eta")], [sp.Symbol("y")], ())
+    eta*y - exp(eta) - loggamma(y + 1)
+    """
+
+    name: ClassVar[str] = "poisson"
+    support_words: ClassVar[str] = "{0, 1, 2, ...}"
+    weight_words: ClassVar[str] = "exp(η)"
+
+    def information_words(self, eta_bounded):
+        growth = ("bounded in x for bounded units" if eta_bounded
+                  else "growing linearly in x")
+        return (f"weight exp(η) with η {growth}: needs E[exp(c‖x‖)‖x‖²] < ∞ (true for "
+                f"Gaussian x, not for heavy tails)")
+
+    def compactness_words(self):
+        return ("Θ = ℝ^P is not compact; the MLE may not exist when the rows with y = 0 "
+                "can be separated (η → -∞ there)")
+
+    def loglik_expr(self, eta, y, extra):
+        return sp.Add(*[yk * ek - sp.exp(ek) - sp.loggamma(yk + 1) for ek, yk in zip(eta, y)])
+
+    def weight_expr(self, eta, extra):
+        return sp.diag(*[sp.exp(e) for e in eta])
+
+    def mean_expr(self, eta):
+        return [sp.exp(e) for e in eta]
+
+    def check_y(self, y, n, k, *, name="y"):
+        arr = _as_float_y(y, n, k, name)
+        if np.any(arr < 0) or np.any(arr != np.round(arr)):
+            raise DataError(f"{name} must contain non-negative integer counts for a Poisson family")
+        return arr
+
+    def mean(self, eta, extra):
+        return np.exp(eta)
+
+    def loglik_rows(self, eta, y, extra):
+        # y*eta - exp(eta): where y = 0 the product is 0 even for huge |eta|.
+        ye = np.where(y == 0, 0.0, y * eta)
+        with np.errstate(over="ignore"):
+            return np.sum(ye - np.exp(eta) - sps.gammaln(y + 1.0), axis=1)
+
+    def weight(self, eta, extra):
+        with np.errstate(over="ignore"):
+            return _diag_weight(np.exp(eta))
+
+    def sample(self, eta, extra, rng):
+        if np.max(eta) > 42.0:
+            raise SymmleValueError(
+                f"cannot simulate Poisson counts with mean exp({np.max(eta):.3g}): the linear "
+                "predictor must stay below 42 (mean < 1.7e18) to sample")
+        y = rng.poisson(np.exp(eta)).astype(float)
+        return y[:, 0] if y.shape[1] == 1 else y
+
+
+@dataclass(frozen=True, repr=False)
+class Categorical(Family):
+    """Class labels ``0 … K-1`` with softmax over the K network outputs.
+
+    The symbolic log-density uses one-hot indicator symbols ``y1 … yK``; the
+    numeric functions take integer labels of shape (n,). Adding the same
+    constant to every output leaves the probabilities unchanged, so the
+    output biases carry a one-dimensional continuous symmetry (the softmax
+    shift); fix it by comparing against a reference class if needed.
+
+    Examples
+    --------
+    >>> e = sp.symbols("e1 e2")
+    >>> sm.Categorical().loglik_expr(e, sp.symbols("y1 y2"), ())
+    e1*y1 + e2*y2 - logsumexp(e1, e2)
+    """
+
+    name: ClassVar[str] = "categorical"
+    shift_invariant: ClassVar[bool] = True
+    separable: ClassVar[bool] = True
+    support_words: ClassVar[str] = "the K classes"
+    weight_words: ClassVar[str] = "diag(p) - ppᵀ (bounded)"
+
+    def compactness_words(self):
+        return Bernoulli.compactness_words(self)
+
+    def degenerate_rows(self, eta, y, eps):
+        # log P(observed class) within eps of 0: 1 - p_obs < eps, computed as -expm1(log p_obs)
+        log_p = sps.log_softmax(eta, axis=1)[np.arange(eta.shape[0]), y]
+        return -np.expm1(log_p) < eps
+
+    def check_outputs(self, k):
+        if k < 2:
+            raise SymmleValueError(
+                f"Categorical needs a network with at least 2 outputs (one per class), got {k}; "
+                "use Bernoulli() for a binary outcome with one output")
+
+    def loglik_expr(self, eta, y, extra):
+        return sp.Add(*[yk * ek for ek, yk in zip(eta, y)]) - logsumexp(*eta)
+
+    def _probs_expr(self, eta):
+        lse = logsumexp(*eta)
+        return [sp.exp(e - lse) for e in eta]
+
+    def weight_expr(self, eta, extra):
+        p = self._probs_expr(eta)
+        return sp.diag(*p) - sp.Matrix(p) * sp.Matrix(p).T
+
+    def mean_expr(self, eta):
+        return self._probs_expr(eta)
+
+    def check_y(self, y, n, k, *, name="y"):
+        arr = np.asarray(as_real_array(y, name=name, expected="an array of integer class labels",
+                                       error=DataError)) if not (
+            isinstance(y, np.ndarray) and y.dtype.kind in "iub") else y
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.shape != (n,):
+            raise DataError(f"{name} must have shape ({n},) (one class label per row), got {arr.shape}")
+        if arr.dtype.kind not in "iub":
+            try:
+                f = arr.astype(np.float64)
+            except (TypeError, ValueError):
+                raise DataError(f"{name} must contain integer class labels 0..{k - 1}") from None
+            if not np.all(np.isfinite(f)) or np.any(f != np.round(f)):
+                raise DataError(f"{name} must contain integer class labels 0..{k - 1}")
+            arr = f
+        arr = arr.astype(np.int64)
+        if np.any(arr < 0) or np.any(arr >= k):
+            raise DataError(f"{name} must contain class labels 0..{k - 1} (K = {k} outputs)")
+        return arr
+
+    def y_values(self, y, k):
+        out = np.zeros((y.shape[0], k))
+        out[np.arange(y.shape[0]), y] = 1.0
+        return out
+
+    def mean(self, eta, extra):
+        return sps.softmax(eta, axis=1)
+
+    def loglik_rows(self, eta, y, extra):
+        return sps.log_softmax(eta, axis=1)[np.arange(eta.shape[0]), y]
+
+    def grad_eta(self, eta, y, extra):
+        return self.y_values(y, eta.shape[1]) - sps.softmax(eta, axis=1)
+
+    def hess_eta(self, eta, y, extra):
+        return -self.weight(eta, extra)
+
+    def weight(self, eta, extra):
+        p = sps.softmax(eta, axis=1)
+        return _diag_weight(p) - p[:, :, None] * p[:, None, :]
+
+    def weight_root(self, eta, extra):
+        # B = diag(√p) − p √pᵀ = diag(√p)(I − √p √pᵀ): B Bᵀ = diag(p) − ppᵀ exactly (I − √p √pᵀ
+        # is a projection), PSD by construction, no eigen-decomposition
+        p = sps.softmax(eta, axis=1)
+        r = np.sqrt(p)
+        return _diag_weight(r) - p[:, :, None] * r[:, None, :]
+
+    def sample(self, eta, extra, rng):
+        p = sps.softmax(eta, axis=1)
+        u = rng.random((eta.shape[0], 1))
+        y = (np.cumsum(p, axis=1) < u).sum(axis=1)
+        return np.minimum(y, eta.shape[1] - 1).astype(np.int64)
+
+
