@@ -19,7 +19,7 @@ from ._chain import symbolic_gradient, symbolic_jacobian
 from ._checks import as_rng  # noqa: F401  (re-exported for older imports)
 from .architecture import Architecture
 from .display import model_repr_latex, model_view
-from .errors import SymmleTypeError, SymmleValueError
+from .errors import ArchitectureError, SymmleTypeError, SymmleValueError
 from .families import Family
 
 __all__ = ["Model", "as_rng"]
@@ -59,6 +59,17 @@ class Model:
             raise SymmleTypeError(
                 f"family must be a Family such as sm.Gaussian(), got {type(self.family).__name__}")
         self.family.check_outputs(self.architecture.n_outputs)
+        own = set(self.architecture.param_names)
+        for what, names in (("response", [str(s) for s in self.family.y_symbols(
+                self.architecture.n_outputs)]), ("family parameter", self.family.extra_names)):
+            for name in names:
+                if name in own:
+                    # sympy symbols are equal by name: the weight would be the response (or
+                    # log σ) in the log-likelihood
+                    raise ArchitectureError(
+                        f"parameter name {name!r} of the architecture is also the {what} symbol "
+                        f"{name!r} of {self.family!r}; rename that edge or bias in the graph "
+                        f"(name=... / bias_name=...)")
 
     # ---------------------------------------------------------------- names
     @cached_property

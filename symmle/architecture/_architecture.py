@@ -21,7 +21,7 @@ import sympy as sp
 from .._checks import as_real_array, check_int
 from ..activations import get_activation
 from ..errors import DataError, ParamsError
-from ._graph import normalise_graph
+from ._graph import input_name, normalise_graph
 from ._persist import graph_from_dict, graph_to_dict
 from ._views import SVG_MAX_UNITS, repr_html, to_mermaid, to_svg
 
@@ -228,7 +228,7 @@ class Architecture:
     @cached_property
     def inputs(self) -> tuple[sp.Symbol, ...]:
         """Input symbols ``x1, …, xd`` (real)."""
-        return tuple(sp.Symbol(f"x{i + 1}", real=True) for i in range(self.n_inputs))
+        return tuple(sp.Symbol(input_name(i), real=True) for i in range(self.n_inputs))
 
     @cached_property
     def params(self) -> tuple[sp.Symbol, ...]:

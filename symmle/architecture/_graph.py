@@ -15,7 +15,7 @@ import numpy as np
 from ..activations import get_activation
 from ..errors import ArchitectureError, SymmleTypeError
 
-__all__ = ["ROLES", "NORMALISED_FLAG", "normalise_graph", "safe_name"]
+__all__ = ["ROLES", "NORMALISED_FLAG", "normalise_graph", "safe_name", "input_name"]
 
 #: The node roles of a network graph.
 ROLES = ("input", "hidden", "output")
@@ -120,8 +120,19 @@ def _check_structure(g: nx.DiGraph) -> None:
             raise ArchitectureError(f"hidden node {v!r} reaches no output")
     names = [d["name"] for _, _, d in g.edges(data=True)] + [
         d["bias_name"] for _, d in g.nodes(data=True) if d.get("bias")]
+    inputs_named = {input_name(i): v for i, v in enumerate(inputs)}
     seen = set()
     for n in names:
         if n in seen:
             raise ArchitectureError(f"parameter name {n!r} is used twice; names must be unique")
+        if n in inputs_named:
+            # sympy symbols are equal by name: the weight would *be* the input in every formula
+            raise ArchitectureError(
+                f"parameter name {n!r} is the symbol of input {inputs_named[n]!r}; rename the "
+                f"edge (name=...) or the bias (bias_name=...)")
         seen.add(n)
+
+
+def input_name(i: int) -> str:
+    """The symbol name of the i-th input (0-based): ``x1, x2, …``."""
+    return f"x{i + 1}"
