@@ -80,3 +80,28 @@ def test_symbolic_score_equals_the_compiled_score_whatever_the_names(case):
     symbolic = np.array([float(sp.N(e.xreplace(subs), 30)) for e in model.score])
     numeric = model.compile().score(theta, X, y)
     np.testing.assert_allclose(symbolic, numeric, rtol=1e-9, atol=1e-12)
+
+
+def test_graphs_the_contract_refuses_are_refused_up_front():
+    """An output no input reaches (its bias would be dropped and compile() fail later) and an
+    Activation object that is not the registry's entry of its name (it would be silently
+    replaced by the registry's function, or fail only later) are refused by `from_graph`,
+    naming the node."""
+    G = nx.DiGraph()
+    G.add_nodes_from([("a", {"role": "input"}), ("o1", {"role": "output"}),
+                      ("o2", {"role": "output"})])
+    G.add_edge("a", "o1")
+    with pytest.raises(sm.ArchitectureError, match="'o2' is not reached from any input"):
+        sm.Architecture.from_graph(G)
+    fake_tanh = sm.Activation("tanh", sympy=sp.sin, numpy=np.sin)
+    custom = sm.Activation("mine", sympy=sp.sin, numpy=np.sin)
+    for act in (fake_tanh, custom):
+        H = nx.DiGraph()
+        H.add_nodes_from([("a", {"role": "input"}), ("h", {"role": "hidden", "activation": act}),
+                          ("o", {"role": "output"})])
+        H.add_edges_from([("a", "h"), ("h", "o")])
+        with pytest.raises(sm.ArchitectureError, match=f"node 'h': activation '{act.name}'"):
+            sm.Architecture.from_graph(H)
+    # the registry's own entry is fine, and means the same as its name
+    H.nodes["h"]["activation"] = sm.get_activation("tanh")
+    assert sm.Architecture.from_graph(H).activation_of("h") is sm.get_activation("tanh")

@@ -12,7 +12,7 @@ import re
 import networkx as nx
 import numpy as np
 
-from ..activations import get_activation
+from ..activations import Activation, activation_names, get_activation
 from ..errors import ArchitectureError, SymmleTypeError
 
 __all__ = ["ROLES", "NORMALISED_FLAG", "normalise_graph", "safe_name", "input_name"]
@@ -72,6 +72,14 @@ def _node_attributes(v, d: dict) -> dict:
     if role == "input":
         return attrs
     act = d.get("activation", "tanh" if role == "hidden" else "identity")
+    if isinstance(act, Activation):
+        # the graph stores registry names (they are what JSON saves): an Activation object must be
+        # the registry's own entry, or the network would silently use another function
+        known = act.name in activation_names() and get_activation(act.name) == act
+        if not known:
+            raise ArchitectureError(
+                f"node {v!r}: activation {act.name!r} is not the registry's entry of that name; "
+                f"give a registry name instead (known: {', '.join(activation_names())})")
     try:
         get_activation(act)
     except ValueError as exc:
@@ -118,6 +126,9 @@ def _check_structure(g: nx.DiGraph) -> None:
             raise ArchitectureError(f"hidden node {v!r} is not reached from any input")
         if roles[v] == "hidden" and v not in to_output:
             raise ArchitectureError(f"hidden node {v!r} reaches no output")
+        if roles[v] == "output" and v not in from_input:
+            raise ArchitectureError(f"output node {v!r} is not reached from any input; connect "
+                                    f"it (an output must depend on x)")
     names = [d["name"] for _, _, d in g.edges(data=True)] + [
         d["bias_name"] for _, d in g.nodes(data=True) if d.get("bias")]
     inputs_named = {input_name(i): v for i, v in enumerate(inputs)}
