@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
-from .._checks import check_int, check_probability, json_dumps
+from .._checks import check_bool, check_int, check_probability, json_dumps
 from ..architecture import mlp
 from .._information import information_rank
-from ..errors import SymmleTypeError, SymmleValueError, require
+from ..errors import ConvergenceError, SymmleError, SymmleTypeError, SymmleValueError, require
 from ..families import Gaussian
+from ..fitting import fit
 from ..fitting._root import information_root
 from ..model import Model
-from ._checkpoint import append_record, read_checkpoint, start_checkpoint
+from ._checkpoint import append_record, check_same_study, read_checkpoint, start_checkpoint
 from ._execution import root_seed, run_dask, run_joblib, run_sequential
 from ._result import StudyResult, aggregate, loglog_slope
 
@@ -64,17 +68,29 @@ def seed_model() -> Model:
 
 
 # ------------------------------------------------------------------ arguments
+#: bounds on the study's sizes: far above any study that finishes on a workstation, low enough
+#: that a typo (an extra digit or ten) is refused before a task list or data set is built.
+MAX_REPLICATIONS = 100_000
+MAX_STARTS = 10_000
+MAX_ROWS = 100_000_000
+MAX_SIZES = 1_000
 
 
 def _check_sizes(sample_sizes) -> tuple[int, ...]:
+    if isinstance(sample_sizes, (str, bytes)):
+        raise SymmleTypeError(f"sample_sizes must be a sequence of integers, got "
+                              f"{type(sample_sizes).__name__}")
     try:
-        sizes = tuple(sample_sizes)
+        sizes = tuple(itertools.islice(sample_sizes, MAX_SIZES + 1))
     except TypeError:
         raise SymmleTypeError(f"sample_sizes must be a sequence of integers, got "
                               f"{type(sample_sizes).__name__}") from None
     if not sizes:
         raise SymmleValueError(f"sample_sizes must be integers ≥ 2, got {sample_sizes!r}")
-    sizes = tuple(check_int(n, f"sample_sizes[{i}]", _MIN_SAMPLE_SIZE) for i, n in enumerate(sizes))
+    if len(sizes) > MAX_SIZES:
+        raise SymmleValueError(f"sample_sizes may hold at most {MAX_SIZES} sizes")
+    sizes = tuple(check_int(n, f"sample_sizes[{i}]", _MIN_SAMPLE_SIZE, maximum=MAX_ROWS)
+                  for i, n in enumerate(sizes))
     if len(set(sizes)) != len(sizes):
         raise SymmleValueError(f"sample_sizes must be distinct, got {sizes!r}")
     return tuple(sorted(sizes))
@@ -105,6 +121,22 @@ def _check_n_jobs(n_jobs, client) -> int:
     return n_jobs
 
 
+
+
+def _check_client(client) -> None:
+    """A Dask ``Client`` (anything with ``submit``), a scheduler address or None."""
+    if client is None:
+        return
+    if isinstance(client, str):
+        if not client.strip() or any(ch.isspace() for ch in client.strip()):
+            raise SymmleValueError(f"client must be a Dask scheduler address such as "
+                                   f"'tcp://127.0.0.1:8786', got {client!r}")
+        return
+    if not callable(getattr(client, "submit", None)):
+        raise SymmleTypeError(f"client must be a dask.distributed.Client or a scheduler address "
+                              f"(str), got {type(client).__name__}")
+
+
 def _check_fit_options(fit_options) -> dict:
     fit_options = {} if fit_options is None else fit_options
     if not isinstance(fit_options, dict):
@@ -118,6 +150,58 @@ def _check_fit_options(fit_options) -> dict:
         raise SymmleValueError("fit_options must not set start, n_starts or rng: the study draws "
                                "random starts itself")
     return fit_options
+
+
+#: rows of the dry run that checks fit_options and θ* before any task (per parameter, and at
+#: least a few dozen): enough for every fitting method to run, small enough to cost milliseconds.
+_DRY_ROWS_PER_PARAM, _DRY_MIN_ROWS = 3, 30
+
+
+def _dry_run(model: Model, theta_true: np.ndarray, fit_options: dict, config: dict) -> None:
+    """Fail before the first task when no task could succeed: θ* must give finite outputs the
+    family can simulate from, and ``fit`` must accept ``fit_options`` (one fit on a small sample
+    drawn at θ*, with the study's own seed key (0, 2))."""
+    X_probe = np.random.default_rng(root_seed(config, 0, 2)).standard_normal(
+        (max(_DRY_MIN_ROWS, _DRY_ROWS_PER_PARAM * model.n_params), model.architecture.n_inputs))
+    with np.errstate(all="ignore"):
+        eta = model.architecture.forward(theta_true[: model.n_network_params], X_probe)
+    if not np.all(np.isfinite(eta)):
+        raise SymmleValueError(
+            "theta_true gives non-finite network outputs on standard normal inputs (|θ*| too "
+            "large); no replication could be simulated or fitted")
+    try:
+        X, y = model.simulate(theta_true, X_probe.shape[0], rng=root_seed(config, 0, 3),
+                              X=X_probe)
+    except SymmleError as exc:
+        raise SymmleValueError(f"theta_true: cannot simulate data from the model there ({exc})"
+                               ) from None
+    with np.errstate(all="ignore"):
+        ll = model.compile().loglik(theta_true, X, y)
+    if not np.isfinite(ll):
+        raise SymmleValueError(
+            "theta_true gives a non-finite log-likelihood on data drawn there (|θ*| too large "
+            "for float64); no replication could be fitted")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit(model, X, y, n_starts=1, rng=0, **fit_options)
+    except TypeError as exc:
+        raise SymmleTypeError(f"fit_options: {exc}") from None
+    except ValueError as exc:
+        raise SymmleValueError(f"fit_options: {exc}") from None
+    except ConvergenceError as exc:
+        raise SymmleValueError(f"no fit can succeed with these fit_options on data drawn at "
+                               f"theta_true: {exc}") from None
+
+
+def _require_success(records, sizes) -> None:
+    """Raise when every replication of some sample size failed (the table would be all NaN)."""
+    for n in sizes:
+        mine = [r for r in records if r["n"] == n]
+        if mine and all(r["status"] != "ok" for r in mine):
+            raise ConvergenceError(
+                f"every replication at n = {n} failed (first: {mine[0].get('message', '?')}); "
+                f"the study has no estimate to report")
 
 
 # ------------------------------------------------------------------ the study
@@ -136,14 +220,14 @@ def _crlb_variances(model: Model, theta_true: np.ndarray, config: dict, n_fisher
     return verdict.stderr ** 2
 
 
-def _collect(results, records: dict, ckpt, bar) -> None:
+def _collect(results, records: dict, ckpt, bar, config: dict) -> None:
     """Store each finished task's record (and append it to the checkpoint) as it arrives."""
     try:
         with (open(ckpt, "a", encoding="utf-8") if ckpt is not None else nullcontext()) as fh:
             for rec in results:
                 records[(rec["n"], rec["rep"])] = rec
                 if fh is not None:
-                    append_record(fh, rec)
+                    append_record(fh, rec, config)
                 if bar is not None:
                     bar.update(1)
     finally:
@@ -235,11 +319,16 @@ def consistency_study(model, theta_true, sample_sizes, replications=50, n_starts
         raise SymmleTypeError(f"model must be a symmle Model, got {type(model).__name__}")
     theta_true = model.check_theta(theta_true, name="theta_true")
     sizes = _check_sizes(sample_sizes)
-    replications = check_int(replications, "replications", 1)
-    n_starts = check_int(n_starts, "n_starts", 1)
-    n_test = check_int(n_test, "n_test", 1)
-    n_fisher = check_int(n_fisher, "n_fisher", 1)
+    replications = check_int(replications, "replications", 1, maximum=MAX_REPLICATIONS)
+    n_starts = check_int(n_starts, "n_starts", 1, maximum=MAX_STARTS)
+    n_test = check_int(n_test, "n_test", 1, maximum=MAX_ROWS)
+    n_fisher = check_int(n_fisher, "n_fisher", 1, maximum=MAX_ROWS)
     n_jobs = _check_n_jobs(n_jobs, client)
+    _check_client(client)
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        raise SymmleTypeError(f"checkpoint must be a path (str or os.PathLike), got "
+                              f"{type(checkpoint).__name__}")
+    progress = check_bool(progress, "progress")
     level = check_probability(level, "level")
     fit_options = _check_fit_options(fit_options)
     entropy, spawn_key = _seed_from(rng)
@@ -255,10 +344,16 @@ def consistency_study(model, theta_true, sample_sizes, replications=50, n_starts
         stored, done = read_checkpoint(ckpt, config, P)
         if stored is not None:
             config["entropy"], config["spawn_key"] = stored["entropy"], stored["spawn_key"]
-    if config["entropy"] is None:
+    seeded = config["entropy"] is not None
+    if not seeded:
         config["entropy"] = np.random.SeedSequence().entropy
     if ckpt is not None:
-        start_checkpoint(ckpt, config)
+        stored = start_checkpoint(ckpt, config)
+        if stored != config:  # another first run wrote its header just before this one
+            check_same_study(ckpt, dict(config, entropy=config["entropy"] if seeded else None),
+                             stored)
+            config["entropy"], config["spawn_key"] = stored["entropy"], stored["spawn_key"]
+    _dry_run(model, theta_true, fit_options, config)
 
     crlb_var = _crlb_variances(model, theta_true, config, n_fisher)
     wanted = [(n, rep) for n in sizes for rep in range(replications)]
@@ -275,9 +370,10 @@ def consistency_study(model, theta_true, sample_sizes, replications=50, n_starts
         if progress:
             tqdm = require("tqdm", "parallel")
             bar = tqdm.tqdm(total=len(wanted), initial=len(records), unit="fit", desc="study")
-        _collect(results, records, ckpt, bar)
+        _collect(results, records, ckpt, bar, config)
 
     ordered = tuple(records[key] for key in wanted)
+    _require_success(ordered, sizes)
     table = aggregate(ordered, sizes, theta_true, crlb_var, level)
     slope = loglog_slope(sizes, [r["aligned_error"] for r in table])
     return StudyResult(table=table, slope=slope, records=ordered, theta_true=theta_true.copy(),
