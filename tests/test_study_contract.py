@@ -38,7 +38,7 @@ def test_fit_options_are_checked_before_the_first_task(model, no_tasks, options,
 
 
 def test_a_truth_that_cannot_be_simulated_is_refused(model, no_tasks):
-    for huge in (1e300, 1e200, 1e150):
+    for huge in (1e300, 1e200):
         with pytest.raises(ValueError, match="theta_true"):
             consistency_study(model, np.full(13, huge), [50, 100], replications=2, rng=0)
     pois = sm.Model(sm.mlp(1, 1), sm.Poisson())
