@@ -15,12 +15,13 @@ display should.
 from __future__ import annotations
 
 import html
+import math
 from typing import Iterable, Sequence
 
 from .errors import SymmleTypeError, SymmleValueError
 
 __all__ = ["html_table", "html_report", "format_cell", "LatexView", "model_view", "model_repr_latex",
-           "MODEL_LHS", "REPR_LATEX_MAX_PARAMS"]
+           "MODEL_LHS", "REPR_LATEX_MAX_PARAMS", "format_count", "MAX_EXACT_DIGITS"]
 
 #: models with more parameters than this show their plain ``repr`` instead of LaTeX.
 REPR_LATEX_MAX_PARAMS = 200
@@ -217,3 +218,31 @@ def model_repr_latex(model) -> str | None:
     if model.n_params > REPR_LATEX_MAX_PARAMS:
         return None
     return model_view(model, "loglik")._repr_latex_()
+
+
+#: integers with more digits than this are written as ``≈ m.mmme±k`` (Python refuses to convert
+#: ints beyond 4300 digits to text, and nobody reads that many).
+MAX_EXACT_DIGITS = 30
+
+
+def format_count(n: int) -> str:
+    """An exact count as text: all its digits when short, else ``≈ 1.690e5267``.
+
+    Examples
+    --------
+    >>> from symmle.display import format_count
+    >>> format_count(48)
+    '48'
+    >>> format_count(2 ** 20000)
+    '≈ 3.980e6020'
+    """
+    n = int(n)
+    if n == 0:
+        return "0"
+    log10 = math.log10(abs(n))
+    if log10 < MAX_EXACT_DIGITS:
+        return str(n)
+    exp = math.floor(log10)
+    sign = "-" if n < 0 else ""
+    return f"≈ {sign}{10 ** (log10 - exp):.3f}e{exp}"
+

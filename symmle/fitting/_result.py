@@ -18,7 +18,7 @@ from functools import cached_property
 import numpy as np
 import scipy.stats as st
 
-from .._checks import check_probability, check_real, json_dumps, read_json
+from .._checks import check_int, check_probability, check_real, json_dumps, read_json
 from ..architecture import Architecture
 from ..display import html_report
 from ..errors import PersistenceError, SymmleTypeError, SymmleValueError
@@ -189,7 +189,7 @@ class FitResult:
         object.__setattr__(self, "loglik", float(self.loglik))
         object.__setattr__(self, "converged", bool(self.converged))
         object.__setattr__(self, "n_iter", int(self.n_iter))
-        object.__setattr__(self, "n_obs", int(self.n_obs))
+        object.__setattr__(self, "n_obs", check_int(self.n_obs, "n_obs", 1))
         object.__setattr__(self, "starts", tuple(self.starts))
         if self.method not in METHODS:
             raise SymmleValueError(f"method must be one of {METHODS}, got {self.method!r}")
@@ -212,13 +212,31 @@ class FitResult:
 
     @property
     def aic(self) -> float:
-        """Akaike's criterion ``2P - 2ℓ(θ̂)`` with P = ``n_params`` (all parameters counted)."""
-        return 2.0 * self.n_params - 2.0 * self.loglik
+        """Akaike's criterion ``2k - 2ℓ(θ̂)``, where k = `information_rank` counts the identified
+        parameters (P minus the null-space dimension of the information at θ̂, by the library's
+        information rule), not P: directions of θ that do not change the distribution (the
+        softmax shift of a multinomial logit, ReLU rescaling, ...) are not parameters of the
+        model. For ``mlp(d, K)`` with `symmle.families.Categorical` this is statsmodels'
+        ``MNLogit`` AIC.
+
+        Examples
+        --------
+        >>> model = sm.Model(sm.mlp(1, 3), sm.Categorical())    # 6 raw parameters, 4 identified
+        >>> X, y = model.simulate(np.array([1.0, -1.0, 0.0, 0.5, 0.0, 0.0]), n=400, rng=0)
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", sm.NonIdentifiableWarning)
+        ...     res = sm.fit(model, X, y, rng=0)
+        >>> res.information_rank, bool(np.isclose(res.aic, 2 * 4 - 2 * res.loglik))
+        (4, True)
+        """
+        return 2.0 * self.information_rank - 2.0 * self.loglik
 
     @property
     def bic(self) -> float:
-        """Schwarz's criterion ``P log n - 2ℓ(θ̂)``."""
-        return self.n_params * math.log(self.n_obs) - 2.0 * self.loglik
+        """Schwarz's criterion ``k log n - 2ℓ(θ̂)`` with k = `information_rank`, the identified
+        parameters (as `aic`)."""
+        return self.information_rank * math.log(self.n_obs) - 2.0 * self.loglik
 
     @property
     def sigma(self) -> float | None:
@@ -386,6 +404,9 @@ class FitResult:
             f"information: {self.rank_verdict.describe()}; equilibrated condition number "
             + ("inf" if math.isinf(cond) else f"{cond:.3g}"),
         ]
+        if self.information_rank < self.n_params:
+            lines.append(f"AIC counts {self.information_rank} identified parameters of "
+                         f"{self.n_params} (the rank of the information; so does BIC)")
         if self.sigma is not None and model.family.sigma is None:
             lines.append(f"sigma = {self.sigma:.6g}")
         if self.null_space_dim:

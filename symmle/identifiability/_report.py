@@ -24,7 +24,7 @@ from .._checks import as_rng, check_int, check_real
 from .._information import ROOT_RTOL, information_rank
 from ..fitting._root import information_root
 from ..architecture import Architecture
-from ..display import html_report
+from ..display import format_count, html_report
 from ..errors import SymmleTypeError, SymmleValueError
 from ..model import Model
 from ..symmetry import continuous_symmetries, symmetry_group
@@ -188,7 +188,7 @@ class IdentifiabilityReport:
         where = "a random generic θ" if self.generic else "the given θ"
         title = f"Identifiability of {self.model!r} at {where}"
         facts = [("parameters", f"{self.n_params}", ()),
-                 ("discrete symmetry group", f"order {self.group_order}", ()),
+                 ("discrete symmetry group", f"order {format_count(self.group_order)}", ()),
                  ("continuous symmetries", f"dimension {self.continuous_dim}", ()),
                  ("Fisher information rank", f"{self.fisher_rank} of {self.n_params}"
                   f"  ({self.n_rows} rows; relative tolerance {self.rtol:g} on the singular "
@@ -203,7 +203,7 @@ class IdentifiabilityReport:
             facts.append(("null space", "none", ()))
         if self.locally_identifiable:
             verdict = (f"yes (Rothenberg 1971: the information is nonsingular; θ is identified "
-                       f"up to the {self.group_order} discrete symmetries)")
+                       f"up to the {format_count(self.group_order)} discrete symmetries)")
         else:
             verdict = f"no (Rothenberg 1971: the information is singular, {self.null_dim} " \
                       f"unidentified direction{'s' if self.null_dim != 1 else ''})"

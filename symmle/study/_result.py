@@ -17,8 +17,11 @@ import numpy as np
 from scipy.stats import kstest
 
 from .._checks import check_int, json_dumps, read_json, write_json
+from ..architecture import Architecture
 from ..display import html_report
 from ..errors import PersistenceError, SymmleTypeError, SymmleValueError
+from ..families import family_from_dict
+from ..model import Model
 from ._plot import plot_study
 
 #: version of the JSON written by `StudyResult.to_json` and of checkpoint files.
@@ -69,6 +72,16 @@ def _is_number(value) -> bool:
 
 _RECORD_FLOATS = ("raw_error", "aligned_error", "function_error", "loglik", "loglik_true")
 _RECORD_VECTORS = ("theta_hat", "theta_aligned", "stderr")
+
+
+def _check_model_spec(spec) -> None:
+    """A study's model description must rebuild a model (architecture and family)."""
+    if set(spec) != {"architecture", "family"}:
+        raise PersistenceError("study: 'model' must hold exactly 'architecture' and 'family'")
+    try:
+        Model(Architecture.from_dict(spec["architecture"]), family_from_dict(spec["family"]))
+    except (SymmleTypeError, SymmleValueError) as exc:
+        raise PersistenceError(f"study: 'model' does not describe a model: {exc}") from None
 
 
 def check_record(rec, P: int, where: str) -> dict:
@@ -385,7 +398,7 @@ class StudyResult:
             P = len(theta_true)
             names = tuple(data["param_names"])
             sizes = tuple(data["sample_sizes"])
-            reps, n_starts, level = data["replications"], data["n_starts"], float(data["level"])
+            reps, n_starts, level = data["replications"], data["n_starts"], data["level"]
             crlb_var = _floats(data["crlb_var"])
             model, seed, table = data["model"], data["seed"], data["table"]
             records = data["records"]
@@ -394,10 +407,14 @@ class StudyResult:
                                    "by StudyResult.to_json") from None
         if (not all(isinstance(s, str) for s in names) or len(names) != P or len(crlb_var) != P
                 or not all(_is_int(n, 1) for n in sizes)
-                or not _is_int(reps) or not _is_int(n_starts)
+                or not _is_int(reps, 1) or not _is_int(n_starts, 1)
+                or not _is_number(level) or not 0 < level < 1
                 or not isinstance(model, dict) or not isinstance(seed, dict)
                 or not isinstance(table, list) or not isinstance(records, list)):
-            raise PersistenceError("study: a field has the wrong type")
+            raise PersistenceError("study: a field has the wrong type or value (replications and "
+                                   "n_starts positive integers, level a number in (0, 1))")
+        level = float(level)
+        _check_model_spec(model)
         records = tuple(check_record(r, P, "study record") for r in records)
         rebuilt = aggregate(records, sizes, theta_true, crlb_var, level)
         if not _tables_match(rebuilt, table):
