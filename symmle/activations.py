@@ -6,9 +6,22 @@ Each `Activation` carries
   knows (custom `sympy.Function` subclasses for the sigmoid, softplus
   and ReLU, so that derivatives stay short and print as ``\\sigma(z)``);
 * ``numpy(z)``: a numerically stable vectorised form (``expit``, ``logaddexp``);
-* the facts the symmetry code needs: ``odd`` (``σ(-z) = -σ(z)``),
-  ``sigmoid_symmetric`` (``σ(-z) = 1 - σ(z)``), ``positively_homogeneous``
-  (``σ(cz) = cσ(z)`` for ``c > 0``) and ``linear``.
+* the facts the symmetry code needs: ``flip`` (``σ(-z) = a + c·σ(z)``; ``odd`` when it is
+  ``(0, -1)``, ``sigmoid_symmetric`` when ``(1, -1)``), ``affine_flip`` (``σ(-z) = σ(z) - c·z``:
+  softplus, SiLU, GELU and ReLU with ``c = 1``, leaky ReLU with ``c = 1 + slope``),
+  ``positively_homogeneous`` (``σ(cz) = cσ(z)`` for ``c > 0``), ``linear`` and
+  ``polynomial_degree`` (``r`` for the monomials ``z^r``: ``square``, ``cube``, ``quartic``).
+
+Every nonlinear activation has at most one *negation identity* ``σ(-z) = α + β·σ(z) + γ·z``
+(`Activation.negation`): two of them would make σ affine. It is what lets a unit flip: negate
+its incoming weights and bias, multiply its outgoing weights by β, and move ``α`` and ``γ·z``
+into its successors' biases and skip weights (`symmle.symmetry`).
+
+Polynomial activations are for exact-rank experiments (Alexander–Hirschowitz defects): a
+polynomial network has parameter redundancies that no symmetry explains, so its
+`symmle.symmetry_group` is only the group of the *structural* symmetries (permutations, the
+flips above and, in `symmle.continuous_symmetries`, the rescaling ``σ(λz) = λ^r σ(z)``), not the
+whole fibre of the function. `symmle.strategies` leaves them out of its default draws.
 
 ReLU convention: the derivative of ``relu`` at 0 is taken as 0 (``relu_step(0)
 = 0``), as in PyTorch and JAX. The same holds for ``leaky_relu`` (slope 0.01 on
@@ -20,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import mpmath
 import numpy as np
 import scipy.special as sps
 import sympy as sp
@@ -37,6 +51,7 @@ __all__ = [
     "leaky_relu",
     "leaky_step",
     "logsumexp",
+    "gelu",
     "NUMPY_FUNCTIONS",
 ]
 
@@ -63,6 +78,16 @@ class sigmoid(sp.Function):  # noqa: N801 - sympy functions are lowercase
     def _eval_rewrite_as_exp(self, z, **kwargs):
         return 1 / (1 + sp.exp(-z))
 
+    def _eval_evalf(self, prec):
+        # 1 / (1 + e^-z) in mpmath at the working precision; a symbolic argument stays as is
+        try:
+            z = self.args[0]._to_mpmath(prec + 10)
+        except ValueError:
+            return None
+        with mpmath.workprec(prec + 10):
+            v = 1 / (1 + mpmath.exp(-z))
+        return sp.Expr._from_mpmath(v, prec)
+
     def _latex(self, printer):
         return r"\sigma\left(%s\right)" % printer._print(self.args[0])
 
@@ -85,6 +110,20 @@ class softplus(sp.Function):  # noqa: N801
 
     def _eval_rewrite_as_exp(self, z, **kwargs):
         return sp.log(1 + sp.exp(z))
+
+    def _eval_rewrite_as_log(self, z, **kwargs):
+        return sp.log(1 + sp.exp(z))
+
+    def _eval_evalf(self, prec):
+        # log1p(e^z) in mpmath at the working precision: no overflow for z >> 0 and no
+        # cancellation for z << 0; a symbolic argument stays as is
+        try:
+            z = self.args[0]._to_mpmath(prec + 10)
+        except ValueError:
+            return None
+        with mpmath.workprec(prec + 10):
+            v = mpmath.log1p(mpmath.exp(z))
+        return sp.Expr._from_mpmath(v, prec)
 
     def _latex(self, printer):
         return r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])
@@ -159,6 +198,18 @@ class leaky_relu(sp.Function):  # noqa: N801
         return r"\operatorname{LeakyReLU}\left(%s\right)" % printer._print(self.args[0])
 
 
+def gelu(z):
+    """``z·Φ(z) = z (1 + erf(z/√2)) / 2``, the Gaussian error linear unit (exact, not the tanh
+    approximation)."""
+    return z * (1 + sp.erf(z / sp.sqrt(2))) / 2
+
+
+def _np_gelu(z):
+    z = np.asarray(z, dtype=float)
+    # Φ(z) = erfc(-z/√2)/2: no cancellation in 1 + erf(z/√2) for negative z
+    return 0.5 * z * sps.erfc(-z / np.sqrt(2.0))
+
+
 class logsumexp(sp.Function):  # noqa: N801
     """``log(Σ_k exp(z_k))`` over its arguments; the softmax is its gradient."""
 
@@ -167,6 +218,20 @@ class logsumexp(sp.Function):  # noqa: N801
 
     def _eval_rewrite_as_exp(self, *args, **kwargs):
         return sp.log(sp.Add(*[sp.exp(a) for a in args]))
+
+    def _eval_rewrite_as_log(self, *args, **kwargs):
+        return sp.log(sp.Add(*[sp.exp(a) for a in args]))
+
+    def _eval_evalf(self, prec):
+        # log Σ e^{z_k} in mpmath at the working precision (no overflow); symbolic arguments
+        # leave it as is
+        try:
+            z = [a._to_mpmath(prec + 10) for a in self.args]
+        except ValueError:
+            return None
+        with mpmath.workprec(prec + 10):
+            v = mpmath.log(mpmath.fsum(mpmath.exp(a) for a in z))
+        return sp.Expr._from_mpmath(v, prec)
 
     def _latex(self, printer):
         terms = " + ".join(r"e^{%s}" % printer._print(a) for a in self.args)
@@ -213,11 +278,24 @@ class Activation:
         ``ndarray -> ndarray``: a numerically stable vectorised form.
     flip : tuple of (int, int) or None
         ``(a, c)`` such that ``σ(-z) = a + c·σ(z)`` for all z, or None.
-        Odd activations have ``(0, -1)``, the logistic sigmoid ``(1, -1)``.
+        Odd activations have ``(0, -1)``, the logistic sigmoid ``(1, -1)``, even ones
+        (``square``, ``quartic``) ``(0, 1)``.
     positively_homogeneous : bool
         ``σ(cz) = c·σ(z)`` for every ``c > 0`` (ReLU, leaky ReLU, identity).
     linear : bool
         ``σ(z) = z``.
+    affine_flip : int, sympy.Rational or None
+        ``c`` such that ``σ(-z) = σ(z) - c·z`` for all z, or None: 1 for softplus, SiLU, GELU
+        and ReLU, ``1 + slope`` = 101/100 for leaky ReLU, 0 for even activations, 2 for the
+        identity (Vlačić & Bölcskei 2021).
+    polynomial_degree : int or None
+        ``r`` when ``σ(z) = z^r`` (the registry's polynomial activations are monomials, so
+        ``σ(λz) = λ^r σ(z)`` for every real λ); None for every non-polynomial activation.
+
+    References
+    ----------
+    Vlačić & Bölcskei (2021), Affine symmetries and neural network identifiability.
+    Advances in Mathematics 376.
     """
 
     name: str
@@ -226,6 +304,41 @@ class Activation:
     flip: tuple[int, int] | None = None
     positively_homogeneous: bool = False
     linear: bool = False
+    affine_flip: object = None
+    polynomial_degree: int | None = None
+
+    def __post_init__(self):
+        if self.flip is not None and self.affine_flip is not None and not self.linear:
+            # both identities hold only for an even σ (flip (0, 1), affine_flip 0)
+            if tuple(self.flip) != (0, 1) or self.affine_flip != 0:
+                raise ValueError(f"activation {self.name!r}: a nonlinear activation has at "
+                                 "most one negation identity")
+        if self.polynomial_degree is not None and (
+                isinstance(self.polynomial_degree, bool)
+                or not isinstance(self.polynomial_degree, int) or self.polynomial_degree < 1):
+            raise ValueError(f"activation {self.name!r}: polynomial_degree must be an int >= 1")
+
+    @property
+    def negation(self) -> tuple[float, float, float] | None:
+        """``(α, β, γ)`` with ``σ(-z) = α + β·σ(z) + γ·z`` and ``β = ±1``, or None.
+
+        From `flip` (``γ = 0``) or `affine_flip` (``α = 0, β = 1, γ = -c``), as floats; None
+        for linear activations, whose symmetries are continuous.
+
+        Examples
+        --------
+        >>> sm.get_activation("sigmoid").negation, sm.get_activation("softplus").negation
+        ((1.0, -1.0, 0.0), (0.0, 1.0, -1.0))
+        >>> sm.get_activation("leaky_relu").negation
+        (0.0, 1.0, -1.01)
+        """
+        if self.linear:
+            return None
+        if self.flip is not None:
+            return (float(self.flip[0]), float(self.flip[1]), 0.0)
+        if self.affine_flip is not None:
+            return (0.0, 1.0, -float(self.affine_flip))
+        return None
 
     @property
     def odd(self) -> bool:
@@ -246,15 +359,23 @@ _REGISTRY: dict[str, Activation] = {
     a.name: a
     for a in [
         Activation("identity", lambda z: z, lambda z: np.asarray(z, dtype=float),
-                   flip=(0, -1), positively_homogeneous=True, linear=True),
+                   flip=(0, -1), positively_homogeneous=True, linear=True, affine_flip=2),
         Activation("tanh", sp.tanh, np.tanh, flip=(0, -1)),
         Activation("sigmoid", sigmoid, sps.expit, flip=(1, -1)),
-        Activation("relu", relu, NUMPY_FUNCTIONS["relu"], positively_homogeneous=True),
+        Activation("relu", relu, NUMPY_FUNCTIONS["relu"], positively_homogeneous=True,
+                   affine_flip=1),
         Activation("leaky_relu", leaky_relu, NUMPY_FUNCTIONS["leaky_relu"],
-                   positively_homogeneous=True),
-        Activation("softplus", softplus, NUMPY_FUNCTIONS["softplus"]),
-        Activation("silu", _silu, lambda z: np.asarray(z) * sps.expit(z)),
+                   positively_homogeneous=True, affine_flip=1 + LEAKY_SLOPE),
+        Activation("softplus", softplus, NUMPY_FUNCTIONS["softplus"], affine_flip=1),
+        Activation("silu", _silu, lambda z: np.asarray(z) * sps.expit(z), affine_flip=1),
         Activation("erf", sp.erf, sps.erf, flip=(0, -1)),
+        Activation("gelu", gelu, _np_gelu, affine_flip=1),
+        Activation("square", lambda z: z ** 2, lambda z: np.square(np.asarray(z, dtype=float)),
+                   flip=(0, 1), affine_flip=0, polynomial_degree=2),
+        Activation("cube", lambda z: z ** 3, lambda z: np.asarray(z, dtype=float) ** 3,
+                   flip=(0, -1), polynomial_degree=3),
+        Activation("quartic", lambda z: z ** 4, lambda z: np.asarray(z, dtype=float) ** 4,
+                   flip=(0, 1), affine_flip=0, polynomial_degree=4),
     ]
 }
 

@@ -31,6 +31,8 @@ from .study import (
     consistency_study,
     seed_model,
 )
+from .study._plot import check_figure_path
+from .study._study import MAX_REPLICATIONS, MAX_ROWS, MAX_STARTS
 from .symmetry import symmetry_group
 
 __all__ = ["main", "build_parser"]
@@ -43,18 +45,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"symmle: error: {message}\n")
 
 
-def _int_at_least(minimum, what):
+def _int_at_least(minimum, what, maximum):
     def parse(text):
-        try:  # SymmleValueError (below minimum) is a ValueError too
-            return check_int(int(text), "value", minimum)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {what} integer, got {text!r}") from None
+        try:  # SymmleValueError (out of range) is a ValueError too
+            value = int(text) if len(text) <= _MAX_INT_DIGITS else None
+            return check_int(value, "value", minimum, maximum=maximum)
+        except (ValueError, TypeError):
+            raise argparse.ArgumentTypeError(
+                f"expected a {what} integer at most {maximum}, got {text[:40]!r}") from None
 
     return parse
 
 
-_positive_int = _int_at_least(1, "positive")
-_nonneg_int = _int_at_least(0, "non-negative")
+#: digits an integer option may have before it is refused unread.
+_MAX_INT_DIGITS = 40
+
+#: the command line's bounds: far above any real use, low enough that a typo is refused before
+#: any work (the study checks the same bounds).
+_positive_int = _int_at_least(1, "positive", MAX_REPLICATIONS)
+_starts = _int_at_least(1, "positive", MAX_STARTS)
+_jobs = _int_at_least(1, "positive", 1024)
+_nonneg_int = _int_at_least(0, "non-negative", 2 ** 128)
 
 
 def _positive_float(text):
@@ -75,7 +86,7 @@ def _sizes(text):
         raise argparse.ArgumentTypeError(
             f"expected comma-separated positive integers like 100,1000, got {text!r}") from None
     try:
-        return [check_int(n, "sample size", 1) for n in sizes]
+        return [check_int(n, "sample size", 1, maximum=MAX_ROWS) for n in sizes]
     except SymmleValueError:
         raise argparse.ArgumentTypeError(f"expected positive sample sizes, got {text!r}") from None
 
@@ -116,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="y", help="name of the response column (default y)")
     p.add_argument("--features", default=None,
                    help="comma-separated input columns (default: every column but the target)")
-    p.add_argument("--starts", type=_positive_int, default=4, help="random starts (default 4)")
+    p.add_argument("--starts", type=_starts, default=4, help="random starts (default 4)")
     p.add_argument("--method", default=None, choices=("scoring", "lm", "trf", "trust-exact"),
                    help="optimiser (default: damped Fisher scoring)")
     p.add_argument("--json", default=None, help="also write the result to this JSON path")
@@ -129,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--activation", default="tanh", choices=activation_names())
     p.add_argument("--sizes", type=_sizes, default=None, help="sample sizes, e.g. 100,1000,10000")
     p.add_argument("--reps", type=_positive_int, default=None, help="replications per size")
-    p.add_argument("--starts", type=_positive_int, default=None, help="random starts per fit")
-    p.add_argument("--jobs", type=_positive_int, default=None, help="parallel processes (joblib)")
+    p.add_argument("--starts", type=_starts, default=None, help="random starts per fit")
+    p.add_argument("--jobs", type=_jobs, default=None, help="parallel processes (joblib)")
     p.add_argument("--scheduler", default=None, help="address of a Dask scheduler to run on")
     p.add_argument("--plot", default=None, help="write the figure to this PNG path")
     p.add_argument("--json", default=None, help="write the result to this JSON path")
@@ -193,7 +204,7 @@ def _cmd_identify(args):
 def _cmd_fit(args):
     model = _model(args)
     targets = args.target.split(",")
-    features = args.features.split(",") if args.features else None
+    features = [f.strip() for f in args.features.split(",")] if args.features else None
     X, y, _ = load_csv(args.data, target=targets if len(targets) > 1 else targets[0],
                        features=features)
     options = {"method": args.method} if args.method else {}
@@ -215,6 +226,8 @@ def _cmd_study(args):
         model = Model(mlp(*parse_widths(args.arch), activation=args.activation), Gaussian(sigma=0.5))
         theta = model.random_params(args.seed, scale=2.0)
     client = args.scheduler
+    if args.plot:
+        check_figure_path(args.plot)  # before the study runs, not after
     result = consistency_study(
         model, theta,
         sample_sizes=args.sizes or QUICK_SIZES,

@@ -32,7 +32,7 @@ from hypothesis.strategies import SearchStrategy
 
 from .activations import activation_names, get_activation
 from .architecture import Architecture, mlp
-from ._checks import check_int
+from ._checks import check_bool, check_int
 from .errors import SymmleTypeError, SymmleValueError
 from .model import Model
 from .symmetry import ParamTransform, symmetry_group
@@ -61,12 +61,31 @@ def _activations(name, value, default):
     return value
 
 
-def _bias(value):
+def _bias(value, *, per_unit_ok: bool = False):
     if value is None:
         return st.booleans()
+    if per_unit_ok and isinstance(value, str) and value == "per_unit":
+        return "per_unit"
     if not isinstance(value, (bool, np.bool_)):
-        raise SymmleTypeError(f"bias must be True, False or None (either), got {value!r}")
+        extra = ', "per_unit"' if per_unit_ok else ""
+        raise SymmleTypeError(f"bias must be True, False, None (either){extra}, got {value!r}")
     return st.just(bool(value))
+
+
+def _default_activations() -> tuple[str, ...]:
+    """Every registered non-polynomial activation (polynomial networks have redundancies no
+    symmetry explains, so they are drawn only when named)."""
+    return tuple(a for a in activation_names() if get_activation(a).polynomial_degree is None)
+
+
+def _skip(value):
+    if isinstance(value, str):
+        if value != "all":
+            raise SymmleValueError(f"skip_connections must be True, False or 'all', got {value!r}")
+        return value
+    if not isinstance(value, (bool, np.bool_)):
+        raise SymmleTypeError(f"skip_connections must be True, False or 'all', got {value!r}")
+    return bool(value)
 
 
 def _bounds(lo, hi):
@@ -90,8 +109,9 @@ def _arch(arch) -> tuple[Architecture, int]:
 def architectures(*, min_inputs: int = 1, max_inputs: int = 3, min_hidden_layers: int = 0,
                   max_hidden_layers: int = 2, min_width: int = 1, max_width: int = 4,
                   min_outputs: int = 1, max_outputs: int = 2, activations=None,
-                  output_activations=("identity",), bias=True) -> SearchStrategy[Architecture]:
-    """Fully connected networks from `symmle.architecture.mlp`.
+                  output_activations=("identity",), bias=True, skip_connections=False,
+                  per_unit_activations: bool = False) -> SearchStrategy[Architecture]:
+    """Layered networks: `symmle.architecture.mlp`, or with skip connections and per-unit options.
 
     Parameters
     ----------
@@ -100,10 +120,22 @@ def architectures(*, min_inputs: int = 1, max_inputs: int = 3, min_hidden_layers
         Ranges (inclusive) of the input width, the number of hidden layers, each
         hidden width and the output width.
     activations : sequence of str, optional
-        Hidden activations to draw from (one per network); all registered ones by default.
+        Hidden activations to draw from; by default every registered non-polynomial one
+        (polynomial activations such as ``"square"`` only when named).
     output_activations : sequence of str
-    bias : bool or None
-        Whether units have biases; None draws it.
+    bias : bool, None or "per_unit"
+        Whether units have biases; None draws one flag for the network, ``"per_unit"`` one
+        per unit (bias-free units among biased ones).
+    skip_connections : bool or "all"
+        False: consecutive layers only (an MLP). True: each edge from a layer to any later
+        layer but the next (inputs to outputs included) is drawn. ``"all"``: every such
+        edge, so that every unit's inputs also feed its successors (the condition for the
+        flips of softplus, SiLU, GELU and ReLU units).
+    per_unit_activations : bool
+        Draw each hidden unit's activation separately (one per network otherwise).
+
+    With the default options the network is ``mlp(...)``'s; otherwise it is built with
+    `symmle.architecture.Architecture.from_graph` (nodes ``x1…``, ``h{layer}_{j}``, ``y…``).
 
     Examples
     --------
@@ -112,24 +144,72 @@ def architectures(*, min_inputs: int = 1, max_inputs: int = 3, min_hidden_layers
     Traceback (most recent call last):
     ...
     symmle.errors.SymmleValueError: max_width must be an integer >= 1, got 0
+    >>> architectures(skip_connections="some")
+    Traceback (most recent call last):
+    ...
+    symmle.errors.SymmleValueError: skip_connections must be True, False or 'all', got 'some'
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5, derandomize=True)
+    ... @given(architectures(min_hidden_layers=1, skip_connections="all", bias="per_unit",
+    ...                      per_unit_activations=True))
+    ... def test(arch):
+    ...     assert ("x1", "h1_1") in arch.edge_index
+    >>> test()
     """
     ni = _range("inputs", min_inputs, max_inputs, 1)
     nl = _range("hidden_layers", min_hidden_layers, max_hidden_layers, 0)
     nw = _range("width", min_width, max_width, 1)
     no = _range("outputs", min_outputs, max_outputs, 1)
-    acts = _activations("activations", activations, activation_names())
+    acts = _activations("activations", activations, _default_activations())
     outs = _activations("output_activations", output_activations, ("identity",))
-    biases = _bias(bias)
+    biases = _bias(bias, per_unit_ok=True)
+    skip = _skip(skip_connections)
+    per_unit = check_bool(per_unit_activations, "per_unit_activations")
+    plain = skip is False and not per_unit and biases != "per_unit"
 
     @st.composite
     def build(draw):
         d = draw(st.integers(*ni))
         hidden = draw(st.lists(st.integers(*nw), min_size=nl[0], max_size=nl[1]))
         k = draw(st.integers(*no))
-        return mlp(d, *hidden, k, activation=draw(st.sampled_from(acts)),
-                   output_activation=draw(st.sampled_from(outs)), bias=draw(biases))
+        if plain:
+            return mlp(d, *hidden, k, activation=draw(st.sampled_from(acts)),
+                       output_activation=draw(st.sampled_from(outs)), bias=draw(biases))
+        return _layered(draw, d, hidden, k, acts, outs, biases, skip, per_unit)
 
     return build()
+
+
+def _layered(draw, d, hidden, k, acts, outs, biases, skip, per_unit) -> Architecture:
+    """A layered DAG: consecutive layers fully connected, plus the drawn skip edges."""
+    G = nx.DiGraph()
+    layers = [[f"x{i + 1}" for i in range(d)]]
+    for v in layers[0]:
+        G.add_node(v, role="input")
+    flag = (lambda: draw(st.booleans())) if biases == "per_unit" else None
+    net_flag = None if flag else draw(biases)
+    net_act = draw(st.sampled_from(acts))
+    for li, w in enumerate(hidden):
+        units = [f"h{li + 1}_{j + 1}" for j in range(w)]
+        for v in units:
+            G.add_node(v, role="hidden", bias=flag() if flag else net_flag,
+                       activation=draw(st.sampled_from(acts)) if per_unit else net_act)
+        layers.append(units)
+    out_act = draw(st.sampled_from(outs))
+    ys = ["y"] if k == 1 else [f"y{j + 1}" for j in range(k)]
+    for v in ys:
+        G.add_node(v, role="output", activation=out_act, bias=flag() if flag else net_flag)
+    layers.append(ys)
+    for a in range(len(layers) - 1):
+        G.add_edges_from((u, v) for u in layers[a] for v in layers[a + 1])
+        if skip is False:
+            continue
+        for b in range(a + 2, len(layers)):
+            for u in layers[a]:
+                for v in layers[b]:
+                    if skip == "all" or draw(st.booleans()):
+                        G.add_edge(u, v)
+    return Architecture.from_graph(G)
 
 
 def graph_architectures(*, max_inputs: int = 2, max_hidden: int = 5, max_outputs: int = 2,
@@ -148,7 +228,8 @@ def graph_architectures(*, max_inputs: int = 2, max_hidden: int = 5, max_outputs
     max_inputs, max_hidden, max_outputs : int
         Upper bounds (inputs and outputs at least 1, hidden at least 0).
     activations : sequence of str, optional
-        Hidden activations to draw from (per unit); all registered ones by default.
+        Hidden activations to draw from (per unit); every registered non-polynomial one by
+        default.
     bias : bool or None
         Whether units have biases; None draws it per unit.
     max_twins : int
@@ -168,7 +249,7 @@ def graph_architectures(*, max_inputs: int = 2, max_hidden: int = 5, max_outputs
     max_hidden = check_int(max_hidden, "max_hidden", 0)
     max_outputs = check_int(max_outputs, "max_outputs", 1)
     max_twins = check_int(max_twins, "max_twins", 0)
-    acts = _activations("activations", activations, activation_names())
+    acts = _activations("activations", activations, _default_activations())
     biases = _bias(bias)
 
     @st.composite

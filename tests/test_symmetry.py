@@ -21,8 +21,9 @@ from symmle.strategies import architectures, graph_architectures, group_elements
 from symmle.symmetry import (
     ParamTransform, align, canonicalize, continuous_symmetries, orbit_distance, symmetry_group)
 
-ACTS = ["identity", "tanh", "sigmoid", "relu", "leaky_relu", "softplus", "silu", "erf"]
-FLIP = {"tanh", "erf", "sigmoid"}
+ACTS = ["identity", "tanh", "sigmoid", "relu", "leaky_relu", "softplus", "silu", "erf", "gelu",
+        "square", "cube"]
+FLIP = {"tanh", "erf", "sigmoid", "square", "cube"}   # flips without skip connections
 
 
 def branches(k, act="tanh", depth=2):
@@ -169,9 +170,20 @@ def brute_force_order(arch):
     flippable = 0
     for v in arch.hidden_nodes:
         act = arch.activation_of(v)
-        if act.flip is None or act.linear:
+        if act.linear:
             continue
-        if act.flip[0] != 0 and not all(g.nodes[s]["bias"] for s in g.successors(v)):
+        succ = list(g.successors(v))
+        if act.flip is not None:
+            if act.flip[0] != 0 and not all(g.nodes[s]["bias"] for s in succ):
+                continue
+        elif act.affine_flip is not None:
+            # σ(-z) = σ(z) - c·z: c·v·w moves to skip edges (every input of v must feed every
+            # successor), c·v·b to the successors' biases (needed only when v has a bias)
+            if not all(g.has_edge(i, s) for i in g.predecessors(v) for s in succ):
+                continue
+            if g.nodes[v]["bias"] and not all(g.nodes[s]["bias"] for s in succ):
+                continue
+        else:
             continue
         flippable += 1
     return n_aut * 2 ** flippable

@@ -48,15 +48,22 @@ def read_checkpoint(path: Path, config: dict | None, P: int):
     refused with a `PersistenceError` naming what differs. An unseeded ``config`` (entropy
     None) takes the file's seed.
     """
+    if not path.is_file():
+        raise PersistenceError(f"checkpoint {str(path)!r} is not a regular file")
     data = path.read_bytes()
     lines = data.split(b"\n")
     complete, torn = lines[:-1], lines[-1]
+    if not complete:
+        if torn.strip():  # one line and no newline: a header torn mid-write, or another file
+            _header(path, torn)
+            raise PersistenceError(f"checkpoint {path}: the header line is incomplete")
+        return None, {}
+    # the header is checked before anything is changed: a file that is not a checkpoint is
+    # refused as it is, never truncated
+    header = _header(path, complete[0])
     if torn.strip():
         # the writer was killed mid-line: drop the partial record so appends stay valid
-        path.write_bytes(b"\n".join(complete) + (b"\n" if complete else b""))
-    if not complete:
-        return None, {}
-    header = _header(path, complete[0])
+        path.write_bytes(b"\n".join(complete) + b"\n")
     stored = header["config"]
     if config is not None:
         check_same_study(path, config, stored)

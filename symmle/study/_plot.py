@@ -18,9 +18,40 @@ _QQ_LINTHRESH = 2.0
 _DPI = 110
 
 
+def check_figure_path(path) -> None:
+    """Refuse, before any work, a figure path matplotlib cannot write: not a path, a directory,
+    a missing folder, or a suffix that is no image format (the plot extra must be installed)."""
+    import os
+    from pathlib import Path
+
+    from ..errors import SymmleTypeError, SymmleValueError
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise SymmleTypeError(f"the figure path must be a str or path-like, got "
+                              f"{type(path).__name__}")
+    require("matplotlib", "plot")
+    # optional dependency (the plot extra)
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    p = Path(path)
+    if p.is_dir():
+        raise SymmleValueError(f"figure path {str(p)!r} is a directory; give a file name such "
+                               f"as {str(p / 'study.png')!r}")
+    if not p.parent.is_dir():
+        raise SymmleValueError(f"figure path {str(p)!r}: the folder {str(p.parent)!r} does not "
+                               f"exist")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = p.suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise SymmleValueError(f"figure path {str(p)!r}: {p.suffix or 'no suffix'} is not an "
+                               f"image format; use one of {', '.join(sorted(formats))}")
+
+
 def plot_study(result, path=None):
     """Draw `StudyResult` ``result`` (see `StudyResult.plot`); save it to ``path`` if given."""
     require("matplotlib", "plot")
+    if path is not None:
+        check_figure_path(path)
     # optional dependency (the plot extra): imported only when a figure is drawn
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import os
 import warnings
 from contextlib import nullcontext
@@ -123,14 +124,19 @@ def _check_n_jobs(n_jobs, client) -> int:
 
 
 
+#: a Dask scheduler address: an optional protocol, a host name, IPv4 or bracketed IPv6 address,
+#: and an optional port.
+_ADDRESS = re.compile(r"^([a-z][a-z0-9+]*://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+)(:\d{1,5})?$")
+
+
 def _check_client(client) -> None:
     """A Dask ``Client`` (anything with ``submit``), a scheduler address or None."""
     if client is None:
         return
     if isinstance(client, str):
-        if not client.strip() or any(ch.isspace() for ch in client.strip()):
+        if not _ADDRESS.match(client):
             raise SymmleValueError(f"client must be a Dask scheduler address such as "
-                                   f"'tcp://127.0.0.1:8786', got {client!r}")
+                                   f"'tcp://127.0.0.1:8786', got {client!r:.80}")
         return
     if not callable(getattr(client, "submit", None)):
         raise SymmleTypeError(f"client must be a dask.distributed.Client or a scheduler address "

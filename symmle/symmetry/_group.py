@@ -27,7 +27,7 @@ from ..errors import SymmleTypeError, SymmleValueError
 from ._continuous import continuous_symmetries
 from ._quotient import quotient_graph, quotient_transversals
 from ._structure import _Structure, arch_and_model, check_theta, forget_structure, structure
-from ._transform import ParamTransform, transform_maps
+from ._transform import ParamTransform, layer_groups, target_index
 
 __all__ = ["SymmetryGroup", "symmetry_group", "orbit_table", "clear_caches", "MAX_ELEMENTS"]
 
@@ -92,17 +92,22 @@ class _GroupCore:
             perm_k[m] = m[np.asarray(sigma, dtype=np.intp)]
         return self.lift(self.product(choice))[perm_k], np.asarray(flips, dtype=bool)
 
+    def iter_perms(self):
+        """The hidden permutations of the elements, in `iter_elements` order (flips aside)."""
+        for choice in itertools.product(*[range(len(T)) for T in self.transversals]):
+            for perms in itertools.product(*[itertools.permutations(range(len(m)))
+                                             for m in self.classes]):
+                yield self.element(choice, perms, np.zeros(self.st.H, bool))[0]
+
     def iter_elements(self):
         """``(perm, flips)`` of every element, the identity first."""
         st = self.st
         flip_units = np.flatnonzero(st.flippable)
-        for choice in itertools.product(*[range(len(T)) for T in self.transversals]):
-            for perms in itertools.product(*[itertools.permutations(range(len(m)))
-                                             for m in self.classes]):
-                for bits in itertools.product((False, True), repeat=len(flip_units)):
-                    flips = np.zeros(st.H, bool)
-                    flips[flip_units] = bits
-                    yield self.element(choice, perms, flips)
+        for perm in self.iter_perms():
+            for bits in itertools.product((False, True), repeat=len(flip_units)):
+                flips = np.zeros(st.H, bool)
+                flips[flip_units] = bits
+                yield perm, flips
 
     @cached_property
     def orbit_table(self) -> "_OrbitTable":
@@ -110,39 +115,78 @@ class _GroupCore:
 
 
 class _OrbitTable:
-    """All elements of a small group stacked, to apply them to one θ at once."""
+    """All elements of a small group stacked, to apply them to one θ at once.
+
+    Element ``k = i·2^f + j`` (the `_GroupCore.iter_elements` order) is permutation ``i`` of
+    `perms` after flip set ``j`` of `flip_sets`: every flip set's ``F_S(θ)`` is computed once
+    (signs, then the layered flip terms of `FlipProgram`, for all sets together) and
+    scattered by every permutation's target indices.
+    """
 
     def __init__(self, core: _GroupCore):
-        elems = list(core.iter_elements())
-        self.perms = np.stack([p for p, _ in elems])
-        self.flips = np.stack([f for _, f in elems])
-        self.P = P = core.st.P
-        maps = [transform_maps(core.st, p, f) for p, f in elems]
-        self.src = np.stack([m[0] for m in maps]) if P else None
-        self.sign = np.stack([m[1] for m in maps]) if P else None
-        rows, t, s, c = [], [], [], []
-        for k, (_, _, add) in enumerate(maps):
-            if add is not None:
-                rows.append(np.full(len(add[0]), k))
-                t.append(add[0]), s.append(add[1]), c.append(add[2])
-        self.add = (np.concatenate(rows), np.concatenate(t), np.concatenate(s),
-                    np.concatenate(c)) if rows else None
+        st = core.st
+        self.P = P = st.P
+        flip_units = np.flatnonzero(st.flippable)
+        n_f = len(flip_units)
+        codes = np.arange(1 << n_f)
+        bits = ((codes[:, None] >> np.arange(n_f - 1, -1, -1)) & 1).astype(bool)
+        self.flip_sets = np.zeros((len(codes), st.H), bool)
+        self.flip_sets[:, flip_units] = bits
+        self.perms = np.stack(list(core.iter_perms())).astype(np.intp)
+        self.targets = target_index(st, self.perms)
+        K = len(codes)
+        s = np.ones((K, st.N))
+        s[:, st.hidden] = np.where(self.flip_sets, -1.0, 1.0)
+        beta = np.ones((K, st.N))
+        beta[:, st.hidden] = np.where(self.flip_sets, st.beta[st.hidden], 1.0)
+        self.sign = np.empty((K, P))
+        self.sign[:, st.E_idx] = s[:, st.E_dst] * beta[:, st.E_src]
+        self.sign[:, st.B_idx] = s[:, st.B_node]
+        parts = []
+        for j, h in enumerate(flip_units.tolist()):
+            o, t, a, b, c0 = st.flip_terms[h]
+            if len(o) == 0:
+                continue
+            rows = np.flatnonzero(bits[:, j])
+            r = np.repeat(rows, len(o))
+            oo = np.tile(o, len(rows))
+            parts.append((st.layer_of[oo], r, np.tile(t, len(rows)), np.tile(a, len(rows)),
+                          np.tile(b, len(rows)), np.tile(c0, len(rows)) * s[r, oo]))
+        if parts:
+            cat = [np.concatenate([p[k] for p in parts]) for k in range(6)]
+            order = np.argsort(cat[0], kind="stable")
+            self.terms = [c[order] for c in cat[1:]]
+            self.groups = layer_groups(cat[0][order])
+        else:
+            self.terms, self.groups = None, []
 
     def __len__(self) -> int:
-        return len(self.perms)
+        return len(self.perms) * len(self.flip_sets)
 
     def element(self, arch: Architecture, k: int) -> ParamTransform:
         """Element ``k`` (in `_GroupCore.iter_elements` order) as a transform of ``arch``."""
-        return ParamTransform._make(arch, self.perms[k].copy(), self.flips[k].copy())
+        i, j = divmod(int(k), len(self.flip_sets))
+        return ParamTransform._make(arch, self.perms[i].copy(), self.flip_sets[j].copy())
+
+    def flipped(self, theta: np.ndarray) -> np.ndarray:
+        """``F_S(θ)`` (network part) for every flip set: (2^f, P)."""
+        F = theta[None, :self.P] * self.sign
+        for lo, hi in self.groups:
+            r, t, a, b, c = (x[lo:hi] for x in self.terms)
+            vals = c * theta[a] * np.where(b < 0, 1.0, F[r, np.maximum(b, 0)])
+            np.add.at(F, (r, t), vals)
+        return F
 
     def __call__(self, theta: np.ndarray) -> np.ndarray:
-        out = np.broadcast_to(theta, (len(self), len(theta))).copy()
-        if self.P:
-            out[:, :self.P] = theta[self.src] * self.sign
-        if self.add is not None:
-            r, t, s, c = self.add
-            np.add.at(out, (r, t), c * theta[s])
-        return out
+        n_p, K, P = len(self.perms), len(self.flip_sets), self.P
+        out = np.empty((n_p, K, len(theta)))
+        out[..., P:] = theta[P:]
+        if P:
+            net = np.empty((n_p, K, P))
+            np.put_along_axis(net, np.broadcast_to(self.targets[:, None, :], net.shape),
+                              np.broadcast_to(self.flipped(theta)[None], net.shape), axis=2)
+            out[..., :P] = net
+        return out.reshape(n_p * K, len(theta))
 
 
 class SymmetryGroup:
@@ -394,14 +438,29 @@ def _generator_words(g: ParamTransform) -> str:
     fl = np.flatnonzero(g._flips)
     if len(fl) == 1 and np.array_equal(g._perm, np.arange(st.H)):
         v = st.hidden[fl[0]]
-        name = st.act_name[v]
-        if st.flip_a[v] == 0:
-            why = f"{name} is odd: negate its incoming weights, bias and outgoing weights"
-        else:
-            why = (f"{name}: σ(-z) = 1 - σ(z); negate its incoming weights, bias and outgoing "
-                   "weights, add the outgoing weights to the successors' biases")
-        return f"flip {st.nodes[v]} ({why})"
+        return f"flip {st.nodes[v]} ({flip_words(st, v)})"
     return g.describe()
+
+
+def flip_words(st: _Structure, v: int) -> str:
+    """What flipping unit v does, in words (from its negation identity)."""
+    name = st.act_name[v]
+    al, be, ga = st.alpha[v], st.beta[v], st.gamma[v]
+    if ga != 0:
+        c = "" if -ga == 1 else _num(-ga) + "·"
+        return (f"{name}: σ(-z) = σ(z) - {c}z; negate its incoming weights and bias, keep its "
+                f"outgoing weights v, add {c}v·w to the skip weights from its inputs and "
+                f"{c}v·b to the successors' biases")
+    if be > 0:
+        return f"{name} is even: negate its incoming weights and bias"
+    if al == 0:
+        return f"{name} is odd: negate its incoming weights, bias and outgoing weights"
+    return (f"{name}: σ(-z) = {_num(al)} - σ(z); negate its incoming weights, bias and "
+            "outgoing weights, add the outgoing weights to the successors' biases")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def _continuous_words(st: _Structure) -> str:
@@ -410,6 +469,9 @@ def _continuous_words(st: _Structure) -> str:
     if st.homogeneous[hid].any():
         kinds.append("positive rescaling of each " + "/".join(
             sorted({st.act_name[v] for v in hid if st.homogeneous[v]})) + " unit")
+    if (st.degree[hid] > 1).any():
+        kinds.append("rescaling σ(λz) = λ^r σ(z) of each " + "/".join(
+            sorted({st.act_name[v] for v in hid if st.degree[v] > 1})) + " unit")
     if st.linear[hid].any():
         kinds.append("affine (GL) mixing of identity units")
     return f" ({'; '.join(kinds)})" if kinds else ""

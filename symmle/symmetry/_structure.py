@@ -1,9 +1,10 @@
 """The integer structure of an architecture that every symmetry computation reads.
 
 `structure` gives the `_Structure` of an architecture (node ids, edge and bias indices into θ,
-activation facts, twin classes), computed once and kept in a weak cache keyed by the
-architecture. `arch_and_model` and `check_theta` are the argument checks the symmetry
-functions (and `symmle.identifiability`) share.
+activation facts and negation identities, which units can flip and what their flips move, twin
+classes), computed once and kept in a weak cache keyed by the architecture. `arch_and_model`
+and `check_theta` are the argument checks the symmetry functions (and
+`symmle.identifiability`) share.
 """
 
 from __future__ import annotations
@@ -72,13 +73,16 @@ class _Structure:
         self.is_output = np.zeros(N, bool)
         self.is_output[[nid[v] for v in arch.output_nodes]] = True
         self.output_ids = np.array([nid[v] for v in arch.output_nodes], dtype=np.intp)
-        # activations: the flip constant a of σ(-z) = a - σ(z), and flippability
+        # activations: the negation identity σ(-z) = α + β·σ(z) + γ·z of each unit, if any
         acts = {}
         self.act_name = []
-        self.flip_a = np.zeros(N)
-        flip_ok = np.zeros(N, bool)
+        self.alpha = np.zeros(N)
+        self.beta = np.ones(N)
+        self.gamma = np.zeros(N)
+        has_negation = np.zeros(N, bool)
         self.homogeneous = np.zeros(N, bool)
         self.linear = np.zeros(N, bool)
+        self.degree = np.zeros(N, dtype=np.intp)   # r of a monomial activation z^r, else 0
         for i, v in enumerate(self.nodes):
             if g.nodes[v]["role"] == "input":
                 self.act_name.append(None)
@@ -88,15 +92,89 @@ class _Structure:
             self.act_name.append(name)
             self.linear[i] = act.linear
             self.homogeneous[i] = act.positively_homogeneous and not act.linear
-            if act.flip is not None and not act.linear and act.flip[1] == -1:
-                flip_ok[i] = True
-                self.flip_a[i] = act.flip[0]
-        has_bias = self.bias_pos >= 0
-        bad = self.E_src[~has_bias[self.E_dst]]
-        unbiased_succ = np.zeros(N, bool)
-        unbiased_succ[bad] = True
-        flip_ok &= ~((self.flip_a != 0) & unbiased_succ)
-        self.flippable = flip_ok[self.hidden] if self.H else np.zeros(0, bool)
+            self.degree[i] = act.polynomial_degree or 0
+            neg = act.negation
+            if neg is not None:
+                has_negation[i] = True
+                self.alpha[i], self.beta[i], self.gamma[i] = neg
+        flip_ok = np.array([has_negation[v] and self._flip_fits(int(v)) for v in self.hidden],
+                           dtype=bool)
+        self.flippable = flip_ok if self.H else np.zeros(0, bool)
+
+    def _flip_fits(self, v: int) -> bool:
+        """Whether the graph can absorb unit v's flip: the successors' biases take ``α`` and
+        ``γ·b_v``, and skip edges from every input of v to every successor take ``γ·w``."""
+        succ = self.succs(v)
+        needs_bias = self.alpha[v] != 0 or (self.gamma[v] != 0 and self.bias_pos[v] >= 0)
+        if needs_bias and not np.all(self.bias_pos[succ] >= 0):
+            return False
+        if self.gamma[v] == 0:
+            return True
+        pred = self.preds(v)
+        if self.edge_lookup(pred[:1], succ[:1], check=True) is None:
+            return False   # the common case (no skip edge at all), without the full product
+        src = np.repeat(pred, len(succ))
+        dst = np.tile(succ, len(pred))
+        return self.edge_lookup(src, dst, check=True) is not None
+
+    @cached_property
+    def flip_terms(self) -> tuple:
+        """Per hidden position: ``(o, t, a, b, c0)`` arrays of what its flip adds to its
+        successors.
+
+        Flipping unit u adds ``c0·s_o·θ[a]·θ'[b]`` (``b ≥ 0``) or ``c0·s_o·θ[a]``
+        (``b = -1``) to entry ``t`` of successor ``o``'s row, ``s_o = -1`` when o is flipped
+        too: with ``σ(-z) = α + β·σ(z) + γ·z``, ``-β·α·v`` and ``β·γ·v·b'`` go to o's bias
+        and ``β·γ·v·w'`` to the skip weight from each input i (``v`` the old weight u → o,
+        ``w'``, ``b'`` u's flipped incoming weight from i and bias). Empty for units that
+        cannot flip.
+        """
+        empty = (np.zeros(0, dtype=np.intp),) * 4 + (np.zeros(0),)
+        out = []
+        for h, u in enumerate(self.hidden.tolist()):
+            al, be, ga = self.alpha[u], self.beta[u], self.gamma[u]
+            if not self.flippable[h] or (al == 0 and ga == 0):
+                out.append(empty)
+                continue
+            succ = self.succs(u)
+            v_idx = self.edge_lookup(np.full(len(succ), u), succ)
+            parts = []
+            if al != 0:
+                parts.append((succ, self.bias_pos[succ], v_idx, np.full(len(succ), -1),
+                              np.full(len(succ), -be * al)))
+            if ga != 0:
+                if self.bias_pos[u] >= 0:
+                    parts.append((succ, self.bias_pos[succ], v_idx,
+                              np.full(len(succ), self.bias_pos[u]),
+                              np.full(len(succ), be * ga)))
+                pred = self.preds(u)
+                w_idx = self.edge_lookup(pred, np.full(len(pred), u))
+                o = np.tile(succ, len(pred))
+                parts.append((o, self.edge_lookup(np.repeat(pred, len(succ)), o),
+                              np.tile(v_idx, len(pred)), np.repeat(w_idx, len(succ)),
+                              np.full(len(o), be * ga)))
+            out.append(tuple(np.concatenate([p[k] for p in parts]) for k in range(5)))
+        return tuple(out)
+
+    @cached_property
+    def _adjacency(self):
+        """CSR arrays ``(in_ptr, in_src, in_edge, out_ptr, out_dst, out_edge)`` over node ids."""
+        order_in = np.lexsort((self.E_src, self.E_dst))
+        in_ptr = np.searchsorted(self.E_dst[order_in], np.arange(self.N + 1))
+        order_out = np.lexsort((self.E_dst, self.E_src))
+        out_ptr = np.searchsorted(self.E_src[order_out], np.arange(self.N + 1))
+        return (in_ptr, self.E_src[order_in], self.E_idx[order_in],
+                out_ptr, self.E_dst[order_out], self.E_idx[order_out])
+
+    def preds(self, v: int) -> np.ndarray:
+        """Node ids of the sources of node v."""
+        in_ptr, in_src = self._adjacency[:2]
+        return in_src[in_ptr[v]:in_ptr[v + 1]]
+
+    def succs(self, v: int) -> np.ndarray:
+        """Node ids of the successors of node v."""
+        out_ptr, out_dst = self._adjacency[3:5]
+        return out_dst[out_ptr[v]:out_ptr[v + 1]]
 
     # -------------------------------------------------------------- lookups
     @cached_property

@@ -1,7 +1,16 @@
 """`ParamTransform`: one discrete symmetry of θ (flip some hidden units, then permute them).
 
-A transform is stored as a permutation and a flip mask of hidden positions; `transform_maps`
-turns that into the signed (for the sigmoid, affine) permutation of θ it applies.
+A transform is stored as a permutation and a flip mask of hidden positions. Flipping a unit
+whose activation satisfies ``σ(-z) = α + β·σ(z) + γ·z`` negates its incoming weights and
+bias,
+multiplies its outgoing weights by β and moves the remainder into its successors: ``α`` and
+``γ·b`` into their biases, ``γ·w`` into their skip weights from the unit's inputs. With
+``γ = 0`` (odd activations, the sigmoid) that is a signed, affine permutation of θ; with
+``γ ≠ 0`` (softplus, SiLU, GELU, ReLU behind skip connections) the skip-weight update is a
+product of two parameters, so the map is a polynomial involution of θ, not a linear one.
+`FlipProgram` holds that map for one set of flipped units as signs plus, layer by layer,
+additive terms ``θ'[t] += c·θ[a]·θ'[b]`` (``θ'[b]`` an already flipped entry of an earlier
+layer) and ``θ'[t] += c·θ[a]``; `target_index` is the permutation part.
 """
 
 from __future__ import annotations
@@ -9,13 +18,13 @@ from __future__ import annotations
 from functools import cached_property
 
 import numpy as np
-import scipy.sparse as ssp
 
 from ..architecture import Architecture
 from ..errors import SymmleTypeError, SymmleValueError
 from ._structure import _Structure, check_theta, structure
 
-__all__ = ["ParamTransform", "transform_maps", "DESCRIBE_MAX_ITEMS"]
+__all__ = ["ParamTransform", "FlipProgram", "target_index", "node_perm", "layer_groups",
+           "DESCRIBE_MAX_ITEMS"]
 
 #: `ParamTransform.describe` names at most this many flipped units and cycles (and shortens a
 #: cycle longer than this), so a transform of a wide network still reads as one line.
@@ -47,16 +56,113 @@ def _cycle_words(names: list[str], cyc: list[int], max_items: int = DESCRIBE_MAX
     return f"cycle {' → '.join(shown)} → {shown[0]}"
 
 
+class FlipProgram:
+    """The map ``F_S`` that flips the hidden units ``S`` (no permutation), on the network part.
+
+    ``F_S(θ) = sign·θ``, then for each layer in order ``θ'[t] += c·θ[a]·θ'[b]``
+    (``b ≥ 0``) or ``θ'[t] += c·θ[a]`` (``b = -1``) for that layer's terms. Flips of
+    different units commute and each is an involution, so ``F_S`` is its own inverse and does
+    not depend on an order of the units.
+    """
+
+    def __init__(self, st: _Structure, flips: np.ndarray):
+        flips = np.asarray(flips, dtype=bool)
+        flipped = st.hidden[flips]
+        s = np.ones(st.N)
+        s[flipped] = -1.0
+        beta = np.ones(st.N)
+        beta[flipped] = st.beta[flipped]
+        self.sign = np.empty(st.P)
+        self.sign[st.E_idx] = s[st.E_dst] * beta[st.E_src]
+        self.sign[st.B_idx] = s[st.B_node]
+        terms = [st.flip_terms[h] for h in np.flatnonzero(flips).tolist()]
+        terms = [x for x in terms if len(x[0])]
+        if terms:
+            o, t, a, b, c0 = (np.concatenate([x[k] for x in terms]) for k in range(5))
+            layer = st.layer_of[o]
+            order = np.argsort(layer, kind="stable")
+            self.t, self.a, self.b = t[order], a[order], b[order]
+            self.coef = (c0 * s[o])[order]
+            self.groups = layer_groups(layer[order])
+        else:
+            self.t = self.a = self.b = np.zeros(0, dtype=np.intp)
+            self.coef = np.zeros(0)
+            self.groups = []
+
+    @property
+    def is_linear(self) -> bool:
+        """No product terms: ``F_S`` is a linear map ``θ ↦ Mθ``."""
+        return not np.any(self.b >= 0)
+
+    def apply(self, theta: np.ndarray) -> np.ndarray:
+        """``F_S`` of θ's network part, for θ of shape (P,) or (n, P)."""
+        out = theta * self.sign
+        if not self.groups:
+            return out
+        two = out.reshape(-1, out.shape[-1])
+        src = theta.reshape(-1, theta.shape[-1])
+        for lo, hi in self.groups:
+            t, a, b, c = self.t[lo:hi], self.a[lo:hi], self.b[lo:hi], self.coef[lo:hi]
+            lin = b < 0
+            vals = c * src[:, a] * np.where(lin, 1.0, two[:, np.maximum(b, 0)])
+            np.add.at(two, (slice(None), t), vals)
+        return two.reshape(out.shape)
+
+    def linear_matrix(self) -> np.ndarray:
+        """The (P, P) matrix of a linear ``F_S`` (see `is_linear`)."""
+        M = np.diag(self.sign)
+        np.add.at(M, (self.t, self.a), self.coef)
+        return M
+
+
+def layer_groups(layer: np.ndarray) -> list[tuple[int, int]]:
+    """``[(lo, hi), ...]``: the runs of equal values of a sorted array."""
+    if len(layer) == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(layer)) + 1
+    return list(zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(layer)].tolist()))
+
+
+def node_perm(st: _Structure, perm: np.ndarray) -> np.ndarray:
+    """The permutation of node ids that moves hidden position ``h`` to ``perm[h]``."""
+    out = np.arange(st.N, dtype=np.intp)
+    out[st.hidden] = st.hidden[perm]
+    return out
+
+
+def target_index(st: _Structure, perm: np.ndarray) -> np.ndarray:
+    """``tgt`` with ``θ'[tgt[i]] = θ[i]`` for the hidden-unit permutation ``perm`` (network part).
+
+    ``perm`` may be a stack (k, H) of permutations; the result is then (k, P).
+    """
+    perm = np.asarray(perm, dtype=np.intp)
+    single = perm.ndim == 1
+    perms = perm[None] if single else perm
+    out = np.empty((len(perms), st.P), dtype=np.intp)
+    npm = np.tile(np.arange(st.N, dtype=np.intp), (len(perms), 1))
+    npm[:, st.hidden] = st.hidden[perms]
+    if len(st.E_idx):
+        out[:, st.E_idx] = st.edge_lookup(npm[:, st.E_src], npm[:, st.E_dst])
+    if len(st.B_idx):
+        out[:, st.B_idx] = st.bias_pos[npm[:, st.B_node]]
+    return out[0] if single else out
+
+
 class ParamTransform:
     """A symmetry of θ: flip some hidden units, then permute hidden units.
 
-    The map is ``θ ↦ P_π S_F θ``: ``S_F`` flips every unit in ``F`` (for an odd
-    activation: negate its incoming weights, bias and outgoing weights; for
-    the sigmoid also add the old outgoing weights to the successors' biases),
-    ``P_π`` moves each unit's incoming weights, bias and outgoing weights to
-    the unit it is mapped to. It is a signed (for the sigmoid, affine-linear)
-    permutation of θ in the DESIGN order, and it leaves family parameters at
-    the end of a Model's θ unchanged.
+    The map is ``θ ↦ P_π F_S θ``. ``F_S`` flips every unit in ``S``: for an odd
+    activation, negate its incoming weights, bias and outgoing weights; for the
+    sigmoid (``σ(-z) = 1 - σ(z)``) also add the old outgoing weights to the
+    successors' biases; for an activation with ``σ(-z) = σ(z) - c·z`` (softplus,
+    SiLU, GELU, ReLU, leaky ReLU), negate the incoming weights and bias, *keep*
+    the outgoing weights v, and add ``c·v·w`` to the skip weight from each input
+    of the unit to each successor and ``c·v·b`` to the successor's bias (Vlačić &
+    Bölcskei 2021). ``P_π`` moves each unit's incoming weights, bias and outgoing
+    weights to the unit it is mapped to. Without ``c·z`` flips it is a signed,
+    affine permutation of θ in the DESIGN order (`matrix`); with them a
+    polynomial involution of θ. Family parameters at the end of a Model's θ stay
+    unchanged.
 
     Get them from a `SymmetryGroup`, or build one by naming units.
 
@@ -67,8 +173,10 @@ class ParamTransform:
         ``{unit: image}`` for the hidden units that move; must be an
         automorphism of the network graph (inputs and outputs fixed).
     flips : iterable, optional
-        Hidden units to flip (their activation must be odd, or the sigmoid with
-        every successor biased).
+        Hidden units to flip: their activation has a negation identity (odd, the
+        sigmoid, even, or ``σ(-z) = σ(z) - c·z``) and the graph can absorb the
+        remainder (successors with biases where a constant moves; skip edges from
+        every input of the unit to every successor where ``c·z`` moves).
 
     Examples
     --------
@@ -111,8 +219,9 @@ class ParamTransform:
                 if not st.flippable[h]:
                     raise SymmleValueError(
                         f"flips: unit {v!r} cannot be flipped (its activation "
-                        f"{st.act_name[st.hidden[h]]!r} has no sign identity, or a successor "
-                        "has no bias to absorb the sigmoid flip)")
+                        f"{st.act_name[st.hidden[h]]!r} has no negation identity, or the graph "
+                        "cannot absorb the remainder: a successor without a bias, or a missing "
+                        "skip edge from one of the unit's inputs to one of its successors)")
                 fl[h] = True
         self._init(arch, hp, fl)
         if not self._is_automorphism():
@@ -163,34 +272,30 @@ class ParamTransform:
 
     @cached_property
     def _node_perm(self) -> np.ndarray:
-        return _node_perm(self._st, self._perm)
+        return node_perm(self._st, self._perm)
 
     @cached_property
-    def _maps(self):
-        """``(src, sign, add)``: θ'[i] = sign[i]·θ[src[i]] + (add @ θ)[i] on the network part."""
-        return transform_maps(self._st, self._perm, self._flips)
+    def _program(self) -> FlipProgram:
+        return FlipProgram(self._st, self._flips)
 
     @cached_property
-    def _add_matrix(self):
-        add = self._maps[2]
-        if add is None:
-            return None
-        t, j, c = add
-        P = self._st.P
-        return ssp.csr_matrix((c, (t, j)), shape=(P, P))
+    def _target(self) -> np.ndarray:
+        return target_index(self._st, self._perm)
+
+    @property
+    def is_linear(self) -> bool:
+        """``g(θ) = Mθ`` for a matrix M (no flip of a ``σ(-z) = σ(z) - c·z`` unit that moves
+        products of parameters into skip weights)."""
+        return self._program.is_linear
 
     # -------------------------------------------------------------- algebra
     def __call__(self, theta) -> np.ndarray:
-        """Apply the transform to one θ (length P, or P plus family parameters) or a batch (..., P)."""
+        """Apply the transform to one θ (length P, or P plus family parameters) or a batch
+        (..., P)."""
         arr = check_theta(self.architecture, theta, batch=True)
         P = self._st.P
-        src, sign, _ = self._maps
         out = arr.copy()
-        out[..., :P] = arr[..., src] * sign
-        A = self._add_matrix
-        if A is not None:
-            flat = arr[..., :P].reshape(-1, P)
-            out[..., :P] += np.asarray(A @ flat.T).T.reshape(arr.shape[:-1] + (P,))
+        out[..., self._target] = self._program.apply(arr[..., :P])
         return out
 
     def __mul__(self, other: "ParamTransform") -> "ParamTransform":
@@ -218,13 +323,22 @@ class ParamTransform:
         return hash((id(self.architecture), self._perm.tobytes(), self._flips.tobytes()))
 
     def matrix(self) -> np.ndarray:
-        """The (P, P) matrix ``M`` with ``g(θ) = M θ`` on the network parameters."""
+        """The (P, P) matrix ``M`` with ``g(θ) = M θ`` on the network parameters.
+
+        Raises
+        ------
+        SymmleValueError
+            When the transform is not linear (`is_linear` is False: it flips a unit with
+            ``σ(-z) = σ(z) - c·z`` whose inputs carry weights, so a skip weight gains a
+            product ``c·v·w``); apply it with ``g(θ)`` instead.
+        """
+        if not self.is_linear:
+            raise SymmleValueError(
+                f"{self!r} is not linear in θ: its affine flips add products c·v·w of "
+                "parameters to skip weights; apply it as g(theta)")
         P = self._st.P
-        src, sign, _ = self._maps
         M = np.zeros((P, P))
-        M[np.arange(P), src] = sign
-        if self._add_matrix is not None:
-            M += self._add_matrix.toarray()
+        M[self._target] = self._program.linear_matrix()
         return M
 
     # ---------------------------------------------------------------- words
@@ -248,38 +362,3 @@ class ParamTransform:
 
     def __repr__(self):
         return f"<ParamTransform: {self.describe()}>"
-
-
-def _node_perm(st: _Structure, perm: np.ndarray) -> np.ndarray:
-    """The permutation of node ids that moves hidden position ``h`` to ``perm[h]``."""
-    out = np.arange(st.N, dtype=np.intp)
-    out[st.hidden] = st.hidden[perm]
-    return out
-
-
-def transform_maps(st: _Structure, perm: np.ndarray, flips: np.ndarray):
-    """``(src, sign, add)`` of the transform (flips, then perm) on the network part of θ.
-
-    ``θ'[i] = sign[i]·θ[src[i]]`` plus, where a sigmoid unit is flipped, ``add = (targets,
-    sources, coefficients)`` of the old outgoing weights added to the successors' biases
-    (None when there are none).
-    """
-    P = st.P
-    node_perm = _node_perm(st, perm)
-    s = np.ones(st.N)
-    s[st.hidden[flips]] = -1.0
-    src = np.empty(P, dtype=np.intp)
-    sign = np.empty(P)
-    tgt = st.edge_lookup(node_perm[st.E_src], node_perm[st.E_dst])
-    src[tgt] = st.E_idx
-    sign[tgt] = s[st.E_src] * s[st.E_dst]
-    btgt = st.bias_pos[node_perm[st.B_node]]
-    src[btgt] = st.B_idx
-    sign[btgt] = s[st.B_node]
-    m = (s[st.E_src] < 0) & (st.flip_a[st.E_src] != 0)
-    add = None
-    if m.any():
-        t = st.bias_pos[node_perm[st.E_dst[m]]]
-        c = s[st.E_dst[m]] * st.flip_a[st.E_src[m]]
-        add = (t, st.E_idx[m], c)
-    return src, sign, add
