@@ -1,0 +1,257 @@
+"""Inference that stays valid where the weights are not identified: per-row scores, the robust
+(sandwich) covariance, Wald tests of estimable hypotheses and delta-method predictions.
+
+Everything here works on the *identified subspace* of the information (the information rule's
+generalised inverse, `symmle._information`): a linear function ``c·θ`` is estimable when ``c``
+is orthogonal to the information's null space, and then its variance ``cᵀ I⁻ c`` is the same
+for every generalised inverse ``I⁻``. The regression function ``f(x; θ)`` is invariant under
+every symmetry of the network, so its gradient is orthogonal to every symmetry direction: a
+prediction stays estimable when the weights are not, as long as the null space holds only
+symmetry directions (and not, say, a reducible truth's extra directions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.stats as st
+
+from .._checks import as_real_array, check_probability
+from .._information import InformationRank
+from ..display import html_report
+from ..errors import DataError, SymmleValueError, require
+
+__all__ = ["TestResult", "Prediction", "score_rows", "sandwich", "wald", "delta_prediction",
+           "ESTIMABLE_TOL"]
+
+#: a linear function c·θ is estimable when its component along the information's (orthonormal)
+#: null space is at most this fraction of ‖c‖ (the information rule's NULL_COMPONENT_TOL).
+ESTIMABLE_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """A hypothesis test: statistic, degrees of freedom, p-value and how it was computed.
+
+    Attributes
+    ----------
+    statistic : float
+    df : int
+    pvalue : float
+    method : str
+        ``"wald"``, ``"chi2"`` (likelihood ratio against χ²) or ``"bootstrap"``.
+    note : str
+        A caveat (e.g. a singular restricted point) or ``""``.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    statistic: float
+    df: int
+    pvalue: float
+    method: str
+    note: str = ""
+
+    def __str__(self) -> str:
+        text = (f"{self.method} test: statistic = {self.statistic:.6g}, df = {self.df}, "
+                f"p-value = {self.pvalue:.4g}")
+        return text + (f"\n  note: {self.note}" if self.note else "")
+
+
+def score_rows(model, theta, X, y) -> np.ndarray:
+    """Per-row scores ``∂ℓ_i/∂θ``, shape (n, P) (the network block from the Jacobian, the
+    family's own parameters from `Family.grad_extra`)."""
+    cm = model.compile()
+    fam = model.family
+    Pn = model.n_network_params
+    theta = np.asarray(theta, dtype=float)
+    yv = fam.check_y(y, X.shape[0], model.architecture.n_outputs)
+    J = cm.jacobian(theta, X)  # (n, K, Pn)
+    eta = cm.linear_predictor(theta, X)
+    g = fam.grad_eta(eta, yv, theta[Pn:])  # (n, K)
+    rows = np.einsum("nk,nkp->np", g, J)
+    if model.n_params > Pn:
+        rows = np.concatenate([rows, fam.grad_extra(eta, yv, theta[Pn:])], axis=1)
+    return rows
+
+
+def sandwich(verdict: InformationRank, scores: np.ndarray) -> np.ndarray:
+    """The robust covariance ``A⁻ B A⁻`` (HC0): ``A⁻`` the information rule's generalised
+    inverse, ``B = Σ sᵢ sᵢᵀ`` from the per-row scores. Rows and columns of unidentified
+    parameters are NaN."""
+    G = verdict.cov
+    ok = verdict.identified
+    B = scores.T @ scores
+    C = np.full_like(G, np.nan)
+    Gi = G[np.ix_(ok, ok)]
+    C[np.ix_(ok, ok)] = Gi @ B[np.ix_(ok, ok)] @ Gi
+    return C
+
+
+def _estimable(verdict: InformationRank, rows: np.ndarray) -> np.ndarray:
+    """Per row of ``rows`` (m, P): whether it is orthogonal to the null space."""
+    N = verdict.null_space
+    if N.shape[1] == 0:
+        return np.ones(rows.shape[0], dtype=bool)
+    norms = np.linalg.norm(rows, axis=1)
+    along = np.linalg.norm(rows @ N, axis=1)
+    return along <= ESTIMABLE_TOL * np.maximum(norms, np.finfo(float).tiny)
+
+
+def _full_cov(verdict: InformationRank, cov: np.ndarray) -> np.ndarray:
+    """``cov`` with the NaN rows of unidentified parameters read as the generalised inverse's
+    (for estimable functions the value does not matter, but NaN · 0 would poison them)."""
+    return np.where(np.isnan(cov), 0.0, cov)
+
+
+def wald(theta, verdict: InformationRank, cov: np.ndarray, R, q=None,
+         names=None) -> TestResult:
+    """Wald test of the linear hypothesis ``R θ = q`` (``R`` of shape (m, P)).
+
+    Refuses an ``R`` with a row that is not estimable (a component along the information's null
+    space): such a hypothesis is about a direction the data do not identify.
+    """
+    theta = np.asarray(theta, dtype=float)
+    P = theta.size
+    R = as_real_array(R, name="R", expected=f"a matrix with {P} columns")
+    if R.ndim == 1:
+        R = R[None, :]
+    if R.ndim != 2 or R.shape[1] != P or R.shape[0] == 0:
+        raise SymmleValueError(f"R must have shape (m, {P}) with m ≥ 1, got {R.shape}")
+    if not np.all(np.isfinite(R)):
+        raise SymmleValueError("R must be finite")
+    q = np.zeros(R.shape[0]) if q is None else as_real_array(
+        q, name="q", expected=f"a vector of {R.shape[0]} numbers").ravel()
+    if q.shape != (R.shape[0],) or not np.all(np.isfinite(q)):
+        raise SymmleValueError(f"q must be {R.shape[0]} finite numbers, got shape {q.shape}")
+    bad = np.flatnonzero(~_estimable(verdict, R))
+    if bad.size:
+        raise SymmleValueError(
+            f"R is not estimable: row(s) {bad.tolist()} have a component along the "
+            f"information's null space ({verdict.null_dim} unidentified direction(s)); a "
+            f"hypothesis must be about identified combinations of θ (invariant under the "
+            f"symmetries), e.g. about predictions, not single weights of a symmetric network")
+    V = R @ _full_cov(verdict, cov) @ R.T
+    rank = int(np.linalg.matrix_rank(V, hermitian=True))
+    if rank < R.shape[0]:
+        raise SymmleValueError(f"R's rows are linearly dependent given the covariance (rank "
+                               f"{rank} of {R.shape[0]}); drop the redundant rows")
+    d = R @ theta - q
+    stat = float(d @ np.linalg.solve(V, d))
+    df = R.shape[0]
+    return TestResult(statistic=stat, df=df, pvalue=float(st.chi2.sf(stat, df)), method="wald")
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """Predictions with delta-method standard errors (`FitResult.get_prediction`).
+
+    Attributes
+    ----------
+    mean : ndarray, shape (n,) or (n, K)
+        ``E[y | x]`` at θ̂.
+    se : ndarray
+        Delta-method standard error of the mean (NaN where the mean is not estimable).
+    alpha : float
+        Default level ``1 - alpha`` of the intervals.
+    sigma : float or None
+        The Gaussian noise σ̂ (for `pred_int`); None for other families.
+    estimable : ndarray of bool
+        Per row (and output): whether the mean's gradient is orthogonal to the information's
+        null space, so that its standard error is valid whatever the weights' identification.
+    names : tuple of str
+        Output names for `summary_frame`.
+    """
+
+    mean: np.ndarray
+    se: np.ndarray
+    alpha: float
+    sigma: float | None
+    estimable: np.ndarray = field(repr=False)
+    names: tuple = ()
+
+    def conf_int(self, alpha: float | None = None) -> np.ndarray:
+        """Confidence interval of the mean, ``mean ± z·se``; shape ``mean.shape + (2,)``."""
+        alpha = self.alpha if alpha is None else check_probability(alpha, "alpha")
+        z = st.norm.ppf(1.0 - alpha / 2.0)
+        return np.stack([self.mean - z * self.se, self.mean + z * self.se], axis=-1)
+
+    def pred_int(self, alpha: float | None = None) -> np.ndarray:
+        """Prediction interval of a new ``y`` (Gaussian outputs): ``mean ± z·√(se² + σ̂²)``."""
+        if self.sigma is None:
+            raise SymmleValueError("prediction intervals are for Gaussian outputs (a continuous "
+                                   "y with noise σ); use conf_int for the mean")
+        alpha = self.alpha if alpha is None else check_probability(alpha, "alpha")
+        z = st.norm.ppf(1.0 - alpha / 2.0)
+        s = np.sqrt(self.se ** 2 + self.sigma ** 2)
+        return np.stack([self.mean - z * s, self.mean + z * s], axis=-1)
+
+    def summary_frame(self, alpha: float | None = None):
+        """A pandas DataFrame (``mean``, ``mean_se``, ``mean_ci_lower``, ``mean_ci_upper`` and,
+        for Gaussian outputs, ``obs_ci_lower``, ``obs_ci_upper``), as statsmodels names them."""
+        pd = require("pandas", "pandas")
+        ci = self.conf_int(alpha)
+        cols = {"mean": self.mean, "mean_se": self.se, "mean_ci_lower": ci[..., 0],
+                "mean_ci_upper": ci[..., 1]}
+        if self.sigma is not None:
+            pi = self.pred_int(alpha)
+            cols.update(obs_ci_lower=pi[..., 0], obs_ci_upper=pi[..., 1])
+        if self.mean.ndim == 1:
+            return pd.DataFrame(cols)
+        frames = {name: pd.DataFrame({k: v[:, j] for k, v in cols.items()})
+                  for j, name in enumerate(self.names or range(self.mean.shape[1]))}
+        return pd.concat(frames, axis=1)
+
+    def _repr_html_(self) -> str:
+        ci = self.conf_int()
+        rows = [[i, f"{m:.4g}", f"{s:.4g}", f"[{lo:.4g}, {hi:.4g}]"]
+                for i, (m, s, (lo, hi)) in enumerate(zip(np.ravel(self.mean), np.ravel(self.se),
+                                                         ci.reshape(-1, 2)))][:20]
+        return html_report(f"Prediction ({1 - self.alpha:.0%} intervals)",
+                           headers=["row", "mean", "std. err.", "interval"], rows=rows)
+
+
+def delta_prediction(model, theta, X, verdict: InformationRank, cov: np.ndarray,
+                     alpha: float = 0.05, names=()) -> Prediction:
+    """Delta-method predictions of ``E[y | x]`` at θ̂ for the rows of ``X``."""
+    alpha = check_probability(alpha, "alpha")
+    cm = model.compile()
+    arch, fam = model.architecture, model.family
+    X = arch.check_X(X)
+    theta = np.asarray(theta, dtype=float)
+    Pn, P, K = model.n_network_params, model.n_params, arch.n_outputs
+    eta = cm.linear_predictor(theta, X)
+    mean = fam.mean(eta, theta[Pn:])
+    J = cm.jacobian(theta, X)  # (n, K, Pn): ∂η/∂θ
+    dmu = _mean_jacobian(fam, eta, theta[Pn:])  # (n, K, K): ∂μ/∂η
+    G = np.einsum("nkl,nlp->nkp", dmu, J)
+    if P > Pn:
+        G = np.concatenate([G, np.zeros(G.shape[:2] + (P - Pn,))], axis=2)
+    rows = G.reshape(-1, P)
+    ok = _estimable(verdict, rows)
+    C = _full_cov(verdict, cov)
+    var = np.einsum("ip,pq,iq->i", rows, C, rows)
+    with np.errstate(invalid="ignore"):
+        se = np.where(ok & (var >= 0), np.sqrt(np.abs(var)), np.nan)
+    shape = mean.shape
+    if K == 1:
+        mean, se, ok = mean[:, 0], se.reshape(-1), ok.reshape(-1)
+    else:
+        se, ok = se.reshape(shape), ok.reshape(shape)
+    sigma = fam.noise_scale(theta[Pn:]) if fam.least_squares else None
+    if not np.all(np.isfinite(mean)):
+        raise DataError("the predicted mean is not finite at some rows of X (|η| too large)")
+    return Prediction(mean=mean, se=se, alpha=alpha, sigma=sigma, estimable=ok,
+                      names=tuple(names))
+
+
+def _mean_jacobian(fam, eta, extra) -> np.ndarray:
+    """``∂μ/∂η`` per row, (n, K, K): for canonical links it is the Fisher weight (Gaussian:
+    identity, Bernoulli: p(1-p), Poisson: exp(η), Categorical: diag(p) - ppᵀ) — divided by the
+    weight's scale 1/σ² for the Gaussian."""
+    W = np.asarray(fam.weight(eta, extra), dtype=float)
+    if fam.least_squares:
+        sigma = fam.noise_scale(extra)
+        return W * sigma ** 2
+    return W
