@@ -38,7 +38,7 @@ import numpy as np
 import scipy.special as sps
 import sympy as sp
 
-from .errors import UnknownActivationError
+from .errors import SymmleTypeError, SymmleValueError, UnknownActivationError
 
 __all__ = [
     "Activation",
@@ -308,15 +308,38 @@ class Activation:
     polynomial_degree: int | None = None
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise SymmleTypeError(f"Activation name must be a non-empty str, got {self.name!r}")
+        for what in ("sympy", "numpy"):
+            if not callable(getattr(self, what)):
+                raise SymmleTypeError(f"activation {self.name!r}: {what} must be callable, got "
+                                      f"{type(getattr(self, what)).__name__}")
+        for what in ("positively_homogeneous", "linear"):
+            if not isinstance(getattr(self, what), (bool, np.bool_)):
+                raise SymmleTypeError(f"activation {self.name!r}: {what} must be True or False, "
+                                      f"got {getattr(self, what)!r}")
+        if self.flip is not None and not (
+                isinstance(self.flip, tuple) and len(self.flip) == 2
+                and all(isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_))
+                        and c in (-1, 0, 1) for c in self.flip)):
+            raise SymmleValueError(f"activation {self.name!r}: flip must be None or a pair of "
+                                   f"integers (a, c) in {{-1, 0, 1}}, got {self.flip!r}")
+        if self.affine_flip is not None and (
+                isinstance(self.affine_flip, (bool, np.bool_))
+                or not isinstance(self.affine_flip, (int, np.integer, sp.Rational))):
+            raise SymmleValueError(f"activation {self.name!r}: affine_flip must be None, an int "
+                                   f"or a sympy Rational, got {self.affine_flip!r}")
         if self.flip is not None and self.affine_flip is not None and not self.linear:
             # both identities hold only for an even σ (flip (0, 1), affine_flip 0)
             if tuple(self.flip) != (0, 1) or self.affine_flip != 0:
-                raise ValueError(f"activation {self.name!r}: a nonlinear activation has at "
-                                 "most one negation identity")
+                raise SymmleValueError(f"activation {self.name!r}: a nonlinear activation has "
+                                       "at most one negation identity")
         if self.polynomial_degree is not None and (
-                isinstance(self.polynomial_degree, bool)
-                or not isinstance(self.polynomial_degree, int) or self.polynomial_degree < 1):
-            raise ValueError(f"activation {self.name!r}: polynomial_degree must be an int >= 1")
+                isinstance(self.polynomial_degree, (bool, np.bool_))
+                or not isinstance(self.polynomial_degree, (int, np.integer))
+                or self.polynomial_degree < 1):
+            raise SymmleValueError(f"activation {self.name!r}: polynomial_degree must be None or "
+                                   f"an int >= 1, got {self.polynomial_degree!r}")
 
     @property
     def negation(self) -> tuple[float, float, float] | None:

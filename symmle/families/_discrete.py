@@ -1,5 +1,5 @@
 """The discrete families: `Bernoulli` (logit link), `Poisson` (log link) and `Categorical`
-(softmax over the outputs)."""
+(softmax over the outputs, or the multinomial logit against a reference class)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import scipy.special as sps
 import sympy as sp
 
-from .._checks import as_real_array
+from .._checks import as_real_array, check_bool
 from ..activations import logsumexp, sigmoid, softplus
 from ..errors import DataError, SymmleValueError
 from ._base import Family, _as_float_y, _diag_weight
@@ -147,56 +147,110 @@ class Poisson(Family):
 
 @dataclass(frozen=True, repr=False)
 class Categorical(Family):
-    """Class labels ``0 … K-1`` with softmax over the K network outputs.
+    """Class labels with softmax over the network outputs.
 
-    The symbolic log-density uses one-hot indicator symbols ``y1 … yK``; the
-    numeric functions take integer labels of shape (n,). Adding the same
-    constant to every output leaves the probabilities unchanged, so the
-    output biases carry a one-dimensional continuous symmetry (the softmax
-    shift); fix it by comparing against a reference class if needed.
+    Parameters
+    ----------
+    reference : bool
+        False (the default): K classes ``0 … K-1`` for K network outputs, ``P(y = k) ∝ exp(η_k)``.
+        Adding the same constant to every output leaves the probabilities unchanged, so the
+        output biases (and the weights of anything feeding every output) carry a continuous
+        symmetry, the softmax shift. True: the *reference-class* parametrisation of the
+        multinomial logit (as statsmodels' ``MNLogit``): K = n_outputs + 1 classes
+        ``0 … K-1``, class 0's logit is fixed at 0 and output k is the logit of class k
+        against class 0, ``P(y = k) = exp(η_k) / (1 + Σ_j exp(η_j))``; no softmax shift, so
+        ``mlp(d, K - 1)`` with ``Categorical(reference=True)`` is identified.
+
+    The symbolic log-density uses indicator symbols (``y1 … yK`` of the classes with an output
+    of their own); the numeric functions take integer labels of shape (n,). `mean` gives the
+    probabilities of all K classes.
 
     Examples
     --------
     >>> e = sp.symbols("e1 e2")
     >>> sm.Categorical().loglik_expr(e, sp.symbols("y1 y2"), ())
     e1*y1 + e2*y2 - logsumexp(e1, e2)
+    >>> sm.Categorical(reference=True).loglik_expr(e, sp.symbols("y1 y2"), ())
+    e1*y1 + e2*y2 - logsumexp(0, e1, e2)
+    >>> sm.Categorical(reference=True).mean(np.array([[0.0, np.log(2.0)]]), ()).round(3)
+    array([[0.25, 0.25, 0.5 ]])
     """
 
+    reference: bool = False
+
     name: ClassVar[str] = "categorical"
-    shift_invariant: ClassVar[bool] = True
     separable: ClassVar[bool] = True
     support_words: ClassVar[str] = "the K classes"
     weight_words: ClassVar[str] = "diag(p) - ppᵀ (bounded)"
+
+    def __post_init__(self):
+        object.__setattr__(self, "reference", check_bool(self.reference, "reference"))
+
+    @property
+    def shift_invariant(self) -> bool:
+        """The softmax shift: only without a reference class."""
+        return not self.reference
+
+    def __repr__(self):
+        return "Categorical(reference=True)" if self.reference else "Categorical()"
+
+    def to_dict(self):
+        return {"name": self.name, "reference": True} if self.reference else {"name": self.name}
+
+    def n_classes(self, k: int) -> int:
+        """The number of classes for a network with ``k`` outputs."""
+        return k + 1 if self.reference else k
+
+    def _logits(self, eta):
+        """The logits of all classes, (n, K): a zero column for class 0 with a reference."""
+        eta = np.asarray(eta, dtype=float)
+        if not self.reference:
+            return eta
+        return np.concatenate([np.zeros((eta.shape[0], 1)), eta], axis=1)
+
+    def _output_probs(self, eta):
+        """The probabilities of the classes that have an output, (n, k)."""
+        p = sps.softmax(self._logits(eta), axis=1)
+        return p[:, 1:] if self.reference else p
 
     def compactness_words(self):
         return Bernoulli.compactness_words(self)
 
     def degenerate_rows(self, eta, y, eps):
         # log P(observed class) within eps of 0: 1 - p_obs < eps, computed as -expm1(log p_obs)
-        log_p = sps.log_softmax(eta, axis=1)[np.arange(eta.shape[0]), y]
+        log_p = sps.log_softmax(self._logits(eta), axis=1)[np.arange(eta.shape[0]), y]
         return -np.expm1(log_p) < eps
 
     def check_outputs(self, k):
-        if k < 2:
+        if self.reference:
+            if k < 1:
+                raise SymmleValueError(
+                    f"Categorical(reference=True) needs a network with at least 1 output (one "
+                    f"per class but the reference class 0), got {k}")
+        elif k < 2:
             raise SymmleValueError(
                 f"Categorical needs a network with at least 2 outputs (one per class), got {k}; "
-                "use Bernoulli() for a binary outcome with one output")
+                "use Bernoulli() for a binary outcome with one output, or "
+                "Categorical(reference=True) for K classes with K - 1 outputs")
 
     def loglik_expr(self, eta, y, extra):
-        return sp.Add(*[yk * ek for ek, yk in zip(eta, y)]) - logsumexp(*eta)
+        logits = [sp.S.Zero, *eta] if self.reference else list(eta)
+        return sp.Add(*[yk * ek for ek, yk in zip(eta, y)]) - logsumexp(*logits)
 
     def _probs_expr(self, eta):
-        lse = logsumexp(*eta)
-        return [sp.exp(e - lse) for e in eta]
+        logits = [sp.S.Zero, *eta] if self.reference else list(eta)
+        lse = logsumexp(*logits)
+        return [sp.exp(e - lse) for e in logits]
 
     def weight_expr(self, eta, extra):
-        p = self._probs_expr(eta)
+        p = self._probs_expr(eta)[1:] if self.reference else self._probs_expr(eta)
         return sp.diag(*p) - sp.Matrix(p) * sp.Matrix(p).T
 
     def mean_expr(self, eta):
         return self._probs_expr(eta)
 
     def check_y(self, y, n, k, *, name="y"):
+        K = self.n_classes(k)
         arr = np.asarray(as_real_array(y, name=name, expected="an array of integer class labels",
                                        error=DataError)) if not (
             isinstance(y, np.ndarray) and y.dtype.kind in "iub") else y
@@ -208,47 +262,56 @@ class Categorical(Family):
             try:
                 f = arr.astype(np.float64)
             except (TypeError, ValueError):
-                raise DataError(f"{name} must contain integer class labels 0..{k - 1}") from None
+                raise DataError(f"{name} must contain integer class labels 0..{K - 1}") from None
             if not np.all(np.isfinite(f)) or np.any(f != np.round(f)):
-                raise DataError(f"{name} must contain integer class labels 0..{k - 1}")
+                raise DataError(f"{name} must contain integer class labels 0..{K - 1}")
             arr = f
         arr = arr.astype(np.int64)
-        if np.any(arr < 0) or np.any(arr >= k):
-            raise DataError(f"{name} must contain class labels 0..{k - 1} (K = {k} outputs)")
+        if np.any(arr < 0) or np.any(arr >= K):
+            outputs = f"K = {k} outputs + the reference class" if self.reference else \
+                f"K = {k} outputs"
+            raise DataError(f"{name} must contain class labels 0..{K - 1} ({outputs})")
         return arr
 
     def y_values(self, y, k):
+        # indicators of the classes that have an output (1..k with a reference class)
         out = np.zeros((y.shape[0], k))
-        out[np.arange(y.shape[0]), y] = 1.0
+        rows = np.arange(y.shape[0])
+        if self.reference:
+            has = y >= 1
+            out[rows[has], y[has] - 1] = 1.0
+        else:
+            out[rows, y] = 1.0
         return out
 
     def mean(self, eta, extra):
-        return sps.softmax(eta, axis=1)
+        return sps.softmax(self._logits(eta), axis=1)
 
     def loglik_rows(self, eta, y, extra):
-        return sps.log_softmax(eta, axis=1)[np.arange(eta.shape[0]), y]
+        return sps.log_softmax(self._logits(eta), axis=1)[np.arange(eta.shape[0]), y]
 
     def grad_eta(self, eta, y, extra):
-        return self.y_values(y, eta.shape[1]) - sps.softmax(eta, axis=1)
+        return self.y_values(y, eta.shape[1]) - self._output_probs(eta)
 
     def hess_eta(self, eta, y, extra):
         return -self.weight(eta, extra)
 
     def weight(self, eta, extra):
-        p = sps.softmax(eta, axis=1)
+        p = self._output_probs(eta)
         return _diag_weight(p) - p[:, :, None] * p[:, None, :]
 
     def weight_root(self, eta, extra):
-        # B = diag(√p) − p √pᵀ = diag(√p)(I − √p √pᵀ): B Bᵀ = diag(p) − ppᵀ exactly (I − √p √pᵀ
-        # is a projection), PSD by construction, no eigen-decomposition
-        p = sps.softmax(eta, axis=1)
+        # B = diag(√p)(I − c √p √pᵀ) with c = 1 / (1 + √p₀): (I − c √p √pᵀ)² = I − √p √pᵀ
+        # because |√p|² = 1 − p₀, so B Bᵀ = diag(p) − ppᵀ exactly, PSD by construction, no
+        # eigen-decomposition (p₀ = 0, c = 1 without a reference class)
+        probs = sps.softmax(self._logits(eta), axis=1)
+        p = probs[:, 1:] if self.reference else probs
+        c = 1.0 / (1.0 + np.sqrt(probs[:, 0])) if self.reference else np.ones(p.shape[0])
         r = np.sqrt(p)
-        return _diag_weight(r) - p[:, :, None] * r[:, None, :]
+        return _diag_weight(r) - c[:, None, None] * p[:, :, None] * r[:, None, :]
 
     def sample(self, eta, extra, rng):
-        p = sps.softmax(eta, axis=1)
+        p = sps.softmax(self._logits(eta), axis=1)
         u = rng.random((eta.shape[0], 1))
         y = (np.cumsum(p, axis=1) < u).sum(axis=1)
-        return np.minimum(y, eta.shape[1] - 1).astype(np.int64)
-
-
+        return np.minimum(y, p.shape[1] - 1).astype(np.int64)

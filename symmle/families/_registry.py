@@ -38,4 +38,8 @@ def family_from_dict(data) -> Family:
         if sigma is not None and (isinstance(sigma, bool) or not isinstance(sigma, (int, float))):
             raise PersistenceError("family: sigma must be a number or null")
         return Gaussian(sigma=sigma)
+    if data["name"] == "categorical" and data.get("reference", False) is not False:
+        if data["reference"] is not True:
+            raise PersistenceError("family: reference must be true or false")
+        return Categorical(reference=True)
     return _FAMILIES[data["name"]]()

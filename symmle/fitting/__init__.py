@@ -1,7 +1,8 @@
 """Maximum-likelihood fitting with exact derivatives: `fit`, `FitResult` and profile likelihoods.
 
-Every derivative comes from the compiled model (`Model.compile`); there are no finite
-differences anywhere.
+Every derivative comes from the compiled model (`Model.compile`). The one use of finite
+differences is where there is no derivative: at a kink of ReLU-type units a start counts as
+converged only when one-sided differences of the log-likelihood find no ascent direction.
 
 * Gaussian family: the maximum-likelihood estimate of the network parameters
   is the least-squares fit of the residuals ``y - f(x; θ)``. When σ is unknown
@@ -23,12 +24,16 @@ matrix is a finding, not a crash: parameters along its null space
 (``INFO_RTOL``, ``NULL_COMPONENT_TOL``) get NaN standard errors, the others are
 still reported, and a `symmle.errors.NonIdentifiableWarning` is issued.
 Profile likelihoods (`profile`, `profile_conf_int`, and the array-level
-`profile_likelihood`, `profile_intervals`) re-optimise all parameters but one.
+`profile_likelihood`, `profile_intervals`) re-optimise all parameters but one, from several
+starts, moving along the known symmetries where the likelihood is flat. AIC and BIC count the
+identified parameters (the rank of the information).
 
 Modules: ``_fit`` (`fit`), ``_result`` (`FitResult`, `FitStart`,
 `CovarianceMatrix`, JSON), ``_scoring`` (the Fisher-scoring optimiser),
-``_profile`` (profile likelihood from arrays), ``_profile_fit`` (its wrappers for a
-`FitResult`), ``_root`` (a root of the information).
+``_problem`` (the validated data and model of one fit), ``_nonsmooth`` (convergence at
+kinks), ``_profile`` (profile likelihood from arrays), ``_ridge`` (starts moved along the
+symmetries), ``_profile_fit`` (its wrappers for a `FitResult`), ``_root`` (a root of the
+information).
 """
 
 from ._fit import fit

@@ -1,10 +1,12 @@
 """`fit`: multi-start maximum likelihood with exact derivatives, and the problem it solves.
 
 Every derivative comes from the compiled model (`Model.compile`); there are no finite
-differences anywhere. This module holds `fit`, the validated problem of one fit (`_Problem`:
-data, compiled model, Gaussian residuals and σ profiled out), the objective of the Newton
-methods (`_Objective`), one start (`_fit_one`) and the generators of the random starts. The
-default optimiser, damped Fisher scoring, is in `symmle.fitting._scoring`.
+differences in the optimisers (the one-sided convergence check at kinks of ReLU-type units,
+`symmle.fitting._nonsmooth`, is the exception: a kink has no derivative). This module holds
+`fit`, the objective of the Newton methods (`_Objective`), one start (`_fit_one`) and the
+generators of the random starts. The validated problem of one fit (`_Problem`) is in
+`symmle.fitting._problem`, the default optimiser, damped Fisher scoring, in
+`symmle.fitting._scoring`.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from ..errors import (
     SymmleValueError,
 )
 from ..model import Model
+from ._nonsmooth import polish
+from ._problem import _Problem
 from ._result import METHODS, FitResult, FitStart
-from ._scoring import cho_factor, cho_solve, fisher_scoring
+from ._scoring import cho_factor, cho_solve, maximise
 
 __all__ = ["fit"]
 
@@ -44,48 +48,6 @@ def _start_generators(rng, n):
         as_rng(rng)  # validates the type and sign of a seed
         seq = np.random.SeedSequence(None if rng is None else int(rng))
     return [np.random.default_rng(s) for s in seq.spawn(n)]
-
-
-class _Problem:
-    """The data and compiled model of one fit, validated once."""
-
-    def __init__(self, model, X, y):
-        self.model = model
-        self.cm = model.compile()
-        arch = model.architecture
-        self.X = arch.check_X(X)
-        self.y = model.family.check_y(y, self.X.shape[0], arch.n_outputs)
-        self.n = self.X.shape[0]
-        self.K = arch.n_outputs
-        self.Pn = model.n_network_params
-        self.P = model.n_params
-        self.family = model.family
-        # no hidden unit and identity outputs: a GLM with canonical link, concave in θ
-        self.concave = not arch.hidden_nodes and all(
-            arch.activation_of(v).linear for v in arch.output_nodes)
-
-    # Gaussian least squares on the network parameters
-    def residuals(self, tn):
-        eta = self.cm.linear_predictor(self._full(tn), self.X)
-        return (eta - self.y).ravel()
-
-    def residual_jacobian(self, tn):
-        J = self.cm.jacobian(self._full(tn), self.X)  # (n, K, Pn)
-        return J.reshape(self.n * self.K, self.Pn)
-
-    def _full(self, tn):
-        if self.P == self.Pn:
-            return tn
-        return np.concatenate([tn, np.zeros(self.P - self.Pn)])
-
-    def profile_sigma(self, tn):
-        """θ with the Gaussian ``log_sigma`` at its profile MLE ``log sqrt(RSS / nK)``."""
-        if self.P == self.Pn:
-            return tn
-        rss = float(np.sum(self.residuals(tn) ** 2))
-        if rss <= 0.0:
-            return None
-        return np.concatenate([tn, self.family.profile_extra(rss, self.n * self.K)])
 
 
 class _Objective:
@@ -131,10 +93,22 @@ class _Objective:
 
 
 def _fit_one(pb, theta0, method, tol, max_iter):
-    """Run one start; return ``(params, loglik, converged, n_iter, message)``."""
+    """Run one start; return ``(params, loglik, converged, n_iter, message)``.
+
+    Where ℓ is not smooth (ReLU-type units), a start that claims convergence is checked
+    one-sidedly and stepped past kinks that still have an ascent direction
+    (`symmle.fitting._nonsmooth.polish`)."""
     if method == "scoring":
-        theta, ok, nit, msg = fisher_scoring(pb, theta0, tol, max_iter)
-        return theta, pb.cm.loglik(theta, pb.X, pb.y), ok, nit, msg
+        return maximise(pb, theta0, tol, max_iter)
+
+    def run(start):
+        return _run_method(pb, start, method, tol, max_iter)
+
+    return polish(pb, run, *run(theta0), np.arange(pb.P), tol)
+
+
+def _run_method(pb, theta0, method, tol, max_iter):
+    """One run of a least-squares or Newton method from ``theta0``."""
     if method in _LSQ_METHODS:
         tn0 = theta0[: pb.Pn]
         r = opt.least_squares(pb.residuals, tn0, jac=pb.residual_jacobian, method=method,

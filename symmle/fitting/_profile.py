@@ -27,6 +27,9 @@ from ..errors import (
     SymmleValueError,
 )
 from ..model import Model
+from ._problem import _Problem
+from ._ridge import balance, orbit_images, symmetry_basis, transport
+from ._scoring import maximise
 
 __all__ = ["Profile", "profile_likelihood", "profile_intervals"]
 
@@ -35,68 +38,142 @@ _FLAT_DEVIANCE = 1e-6
 #: a profile above ℓ(θ̂) by more than this (relative to max(1, |ℓ(θ̂)|)) means the fit stopped
 #: short of the maximum.
 _ABOVE_FIT_RTOL = 1e-6
-#: iteration limit and function tolerance of the inner L-BFGS-B maximisations: the gradient
-#: tolerance ``tol`` is what stops them, not these.
-_INNER_MAXITER = 2000
-_INNER_FTOL = 1e-15
+#: iteration limit of each inner maximisation (damped Fisher scoring).
+_INNER_MAX_ITER = 500
+#: an inner maximum within this (relative to max(1, |ℓ̂|)) of ℓ(θ̂) is the profile's value: no
+#: other start can do better, so the remaining starts at that value are skipped.
+_CEILING_RTOL = 1e-9
+#: images of θ̂ under the discrete group tried at each value (those whose coordinate i is
+#: nearest the value).
+_ORBIT_STARTS = 2
+#: starts closer than this (relative, per coordinate) are the same start.
+_SAME_START_RTOL = 1e-12
 #: relative tolerance of Brent's root finder for an interval's end point.
 _BRENT_RTOL = 1e-10
+#: an end point within this many root-finder tolerances of 0 is 0: the profile is flat up to a
+#: symmetry orbit that ends there (a ReLU unit's bias or output weight rescaled towards 0).
+_ZERO_SNAP = 4.0
 
 
 class _Profiler:
-    """Maximises the log-likelihood over all coordinates but one, with warm starts."""
+    """Maximises the log-likelihood over all coordinates but one.
 
-    def __init__(self, model, theta_hat, X, y, i, tol):
-        self.cm = model.compile()
-        self.X, self.y, self.i = X, y, i
+    At each value t of θ_i it runs damped Fisher scoring (with the one-sided check at kinks,
+    `symmle.fitting._scoring.maximise`) from several starts and keeps the best: the solved
+    neighbours of t on both sides with θ_i set to t; the same neighbours moved along their
+    continuous-symmetry orbit until θ_i = t (`symmle.fitting._ridge.transport`: on a flat ridge
+    this is the maximum at t); the nearest neighbour balanced along the symmetry directions
+    that keep θ_i (`symmle.fitting._ridge.balance`); θ̂ with θ_i set to t; and the images of θ̂
+    under the discrete symmetry group whose coordinate i is nearest t, with θ_i set to t (the
+    same fit with another unit in the role of coordinate i: `symmle.fitting._ridge.orbit_images`).
+    Starts are run best first, and once one reaches ℓ(θ̂) the rest are skipped.
+    """
+
+    def __init__(self, model, theta_hat, X, y, i, tol, ceiling=None):
+        self.model = model
+        self.pb = _Problem(model, X, y)
+        self.i = i
         self.theta_hat = theta_hat
         self.free = np.array([j for j in range(model.n_params) if j != i], dtype=np.intp)
-        self.scale = float(X.shape[0])
         self.tol = tol
+        self.symmetric = symmetry_basis(model, theta_hat).shape[1] > 0
+        images = orbit_images(model, theta_hat)
+        keep = [k for k in range(images.shape[0])
+                if not np.allclose(images[k], theta_hat, rtol=_SAME_START_RTOL,
+                                   atol=_SAME_START_RTOL)]
+        self.images = images[keep]
+        self.ceiling = ceiling
         self.solved = {}  # value -> (profile loglik, θ)
 
-    def _neg(self, z, t):
-        th = self.theta_hat.copy()
-        th[self.free] = z
-        th[self.i] = t
-        try:
-            with np.errstate(all="ignore"):
-                out = self.cm.evaluate(th, self.X, self.y, ("loglik", "score"))
-        except (ValueError, FloatingPointError):
-            return np.inf, np.zeros(len(z))
-        ll = out["loglik"]
-        if not np.isfinite(ll):
-            return np.inf, np.zeros(len(z))
-        return -ll / self.scale, -out["score"][self.free] / self.scale
+    def _reached(self, ll) -> bool:
+        """Whether ``ll`` is the fit's log-likelihood (within `_CEILING_RTOL`)."""
+        c = self.ceiling
+        return c is not None and ll >= c - _CEILING_RTOL * max(1.0, abs(c))
+
+    def _starts(self, t, neighbours):
+        """The starts at t, transported ones first (each with its ℓ), then the rest best first."""
+        i = self.i
+        moved, others = [], []
+        for theta in neighbours:
+            warm = theta.copy()
+            warm[i] = t
+            others.append(warm)
+            if self.symmetric:
+                tr = transport(self.model, theta, i, t)
+                if tr is not None:
+                    moved.append(tr)
+        for s in moved:
+            yield self.pb.loglik(s), s
+        if self.symmetric and others:
+            balanced = balance(self.model, others[0], i)
+            if balanced is not None:
+                others.append(balanced)
+        hat = self.theta_hat.copy()
+        hat[i] = t
+        others.append(hat)
+        nearest = np.argsort(np.abs(self.images[:, i] - t), kind="stable")[:_ORBIT_STARTS]
+        for k in nearest:
+            image = self.images[k].copy()
+            image[i] = t
+            others.append(image)
+        unique = []
+        for s in others:
+            if not any(np.allclose(s, u, rtol=_SAME_START_RTOL, atol=_SAME_START_RTOL)
+                       for u in unique + moved):
+                unique.append(s)
+        scored = [(self.pb.loglik(s), k, s) for k, s in enumerate(unique)]
+        for ll, _, s in sorted(scored, key=lambda r: (-r[0], r[1])):
+            yield ll, s
+
+    def _best(self, t, neighbours):
+        best = None
+        for ll0, start in self._starts(t, neighbours):
+            if not np.isfinite(ll0):
+                continue
+            try:
+                theta, ll, _, _, _ = maximise(self.pb, start, self.tol, _INNER_MAX_ITER,
+                                              self.free, ceiling=self.ceiling)
+            except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+                theta, ll = start, ll0
+            if not (np.all(np.isfinite(theta)) and ll >= ll0):
+                theta, ll = start, ll0
+            if best is None or ll > best[0]:
+                best = (ll, theta)
+            if self._reached(best[0]):
+                break
+        if best is None:  # no start with a finite log-likelihood
+            theta = self.theta_hat.copy()
+            theta[self.i] = t
+            best = (-math.inf, theta)
+        return best
+
+    def _neighbours(self, t, sides=(-1, 1)):
+        """The solved θ nearest to t below (side -1) and above (side +1)."""
+        out = []
+        for side in sides:
+            near = [s for s in self.solved if (s - t) * side > 0]
+            if near:
+                out.append(self.solved[min(near, key=lambda s: abs(s - t))][1])
+        return out
 
     def __call__(self, t: float) -> float:
         t = float(t)
-        if t in self.solved:
-            return self.solved[t][0]
-        if self.solved:
-            near = min(self.solved, key=lambda s: abs(s - t))
-            z0 = self.solved[near][1][self.free]
-        else:
-            z0 = self.theta_hat[self.free]
-        best = None
-        for start in (z0, self.theta_hat[self.free]):
-            if self.free.size == 0:
-                val = -self._neg(start, t)[0] * self.scale
-                z = start
-            else:
-                r = so.minimize(self._neg, start, args=(t,), jac=True, method="L-BFGS-B",
-                                options={"maxiter": _INNER_MAXITER, "ftol": _INNER_FTOL,
-                                         "gtol": self.tol})
-                val, z = -r.fun * self.scale, r.x
-            if best is None or val > best[0]:
-                best = (val, z)
-            if start is z0 and np.allclose(z0, self.theta_hat[self.free]):
-                break
-        th = self.theta_hat.copy()
-        th[self.free] = best[1]
-        th[self.i] = t
-        self.solved[t] = (best[0], th)
-        return best[0]
+        if t not in self.solved:
+            self.solved[t] = self._best(t, self._neighbours(t))
+        return self.solved[t][0]
+
+    def refine(self, t: float, side: int) -> None:
+        """Solve at t again from its solved neighbour on ``side`` (warm starts from the other
+        direction of the sweep); keep the better."""
+        t = float(t)
+        current = self.solved[t]
+        if self._reached(current[0]):
+            return
+        neighbours = self._neighbours(t, (side,))
+        if neighbours:
+            again = self._best(t, neighbours)
+            if again[0] > current[0]:
+                self.solved[t] = again
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,7 +278,7 @@ def _curve(model, X, y, theta_hat, i, values, n_points, width, loglik, informati
     """The profile of θ_i and a warning message ('' when none) when it rises above the fit."""
     tol = check_real(tol, "tol", minimum=0.0, maximum=1.0, strict_minimum=True,
                      strict_maximum=True)
-    pr = _Profiler(model, theta_hat, X, y, i, tol)
+    pr = _Profiler(model, theta_hat, X, y, i, tol, ceiling=loglik)
     if values is None:
         n_points = check_int(n_points, "n_points", 2)
         se = _stderr(_stderrs(information), i)
@@ -213,11 +290,19 @@ def _curve(model, X, y, theta_hat, i, values, n_points, width, loglik, informati
         values = np.unique(np.asarray(values, dtype=float))
         if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
             raise SymmleValueError("values must be a non-empty 1-D array of finite numbers")
-    ll_hat = pr(theta_hat[i])
-    # solve outwards from the estimate so each point warm-starts from its neighbour
-    order = np.argsort(np.abs(values - theta_hat[i]), kind="stable")
-    for t in values[order]:
+    t_hat = float(theta_hat[i])
+    ll_hat = pr(t_hat)
+    pr.ceiling = ll_hat if loglik is None else max(ll_hat, loglik)
+    # sweep outwards from the estimate on each side, each point warm-started from the optimum
+    # next to it (and moved along the symmetry orbit); then back inwards, each point started
+    # again from its outer neighbour's optimum
+    right = values[values > t_hat]
+    left = values[values < t_hat][::-1]
+    for t in (*right, *left):
         pr(t)
+    for side, sweep in ((1, right), (-1, left)):
+        for t in sweep[::-1]:
+            pr.refine(t, side)
     ll = np.array([pr.solved[float(t)][0] for t in values])
     thetas = np.array([pr.solved[float(t)][1] for t in values])
     ll_max = ll_hat if loglik is None else max(ll_hat, loglik)
@@ -255,7 +340,8 @@ def profile_likelihood(model, X, y, theta_hat, param, *, values=None, n_points: 
     information : array_like, shape (P, P), optional
         The information at θ̂, for the standard error that sets the default grid.
     tol : float
-        Gradient tolerance of the inner L-BFGS-B maximisations (mean log-likelihood).
+        Convergence tolerance of the inner maximisations (damped Fisher scoring over the other
+        parameters, as `symmle.fit`'s ``tol``).
 
     Returns
     -------
@@ -293,12 +379,25 @@ def _side(pr: _Profiler, t_hat, ll_hat, crit, direction, h0, max_steps):
         return 2.0 * (ll_hat - pr(t)) - crit
 
     inner, step = t_hat, h0
+    xtol = _BRENT_RTOL * max(1.0, abs(t_hat))
     for _ in range(max_steps):
         outer = t_hat + direction * step
         if dev(outer) > 0:
+            if inner * outer < 0:
+                # the bracket straddles 0, where a symmetry orbit may end (a ReLU unit rescaled
+                # to 0) and the profile jump: look on both sides of 0 first, so that Brent's
+                # method does not bisect its way onto the jump
+                eps = 0.5 * _ZERO_SNAP * xtol
+                near_inner, near_outer = math.copysign(eps, inner), math.copysign(eps, outer)
+                if dev(near_inner) > 0:
+                    outer = near_inner
+                elif dev(near_outer) > 0:
+                    return 0.0
+                else:
+                    inner = near_outer
             a, b = sorted((inner, outer))
-            return so.brentq(dev, a, b, xtol=_BRENT_RTOL * max(1.0, abs(t_hat)),
-                             rtol=_BRENT_RTOL)
+            root = so.brentq(dev, a, b, xtol=xtol, rtol=_BRENT_RTOL)
+            return 0.0 if abs(root) <= _ZERO_SNAP * xtol else root
         inner, step = outer, step * 2.0
     return direction * math.inf
 
@@ -315,9 +414,10 @@ def _intervals(model, X, y, theta_hat, idx, alpha, loglik, information, max_step
     unbounded = []
     stderrs = _stderrs(information)
     for k, i in enumerate(idx):
-        pr = _Profiler(model, theta_hat, X, y, i, tol)
+        pr = _Profiler(model, theta_hat, X, y, i, tol, ceiling=loglik)
         t_hat = float(theta_hat[i])
         ll_hat = pr(t_hat) if loglik is None else max(pr(t_hat), loglik)
+        pr.ceiling = ll_hat
         se = _stderr(stderrs, i)
         h0 = se if np.isfinite(se) and se > 0 else 0.1 * (1.0 + abs(t_hat))
         with warnings.catch_warnings():
@@ -325,12 +425,14 @@ def _intervals(model, X, y, theta_hat, idx, alpha, loglik, information, max_step
             lo = _side(pr, t_hat, ll_hat, crit, -1.0, h0, max_steps)
             hi = _side(pr, t_hat, ll_hat, crit, +1.0, h0, max_steps)
         out[k] = lo, hi
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            unbounded.append(model.param_names[i])
+        sides = [w for w, v in (("below", lo), ("above", hi)) if not np.isfinite(v)]
+        if sides:
+            unbounded.append(f"{model.param_names[i]} ({' and '.join(sides)})")
     message = ""
     if unbounded:
-        message = (f"the profile likelihood is flat (unbounded interval) for "
-                   f"{', '.join(unbounded)}: these directions are not identified by the data")
+        message = (f"the profile likelihood is flat (unbounded interval, reported as ±inf) for "
+                   f"{', '.join(unbounded)}: it stays above the cut for as far as the search "
+                   f"went, so the data do not bound these directions")
     return out, message
 
 

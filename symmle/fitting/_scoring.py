@@ -1,7 +1,9 @@
 """The damped Fisher-scoring optimiser of `fit` (method ``"scoring"``) and its Cholesky helpers.
 
-`fisher_scoring` works on a fit's problem (`symmle.fitting._fit._Problem`: the compiled model,
-the data and the parameter counts), so it knows nothing of starts or results.
+`fisher_scoring` works on a fit's problem (`symmle.fitting._problem._Problem`: the compiled model,
+the data and the parameter counts), so it knows nothing of starts or results; it maximises over
+all coordinates or over a subset (the profile likelihood fixes one). `maximise` is scoring
+followed by the one-sided check at non-smooth points (`symmle.fitting._nonsmooth.polish`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import math
 import numpy as np
 import scipy.linalg as sla
 
+from ._nonsmooth import polish
 
-__all__ = ["fisher_scoring", "cho_factor", "cho_solve"]
+__all__ = ["fisher_scoring", "maximise", "cho_factor", "cho_solve"]
 
 #: initial Levenberg–Marquardt damping of "scoring", relative to the (Moré-scaled) diag of the
 #: information: short, gradient-like first steps keep starts out of saturated-unit basins (measured
@@ -37,9 +40,12 @@ def cho_solve(c, b):
     return sla.cho_solve(c, b, check_finite=False)
 
 
-def fisher_scoring(pb, theta0, tol, max_iter):
+def fisher_scoring(pb, theta0, tol, max_iter, free=None):
     """Damped Fisher scoring: Levenberg–Marquardt steps ``(I + μ D) δ = s`` on the exact score
     ``s`` and expected information ``I`` (``D = diag I``), accepted only when ℓ increases.
+
+    ``free`` (indices, default all) are the coordinates that move; the others keep their values
+    from ``theta0``.
 
     For a Gaussian family this is Levenberg–Marquardt on the residuals (``I = JᵀJ/σ²``); with σ
     unknown the network parameters are fitted at σ = 1 and σ is profiled out afterwards. For a
@@ -54,9 +60,11 @@ def fisher_scoring(pb, theta0, tol, max_iter):
     (theta, converged, n_iter, message)
     """
     fam, Pn = pb.family, pb.Pn
-    profile = fam.least_squares and fam.estimates_scale
-    npar = Pn if profile else pb.P
-    theta = theta0.copy()
+    free = np.arange(pb.P) if free is None else np.asarray(free, dtype=np.intp)
+    # σ free and least squares: fit the network at σ = 1, then profile σ out exactly
+    profile = fam.least_squares and fam.estimates_scale and bool(np.any(free >= Pn))
+    idx = free[free < Pn] if profile else free
+    theta = np.array(theta0, dtype=float)
     if profile:
         theta[Pn:] = 0.0  # σ = 1 while fitting the network
     # f = -ℓ - offset is ½ RSS / σ² for least squares, -ℓ otherwise
@@ -66,7 +74,7 @@ def fisher_scoring(pb, theta0, tol, max_iter):
     def evaluate(th):
         v = pb.cm.evaluate(th, pb.X, pb.y, what)
         f = -v["loglik"] - offset
-        return f, v["score"][:npar], v["fisher"][:npar, :npar]
+        return f, v["score"][idx], v["fisher"][np.ix_(idx, idx)]
 
     f, g, A = evaluate(theta)
     if not np.isfinite(f):
@@ -74,7 +82,9 @@ def fisher_scoring(pb, theta0, tol, max_iter):
     mu, nu = (MU0_CONCAVE if pb.concave else MU0), 2.0
     dscale, pending = None, ""
     n_iter, converged, message = 0, False, "the maximum number of iterations is reached"
-    while n_iter < max_iter:
+    if idx.size == 0:
+        converged, message = True, "nothing to optimise"
+    while n_iter < max_iter and not converged:
         if f <= 0.0:
             converged, message = True, "exact fit (the objective is zero)"
             break
@@ -100,7 +110,7 @@ def fisher_scoring(pb, theta0, tol, max_iter):
             converged, message = True, pending
             break
         trial = theta.copy()
-        trial[:npar] += step
+        trial[idx] += step
         n_iter += 1
         try:
             f_new, g_new, A_new = evaluate(trial)
@@ -109,7 +119,7 @@ def fisher_scoring(pb, theta0, tol, max_iter):
         actual = f - f_new
         rho = actual / pred if pred > 0 else -1.0
         if np.isfinite(f_new) and rho > 0:
-            size = float(np.linalg.norm(theta[:npar]))
+            size = float(np.linalg.norm(theta[idx]))
             small_x = float(np.linalg.norm(step)) <= tol * (size + tol)
             small_f = abs(actual) <= tol * f and pred <= tol * f
             theta, f, g, A = trial, f_new, g_new, A_new
@@ -131,3 +141,27 @@ def fisher_scoring(pb, theta0, tol, max_iter):
         if theta is None:
             raise FloatingPointError("the residuals are all zero: sigma-hat = 0")
     return theta, converged, n_iter, message
+
+
+
+def maximise(pb, theta0, tol, max_iter, free=None, ceiling=None):
+    """Fisher scoring from ``theta0`` over ``free`` (default all), then the one-sided check at
+    non-smooth points (stepping past kinks that still have an ascent direction).
+
+    ``ceiling``, when given, is a log-likelihood known not to be exceeded (the fit's, for a
+    profile): a run that reaches it (within ``tol``) is a maximum and needs no one-sided check.
+
+    Returns
+    -------
+    (theta, loglik, converged, n_iter, message)
+    """
+    free = np.arange(pb.P) if free is None else np.asarray(free, dtype=np.intp)
+
+    def run(start):
+        theta, ok, nit, msg = fisher_scoring(pb, start, tol, max_iter, free)
+        return theta, pb.loglik(theta), ok, nit, msg
+
+    theta, ll, ok, nit, msg = run(theta0)
+    if ceiling is not None and ok and ll >= ceiling - tol * max(1.0, abs(ceiling)):
+        return theta, ll, ok, nit, msg
+    return polish(pb, run, theta, ll, ok, nit, msg, free, tol)

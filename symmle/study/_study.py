@@ -124,9 +124,9 @@ def _check_n_jobs(n_jobs, client) -> int:
 
 
 
-#: a Dask scheduler address: an optional protocol, a host name, IPv4 or bracketed IPv6 address,
-#: and an optional port.
-_ADDRESS = re.compile(r"^([a-z][a-z0-9+]*://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+)(:\d{1,5})?$")
+#: a Dask scheduler address: a protocol and its address (``tcp://host:port``, ``inproc://...``),
+#: or a host name, IPv4 or bracketed IPv6 address with an optional port.
+_ADDRESS = re.compile(r"^([a-z][a-z0-9+]*://\S+|(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+)(:\d{1,5})?)$")
 
 
 def _check_client(client) -> None:
