@@ -13,6 +13,9 @@ import os
 import sys
 import warnings
 
+import numpy as np
+import sympy as sp
+
 from . import __version__
 from ._checks import check_int
 from .activations import activation_names
@@ -22,6 +25,7 @@ from .errors import SymmleError, SymmleValueError
 from .families import Gaussian, family_from_name
 from .fitting import fit
 from .identifiability import identifiability, regularity
+from .identifiability._reduction import reduction_reasons  # the reasons in words, not public
 from .model import Model
 from .study import (
     QUICK_REPS,
@@ -35,9 +39,27 @@ from .study._plot import check_figure_path
 from .study._study import MAX_REPLICATIONS, MAX_ROWS, MAX_STARTS
 from .symmetry import symmetry_group
 
+#: the seed's architecture: ``study --arch 2-3-1`` keeps the seed's fixed θ*.
+SEED_WIDTHS = (2, 3, 1)
+
 __all__ = ["main", "build_parser"]
 
 _FAMILIES = ("gaussian", "bernoulli", "poisson", "categorical")
+
+#: other names users know the families by (any case is accepted).
+_FAMILY_ALIASES = {"normal": "gaussian", "logistic": "bernoulli", "binomial": "bernoulli",
+                   "multinomial": "categorical", "softmax": "categorical"}
+
+
+def _family_name(text):
+    """``--family``: case-insensitive, with the aliases of `_FAMILY_ALIASES`."""
+    name = text.strip().lower()
+    return _FAMILY_ALIASES.get(name, name)
+
+
+def _activation_name(text):
+    """``--activation``: case-insensitive (``Tanh`` = ``tanh``)."""
+    return text.strip().lower()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -91,13 +113,15 @@ def _sizes(text):
         raise argparse.ArgumentTypeError(f"expected positive sample sizes, got {text!r}") from None
 
 
-def _arch_args(p, *, family=True, default_arch="2-3-1"):
-    p.add_argument("--arch", default=default_arch, help="layer widths, e.g. 2-3-1 (default %(default)s)")
-    p.add_argument("--activation", default="tanh", choices=activation_names(),
+def _arch_args(p, *, family=True, default_arch="2-3-1",
+               arch_help="layer widths, inputs first, e.g. 2-3-1 (default %(default)s)"):
+    p.add_argument("--arch", default=default_arch, help=arch_help)
+    p.add_argument("--activation", default="tanh", type=_activation_name, choices=activation_names(),
                    help="hidden activation (default %(default)s)")
     if family:
-        p.add_argument("--family", default="gaussian", choices=_FAMILIES,
-                       help="output distribution (default %(default)s)")
+        p.add_argument("--family", default="gaussian", type=_family_name, choices=_FAMILIES,
+                       help="output distribution, any case; also normal, logistic, multinomial "
+                            "(default %(default)s)")
         p.add_argument("--sigma", type=_positive_float, default=None,
                        help="known noise sd for gaussian (default: estimated, log_sigma in θ)")
 
@@ -110,8 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("derive", help="print the symbolic log-likelihood, score or Fisher information")
     _arch_args(p)
-    p.add_argument("--what", default="loglik", choices=("loglik", "score", "hessian", "fisher", "output"))
+    p.add_argument("--what", default="loglik", choices=("loglik", "score", "hessian", "fisher", "output"),
+                   help="the quantity to print (default %(default)s)")
     p.add_argument("--latex", action="store_true", help="print LaTeX instead of plain text")
+    p.add_argument("--entry", default=None, metavar="I[,J]",
+                   help="print one entry only: parameter names or 1-based positions, e.g. "
+                        "--entry W1_1_1,b2_1 or --entry 1,13 (one index for score and output)")
 
     p = sub.add_parser("symmetry", help="the discrete symmetry group and continuous symmetries")
     _arch_args(p, family=False)
@@ -119,44 +147,66 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("identify", help="identifiability report and regularity conditions")
     _arch_args(p)
     p.add_argument("--exact", action="store_true", help="exact Jacobian rank with sympy")
-    p.add_argument("--seed", type=_nonneg_int, default=0, help="seed (default 0)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
 
     p = sub.add_parser("fit", help="fit a network to a CSV file by maximum likelihood")
-    _arch_args(p)
+    _arch_args(p, default_arch="3-1",
+               arch_help="widths after the input layer, e.g. 3-1 for 3 hidden units and one output "
+                         "(the input width is the number of feature columns); the full widths, "
+                         "e.g. 5-3-1 for 5 features, are accepted too (default %(default)s)")
     p.add_argument("--data", required=True, help="CSV file with a header row")
-    p.add_argument("--target", default="y", help="name of the response column (default y)")
+    p.add_argument("--delimiter", default=",", help="column separator of the file (default ,)")
+    p.add_argument("--target", default="y",
+                   help="name of the response column, or comma-separated names (default y)")
     p.add_argument("--features", default=None,
                    help="comma-separated input columns (default: every column but the target)")
+    p.add_argument("--max-iter", type=_positive_int, default=None,
+                   help="iterations per start of the optimiser (default 1000)")
+    p.add_argument("--tol", type=_positive_float, default=None,
+                   help="convergence tolerance of the optimiser (default 1e-10)")
     p.add_argument("--starts", type=_starts, default=4, help="random starts (default 4)")
     p.add_argument("--method", default=None, choices=("scoring", "lm", "trf", "trust-exact"),
                    help="optimiser (default: damped Fisher scoring)")
     p.add_argument("--json", default=None, help="also write the result to this JSON path")
-    p.add_argument("--seed", type=_nonneg_int, default=0, help="seed (default 0)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
 
-    p = sub.add_parser("study", help="the consistency study (the seed's experiment)")
+    p = sub.add_parser(
+        "study", help="the consistency study: does the MLE converge to the truth, modulo symmetries?",
+        description="Simulate data from a true θ* at several sample sizes, fit each replication, and "
+                    "report how far the estimates are from θ* before and after alignment by the "
+                    "symmetry group. The 2-3-1 network uses the fixed, well-conditioned "
+                    "θ* of symmle.study.SEED_THETA; any other architecture draws θ* with "
+                    "Model.random_params(--seed, scale=2), weights N(0, 4/fan_in) and biases "
+                    "N(0, 1), checks it, warns when it is nearly reducible, and prints it.")
     p.add_argument("--arch", default=None,
-                   help="layer widths (default: the seed's 2-3-1 network with its θ*); another "
-                        "architecture gets a random truth θ*, which may be nearly reducible")
-    p.add_argument("--activation", default="tanh", choices=activation_names())
-    p.add_argument("--sizes", type=_sizes, default=None, help="sample sizes, e.g. 100,1000,10000")
-    p.add_argument("--reps", type=_positive_int, default=None, help="replications per size")
-    p.add_argument("--starts", type=_starts, default=None, help="random starts per fit")
-    p.add_argument("--jobs", type=_jobs, default=None, help="parallel processes (joblib)")
+                   help="layer widths (default 2-3-1 with the fixed θ*); other widths draw θ* at "
+                        "random (see above)")
+    p.add_argument("--activation", default="tanh", type=_activation_name, choices=activation_names(),
+                   help="hidden activation (default %(default)s)")
+    p.add_argument("--sizes", type=_sizes, default=None, help="comma-separated sample sizes (default "
+                        + ",".join(map(str, QUICK_SIZES)) + ")")
+    p.add_argument("--reps", type=_positive_int, default=None, help=f"replications per size (default {QUICK_REPS})")
+    p.add_argument("--starts", type=_starts, default=None,
+                   help=f"random starts per fit (default {QUICK_STARTS})")
+    p.add_argument("--jobs", type=_jobs, default=None, help="parallel processes (joblib; default 2)")
     p.add_argument("--scheduler", default=None, help="address of a Dask scheduler to run on")
     p.add_argument("--plot", default=None, help="write the figure to this PNG path")
     p.add_argument("--json", default=None, help="write the result to this JSON path")
     p.add_argument("--csv", default=None, help="write the table to this CSV path")
     p.add_argument("--checkpoint", default=None, help="JSON-lines file to resume from")
-    p.add_argument("--seed", type=_nonneg_int, default=0, help="seed (default 0)")
+    p.add_argument("--seed", type=_nonneg_int, default=0,
+                   help="random seed of the data, the fits and a drawn θ* (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("mermaid", help="print the network as a mermaid diagram")
     _arch_args(p, family=False)
+    p.add_argument("--labels", action=argparse.BooleanOptionalAction, default=None,
+                   help="label the edges with the weights' names (default: only up to 36 edges)")
     return parser
 
 
-def _model(args) -> Model:
-    arch = mlp(*parse_widths(args.arch), activation=args.activation)
+def _model(args, widths=None) -> Model:
+    arch = mlp(*(widths or parse_widths(args.arch)), activation=args.activation)
     if args.family == "gaussian":
         family = Gaussian(sigma=args.sigma)
     else:
@@ -166,27 +216,88 @@ def _model(args) -> Model:
     return Model(arch, family)
 
 
-def _cmd_derive(args):
-    model = _model(args)
-    if args.latex:
-        print(model.latex(args.what))
-        return
-    names = model.param_names
-    print(f"# {model!r}: per-sample {args.what}")
+#: ``derive`` warns on stderr when what it prints is larger than this many bytes (a 10-20-1
+#: network's Fisher information is about 10 MB of text).
+DERIVE_WARN_BYTES = 100_000
+
+
+def _entry_index(text, names, what) -> int:
+    """One ``--entry`` index: a parameter name or a 1-based position; returns a 0-based index."""
+    text = text.strip()
+    if text in names:
+        return names.index(text)
+    if text.isdigit() and 1 <= int(text) <= len(names):
+        return int(text) - 1
+    shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+    raise SymmleValueError(f"--entry: {text[:40]!r} is neither a {what} name ({shown}) nor a "
+                           f"position 1..{len(names)}")
+
+
+def _latex(model, expr) -> str:
+    """LaTeX of one expression of ``model``, with the symbol names `Model.latex` uses."""
+    names = dict(model.architecture.latex_names)
+    for s in model.extra_params:
+        names[s] = r"\log\sigma" if s.name == "log_sigma" else s.name
+    return sp.latex(expr, symbol_names=names)
+
+
+def _derive_entry(args, model) -> list[str]:
+    parts = args.entry.split(",")
+    names = list(model.param_names)
     if args.what == "loglik":
-        print(f"loglik = {model.loglik}")
+        raise SymmleValueError("--entry applies to --what score, hessian, fisher or output; the "
+                               "log-likelihood is a single expression")
+    if args.what in ("score", "output"):
+        if len(parts) != 1:
+            raise SymmleValueError(f"--entry takes one index for --what {args.what}, got "
+                                   f"{args.entry[:40]!r}")
+        if args.what == "output":
+            outs = [f"f{k + 1}" for k in range(len(model.eta))]
+            k = _entry_index(parts[0], outs, "output")
+            label, expr = f"{outs[k]}(x)", model.eta[k]
+        else:
+            i = _entry_index(parts[0], names, "parameter")
+            label, expr = f"d loglik / d {names[i]}", model.score[i]
+    else:
+        if len(parts) != 2:
+            raise SymmleValueError(f"--entry takes two indices I,J for --what {args.what}, got "
+                                   f"{args.entry[:40]!r}")
+        i, j = (_entry_index(t, names, "parameter") for t in parts)
+        label, expr = f"{args.what}[{names[i]}, {names[j]}]", getattr(model, args.what)[i, j]
+    return [_latex(model, expr)] if args.latex else [f"{label} = {expr}"]
+
+
+def _derive_lines(args, model) -> list[str]:
+    if args.entry is not None:
+        return _derive_entry(args, model)
+    if args.latex:
+        return [model.latex(args.what)]
+    names = model.param_names
+    lines = [f"# {model!r}: per-sample {args.what}"]
+    if args.what == "loglik":
+        lines.append(f"loglik = {model.loglik}")
     elif args.what == "output":
-        for i, e in enumerate(model.eta):
-            print(f"f{i + 1}(x) = {e}")
+        lines += [f"f{i + 1}(x) = {e}" for i, e in enumerate(model.eta)]
     elif args.what == "score":
-        for n, e in zip(names, model.score):
-            print(f"d loglik / d {n} = {e}")
+        lines += [f"d loglik / d {n} = {e}" for n, e in zip(names, model.score)]
     else:
         M = getattr(model, args.what)
         for i in range(M.rows):
             for j in range(i, M.cols):
                 if M[i, j] != 0:
-                    print(f"{args.what}[{names[i]}, {names[j]}] = {M[i, j]}")
+                    lines.append(f"{args.what}[{names[i]}, {names[j]}] = {M[i, j]}")
+    return lines
+
+
+def _cmd_derive(args):
+    model = _model(args)
+    text = "\n".join(_derive_lines(args, model))
+    size = len(text.encode("utf-8"))
+    if size > DERIVE_WARN_BYTES:
+        print(f"symmle: warning: the {args.what} of this {model.n_params}-parameter model is "
+              f"{size / 1e6:.1f} MB of text; redirect it to a file, or print one entry with "
+              f"--entry I,J (names or 1-based positions)", file=sys.stderr)
+    print(text)
 
 
 def _cmd_symmetry(args):
@@ -201,13 +312,35 @@ def _cmd_identify(args):
     print(regularity(model, rng=args.seed))
 
 
+def _fit_widths(arch_text, n_features) -> tuple:
+    """``fit --arch``: the widths after the input layer (the input width is the number of
+    feature columns), or the full widths when the first one is that number."""
+    try:
+        widths = parse_widths(arch_text) if "-" in arch_text else parse_widths(f"1-{arch_text}")[1:]
+    except SymmleError:
+        raise SymmleValueError(f"--arch must look like 3-1 (hidden widths, then the output "
+                               f"width) or {n_features}-3-1 (with the input width), got "
+                               f"{arch_text[:40]!r}") from None
+    if len(widths) >= 2 and widths[0] == n_features:
+        return tuple(widths)
+    return (n_features, *widths)
+
+
 def _cmd_fit(args):
-    model = _model(args)
-    targets = args.target.split(",")
+    targets = [t.strip() for t in args.target.split(",")]
     features = [f.strip() for f in args.features.split(",")] if args.features else None
-    X, y, _ = load_csv(args.data, target=targets if len(targets) > 1 else targets[0],
-                       features=features)
+    X, y, names = load_csv(args.data, target=targets if len(targets) > 1 else targets[0],
+                           features=features, delimiter=args.delimiter)
+    widths = _fit_widths(args.arch, X.shape[1])
+    model = _model(args, widths)
+    shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+    print(f"architecture {'-'.join(map(str, widths))}: {X.shape[1]} inputs ({shown}), "
+          f"{len(y)} rows, {model.n_params} parameters")
     options = {"method": args.method} if args.method else {}
+    if args.max_iter is not None:
+        options["max_iter"] = args.max_iter
+    if args.tol is not None:
+        options["tol"] = args.tol
     res = fit(model, X, y, n_starts=args.starts, rng=args.seed, **options)
     print(res.summary())
     if args.json:
@@ -215,19 +348,113 @@ def _cmd_fit(args):
         print(f"result written to {args.json}")
 
 
-def _cmd_study(args):
-    if args.arch is None:
-        if args.activation != "tanh":
-            model = Model(mlp(2, 3, 1, activation=args.activation), Gaussian(sigma=0.5))
-            theta = SEED_THETA
+#: the generator of a drawn truth: `Model.random_params` at this scale (weights N(0, 4/fan_in),
+#: biases N(0, 1)), large enough for the units to be non-linear, small enough not to saturate.
+TRUTH_SCALE = 2.0
+
+#: a drawn truth is "nearly singular" when its information per row (x ~ N(0, I)) has a larger
+#: condition number: the seed's θ* has about 6e2, and near 5e7 the study's coverage collapses.
+NEAR_SINGULAR_CONDITION = 1e5
+
+#: ... and "nearly reducible" when a Sussmann reduction applies at this absolute tolerance (an
+#: output weight, an incoming weight vector, or two units' weights within 0.1 of each other).
+NEAR_REDUCIBLE_TOL = 0.1
+
+#: rows x ~ N(0, I) that the check averages the information over.
+CHECK_ROWS = 20_000
+
+#: the information costs P² numbers per row: above this many parameters the check is skipped.
+CHECK_MAX_PARAMS = 500
+
+#: θ* is printed value by value up to this many parameters, summarised beyond.
+PRINT_MAX_PARAMS = 60
+
+#: the bracket searched for the nearest reducibility (absolute tolerances).
+_REDUCIBILITY_BRACKET = (1e-12, 10.0)
+
+#: what the study table's columns mean, printed under it.
+STUDY_LEGEND = """\
+columns (medians over the replications at each n):
+  raw ‖θ̂−θ*‖   distance of the estimate from the truth, as fitted
+  aligned      the same after moving θ̂ to its closest symmetric copy (min over the group)
+  function     RMS distance of the fitted function from the true one, on a fixed test set
+  coverage     share of the parameters whose Wald interval (at the aligned θ̂) covers θ*
+  efficiency   n·tr Cov(aligned θ̂) / tr I₁(θ*)⁻¹: 1 is the Cramér–Rao bound
+  robust eff.  the same with a robust (median absolute deviation) variance
+  KS max       largest Kolmogorov–Smirnov distance of the standardized estimates from N(0, 1)
+  below θ*     share of fits whose log-likelihood is below the truth's (a missed maximum)"""
+
+
+def _nearest_reducibility(arch, theta):
+    """(tolerance, reason) of the closest Sussmann reduction of θ, or None within the bracket."""
+    lo, hi = _REDUCIBILITY_BRACKET
+    if not reduction_reasons(arch, theta, hi):
+        return None
+    if reduction_reasons(arch, theta, lo):
+        return lo, reduction_reasons(arch, theta, lo)[0]
+    for _ in range(40):  # bisection in log scale: a factor 1.5 in 40 steps from 1e-12 to 10
+        mid = math.sqrt(lo * hi)
+        if reduction_reasons(arch, theta, mid):
+            hi = mid
         else:
-            model, theta = seed_model(), SEED_THETA
+            lo = mid
+    return hi, reduction_reasons(arch, theta, hi)[0]
+
+
+def _check_truth(model, theta, seed) -> None:
+    """Warn on stderr when a drawn θ* is nearly reducible or its information nearly singular."""
+    problems = []
+    near = _nearest_reducibility(model.architecture, theta)
+    if near is not None and near[0] <= NEAR_REDUCIBLE_TOL:
+        problems.append(f"nearly reducible: {near[1]} within {near[0]:.2g}")
+    if model.n_params <= CHECK_MAX_PARAMS:
+        X = np.random.default_rng(seed).standard_normal((CHECK_ROWS, model.architecture.n_inputs))
+        cond = float(np.linalg.cond(model.compile().fisher(theta, X) / CHECK_ROWS))
+        condition = f"information condition number {cond:.2g}"
+        if not cond <= NEAR_SINGULAR_CONDITION:
+            problems.append(condition)
     else:
-        model = Model(mlp(*parse_widths(args.arch), activation=args.activation), Gaussian(sigma=0.5))
-        theta = model.random_params(args.seed, scale=2.0)
-    client = args.scheduler
+        condition = f"information not checked ({model.n_params} parameters)"
+    if problems:
+        print(f"symmle: warning: the drawn truth θ* is close to non-identifiable "
+              f"({'; '.join(problems)}; the 2-3-1 network's fixed θ* has a condition number of "
+              f"about 6e2): estimates converge slowly and intervals under-cover. Draw another θ* "
+              f"with --seed.", file=sys.stderr)
+    else:
+        nearest = f"nearest reducibility {near[0]:.2g} away" if near else "no reduction near"
+        print(f"checked: {condition}, {nearest}")
+
+
+def _print_truth(model, theta, origin) -> None:
+    names = model.param_names
+    print(f"true θ* ({origin}):")
+    if len(theta) <= PRINT_MAX_PARAMS:
+        cells = [f"{n}={v:.4g}" for n, v in zip(names, theta)]
+        for i in range(0, len(cells), 6):
+            print("  " + "  ".join(cells[i:i + 6]))
+    else:
+        print(f"  {len(theta)} values, |θ*| in [{np.min(np.abs(theta)):.3g}, "
+              f"{np.max(np.abs(theta)):.3g}] (the JSON output holds them all)")
+
+
+def _cmd_study(args):
     if args.plot:
-        check_figure_path(args.plot)  # before the study runs, not after
+        check_figure_path(args.plot)  # before any work, not after the study
+    widths = None if args.arch is None else parse_widths(args.arch)
+    if widths is None or widths == SEED_WIDTHS:
+        if args.activation != "tanh":
+            model = Model(mlp(*SEED_WIDTHS, activation=args.activation), Gaussian(sigma=0.5))
+        else:
+            model = seed_model()
+        theta = SEED_THETA
+        _print_truth(model, theta, "the fixed truth symmle.study.SEED_THETA")
+    else:
+        model = Model(mlp(*widths, activation=args.activation), Gaussian(sigma=0.5))
+        theta = model.random_params(args.seed, scale=TRUTH_SCALE)
+        _print_truth(model, theta, f"drawn by Model.random_params(seed={args.seed}, "
+                                   f"scale={TRUTH_SCALE:g})")
+        _check_truth(model, theta, args.seed)
+    client = args.scheduler
     result = consistency_study(
         model, theta,
         sample_sizes=args.sizes or QUICK_SIZES,
@@ -240,6 +467,7 @@ def _cmd_study(args):
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     print(result)
+    print(STUDY_LEGEND)
     if args.plot:
         result.plot(args.plot)
         print(f"figure written to {args.plot}")
@@ -252,7 +480,7 @@ def _cmd_study(args):
 
 
 def _cmd_mermaid(args):
-    print(mlp(*parse_widths(args.arch), activation=args.activation).to_mermaid())
+    print(mlp(*parse_widths(args.arch), activation=args.activation).to_mermaid(labels=args.labels))
 
 
 _COMMANDS = {"derive": _cmd_derive, "symmetry": _cmd_symmetry, "identify": _cmd_identify,

@@ -38,6 +38,26 @@ MODEL_LHS = {
 
 
 # ------------------------------------------------------------------------ HTML
+#: Inline styles of the HTML: a table looks the same in JupyterLab, in the documentation site
+#: and in an HTML file saved on its own (no stylesheet needed). Numbers right-aligned in
+#: tabular figures; the first column (names) left-aligned.
+_FONT = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px"
+_STYLE = {
+    "div": f"{_FONT};line-height:1.45;margin:6px 0",
+    "p": "margin:3px 0",
+    "table": f"border-collapse:collapse;{_FONT};margin:4px 0",
+    "caption": "caption-side:top;text-align:left;font-weight:600;padding:2px 0 4px",
+    "th": "border-bottom:1px solid #888;padding:3px 10px;font-weight:600",
+    "td": "border-bottom:1px solid #e2e2e2;padding:3px 10px;font-variant-numeric:tabular-nums",
+}
+
+
+def _open(tag: str, first: bool | None = None) -> str:
+    """An opening tag with its inline style; a cell's first column (names) is left-aligned."""
+    align = "" if first is None else (";text-align:left" if first else ";text-align:right")
+    return f'<{tag} style="{_STYLE[tag]}{align}">'
+
+
 def format_cell(value, digits: int = 4) -> str:
     """Format one table cell the way the text tables do (``4`` significant digits).
 
@@ -83,8 +103,10 @@ def html_table(headers: Sequence[str] | None, rows: Iterable[Sequence], *,
 
     Examples
     --------
+    >>> import re
     >>> from symmle.display import html_table
-    >>> print(html_table(["n", "error"], [[100, 0.123456]], caption="<study>"))
+    >>> html = html_table(["n", "error"], [[100, 0.123456]], caption="<study>")
+    >>> print(re.sub(r' style="[^"]*"', "", html))   # without its inline style
     <table class="symmle">
     <caption>&lt;study&gt;</caption>
     <thead><tr><th>n</th><th>error</th></tr></thead>
@@ -92,21 +114,23 @@ def html_table(headers: Sequence[str] | None, rows: Iterable[Sequence], *,
     <tr><td>100</td><td>0.1235</td></tr>
     </tbody>
     </table>
+    >>> html.count('style="')   # every element carries its own style: no stylesheet needed
+    6
     """
-    out = ['<table class="symmle">']
+    out = [f'<table class="symmle" style="{_STYLE["table"]}">']
     if caption:
-        out.append(f"<caption>{html.escape(caption)}</caption>")
+        out.append(f"{_open('caption')}{html.escape(caption)}</caption>")
     if headers is not None:
-        out.append("<thead><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-                   + "</tr></thead>")
+        out.append("<thead><tr>" + "".join(f"{_open('th', i == 0)}{html.escape(str(h))}</th>"
+                                           for i, h in enumerate(headers)) + "</tr></thead>")
     out.append("<tbody>")
     for row in rows:
-        out.append("<tr>" + "".join(f"<td>{html.escape(format_cell(c, digits))}</td>" for c in row)
-                   + "</tr>")
+        out.append("<tr>" + "".join(f"{_open('td', i == 0)}{html.escape(format_cell(c, digits))}</td>"
+                                    for i, c in enumerate(row)) + "</tr>")
     out.append("</tbody>")
     out.append("</table>")
     for note in notes:
-        out.append(f"<p>{html.escape(note)}</p>")
+        out.append(f"{_open('p')}{html.escape(note)}</p>")
     return "\n".join(out)
 
 
@@ -120,8 +144,10 @@ def html_report(title: str, *, lines: Sequence[str] = (), headers: Sequence[str]
 
     Examples
     --------
+    >>> import re
     >>> from symmle.display import html_report
-    >>> print(html_report("Fit", lines=["n = 3"], headers=["name", "estimate"], rows=[["a", 1.5]]))
+    >>> html = html_report("Fit", lines=["n = 3"], headers=["name", "estimate"], rows=[["a", 1.5]])
+    >>> print(re.sub(r' style="[^"]*"', "", html))   # without its inline style
     <div class="symmle">
     <p><strong>Fit</strong></p>
     <p>n = 3</p>
@@ -133,10 +159,12 @@ def html_report(title: str, *, lines: Sequence[str] = (), headers: Sequence[str]
     </table>
     </div>
     """
-    out = ['<div class="symmle">', f"<p><strong>{html.escape(title)}</strong></p>"]
+    out = [f'<div class="symmle" style="{_STYLE["div"]}">',
+           f"{_open('p')}<strong>{html.escape(title)}</strong></p>"]
     for line in lines:
         text = html.escape(line)
-        out.append(f"<p><strong>{text}</strong></p>" if line.startswith("WARNING") else f"<p>{text}</p>")
+        out.append(f"{_open('p')}<strong>{text}</strong></p>" if line.startswith("WARNING")
+                   else f"{_open('p')}{text}</p>")
     out.append(html_table(headers, rows, notes=notes, digits=digits))
     out.append("</div>")
     return "\n".join(out)
@@ -195,7 +223,7 @@ def model_view(model, what: str = "loglik") -> LatexView:
     >>> model_view(model, "fisher")._repr_latex_()
     '$$\\\\mathcal{I}(\\\\theta; x) = \\\\left[\\\\begin{matrix}x_{1}^{2} & x_{1}\\\\\\\\x_{1} & 1\\\\end{matrix}\\\\right]$$'
     """
-    if what not in MODEL_LHS:
+    if not isinstance(what, str) or what not in MODEL_LHS:
         raise SymmleValueError(f"what must be one of {tuple(MODEL_LHS)}, got {what!r}")
     return LatexView(model.latex(what), lhs=MODEL_LHS[what])
 

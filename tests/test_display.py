@@ -112,6 +112,11 @@ def table_html(source: str) -> StrictHTML:
     return p
 
 
+def unstyled(source: str) -> str:
+    """``source`` without its inline ``style`` attributes (its structure and text)."""
+    return re.sub(r' style="[^"]*"', "", source)
+
+
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?|nan|inf")
 
 
@@ -251,6 +256,7 @@ def test_html_report_bolds_warnings_only():
     src = display.html_report("T", lines=["fine", "WARNING: bad"], headers=["x"], rows=[[1]])
     p = table_html(src)
     assert p.tags["strong"] == 2  # the title and the warning
+    src = unstyled(src)
     assert "<p><strong>WARNING: bad</strong></p>" in src and "<p>fine</p>" in src
 
 
@@ -326,7 +332,7 @@ def test_singular_fit_html_shows_nan_and_warning(singular_fit):
     _, *rows = p.tables[0]
     bad = [r[0] for r in rows if r[2] == "nan"]
     assert bad == [n for n, ok in zip(res.param_names, res.identified) if not ok]
-    assert "<p><strong>WARNING: the information is singular" in src
+    assert "<p><strong>WARNING: the information is singular" in unstyled(src)
 
 
 # ------------------------------------------------------------------ identifiability
@@ -531,3 +537,73 @@ def test_study_html_same_content_as_str(study):
     np.testing.assert_allclose([float(r[3]) for r in rows],
                                [row["aligned_error"] for row in study.table], rtol=6e-3)
     assert numbers(p.text) == numbers(text)
+
+
+# ------------------------------------------------------------ inline style, diagrams, docs
+def test_html_carries_its_own_inline_style():
+    """A table saved to a file on its own is styled: every element has a style attribute."""
+    html = display.html_report("Fit", lines=["n = 3", "WARNING x"], headers=["name", "estimate"],
+                               rows=[["a", 1.5], ["b", 2.0]], notes=["note"])
+    table_html(html)  # still strict, well-formed HTML with only the table tags
+    for tag in ("div", "p", "table", "th", "td"):
+        opened = re.findall(rf"<{tag}\b[^>]*>", html)
+        assert opened and all('style="' in t for t in opened), tag
+    first, second = re.findall(r"<td\b[^>]*>", html)[:2]
+    assert "text-align:left" in first and "text-align:right" in second  # names left, numbers right
+    assert 'style="' in sm.mlp(2, 3, 1)._repr_html_().split("<svg")[0]
+
+
+def test_mermaid_labels_and_line_breaks():
+    small, big = sm.mlp(2, 3, 1), sm.mlp(5, 8, 1)
+    text = small.to_mermaid()
+    assert text.startswith("graph LR\n") and text.count('-->|"') == 9
+    # SVG-text labels (valid XML, so JupyterLab's <img> shows them) with a two-line node label
+    assert '"htmlLabels": false' in text and 'x1["x₁<br>input 1"]' in text
+    assert 'h1_2(("h₁₂<br>tanh"))' in text
+    assert small.to_mermaid(labels=False).count("-->|") == 0
+    assert big.to_mermaid().count("-->|") == 0 and big.to_mermaid().count("-->") == 48
+    assert big.to_mermaid(labels=True).count("-->|") == 48
+    with pytest.raises(TypeError):
+        small.to_mermaid(labels="yes")
+
+
+def test_mermaid_labels_escape_markup():
+    import networkx as nx
+
+    G = nx.DiGraph()
+    G.add_node("x", role="input")
+    G.add_node("y", role="output")
+    G.add_edge("x", "y")
+    text = sm.Architecture.from_graph(G).to_mermaid()
+    assert 'x["x<br>input 1"]' in text and 'y["y<br>output"]' in text
+
+
+def _make_figures():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "make_figures.py"
+    spec = importlib.util.spec_from_file_location("make_figures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generated_docs_are_current():
+    """The diagrams and formulas in docs/ are what the library prints now
+    (regenerate with ``python docs/make_figures.py formulas``)."""
+    assert _make_figures().make_formulas(check=True) == []
+
+
+def test_typeset_formulas_are_the_librarys_latex():
+    mf = _make_figures()
+    model = mf.seed_model()
+    ab = mf.Abbreviations(model)
+    fisher = mf.matrix_entries(model.latex("fisher"))
+    assert len(fisher) == 13 and {len(r) for r in fisher} == {13}
+    for row in fisher:
+        for cell in row:
+            assert ab.expand(ab(cell)) == cell
+    assert ab(mf.matrix_entries(model.latex("score"))[12][0]) == "r"
+    text = mf.derivation_formulas()
+    assert text.count(r"\frac{\partial \ell}{\partial") == 13 and r"\begin{bmatrix}" in text

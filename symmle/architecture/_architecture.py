@@ -20,7 +20,7 @@ import sympy as sp
 
 from .._checks import as_real_array, check_int
 from ..activations import get_activation
-from ..errors import DataError, ParamsError
+from ..errors import ArchitectureError, DataError, ParamsError
 from ._graph import input_name, normalise_graph
 from ._persist import graph_from_dict, graph_to_dict
 from ._views import SVG_MAX_UNITS, repr_html, to_mermaid, to_svg
@@ -221,8 +221,14 @@ class Architecture:
         return tuple(widths)
 
     def activation_of(self, v):
-        """The `symmle.activations.Activation` of unit ``v``."""
-        return get_activation(self.graph.nodes[v]["activation"])
+        """The `symmle.activations.Activation` of unit ``v`` (a hidden or output node)."""
+        try:
+            name = self.graph.nodes[v].get("activation")
+        except (KeyError, TypeError):  # not a node (or not hashable)
+            raise ArchitectureError(f"{v!r} is not a node of this network") from None
+        if name is None:
+            raise ArchitectureError(f"node {v!r} is an input: it has no activation")
+        return get_activation(name)
 
     # -------------------------------------------------------------- symbols
     @cached_property
@@ -341,12 +347,19 @@ class Architecture:
             When the number of layers or a shape is wrong, or a matrix entry
             without an edge (or a bias of an unbiased unit) is not zero.
         """
+        expected = f"a sequence of {len(self.layers)} (W, b) pairs"
+        if isinstance(layers, (str, bytes, dict)) or not hasattr(layers, "__len__"):
+            raise ParamsError(f"layers must be {expected}, got {type(layers).__name__}")
         if len(layers) != len(self.layers):
-            raise ParamsError(f"layers must have {len(self.layers)} (W, b) pairs, got {len(layers)}")
+            raise ParamsError(f"layers must be {expected}, got {len(layers)} items")
         theta = np.zeros(self.n_params)
-        for k, (L, (W, b)) in enumerate(zip(self.layers, layers)):
-            W = np.asarray(W, dtype=float)
-            b = np.asarray(b, dtype=float)
+        for k, (L, pair) in enumerate(zip(self.layers, layers)):
+            if isinstance(pair, (str, bytes, dict)) or not hasattr(pair, "__len__") or len(pair) != 2:
+                raise ParamsError(f"layers[{k}] must be a (W, b) pair, got {type(pair).__name__}")
+            W = as_real_array(pair[0], name=f"layers[{k}] W", expected="a real matrix",
+                              error=ParamsError)
+            b = as_real_array(pair[1], name=f"layers[{k}] b", expected="a real vector",
+                              error=ParamsError)
             if W.shape != (len(L.units), len(L.sources)) or b.shape != (len(L.units),):
                 raise ParamsError(
                     f"layer {k + 1}: expected W of shape {(len(L.units), len(L.sources))} and b of "
@@ -357,6 +370,8 @@ class Architecture:
             bmask[L.bias_units] = True
             if np.any(W[~mask] != 0) or np.any(b[~bmask] != 0):
                 raise ParamsError(f"layer {k + 1}: nonzero entry where the graph has no edge or bias")
+            if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+                raise ParamsError(f"layer {k + 1}: W or b contains NaN or infinite values")
             theta[L.weight_idx] = W[L.rows, L.cols]
             theta[L.bias_idx] = b[L.bias_units]
         return theta
@@ -395,25 +410,35 @@ class Architecture:
         return np.stack([h[v] for v in self.output_nodes], axis=1)
 
     # ---------------------------------------------------------------- views
-    def to_mermaid(self) -> str:
+    def to_mermaid(self, *, labels: bool | None = None) -> str:
         """A mermaid ``graph LR`` diagram of the network.
 
-        Inputs are boxes, hidden units circles, outputs boxes; each edge is
-        labelled with its weight's name, and there is one ``classDef`` per role.
+        Inputs are boxes, hidden units circles, outputs boxes, each with a two-line
+        label; edges carry their weight's name, and there is one ``classDef`` per role.
+        The diagram sets its own mermaid options (labels as SVG text, so the line
+        breaks render in the documentation site and in JupyterLab alike).
+
+        Parameters
+        ----------
+        labels : bool, optional
+            Label each edge with its weight's name. Default: only when the network has
+            at most `MERMAID_MAX_LABELLED_EDGES` (36) edges; beyond that the labels
+            overlap and hide the drawing.
 
         Examples
         --------
         >>> print(sm.mlp(1, 1, 1).to_mermaid())
         graph LR
+            %%{init: {"htmlLabels": false, "flowchart": {"htmlLabels": false, "rankSpacing": 90, "nodeSpacing": 50}}}%%
             %% Input layer
-            x1[x₁<br/>Input 1]
+            x1["x₁<br>input 1"]
             %% Hidden layer 1
-            h1_1((h₁₁<br/>tanh))
+            h1_1(("h₁₁<br>tanh"))
             %% Output layer
-            y[y<br/>Output]
+            y["y<br>output"]
             %% Connections with weights
-            x1 -->|W1_1_1| h1_1
-            h1_1 -->|W2_1_1| y
+            x1 -->|"W1_1_1"| h1_1
+            h1_1 -->|"W2_1_1"| y
             %% Styling
             classDef input fill:#e1f5fe
             classDef hidden fill:#f3e5f5
@@ -421,8 +446,10 @@ class Architecture:
             class x1 input
             class h1_1 hidden
             class y output
+        >>> sm.mlp(5, 8, 1).to_mermaid().count("-->|"), sm.mlp(5, 8, 1).to_mermaid(labels=True).count("-->|")
+        (0, 48)
         """
-        return to_mermaid(self)
+        return to_mermaid(self, labels=labels)
 
     def to_svg(self, *, max_units: int = SVG_MAX_UNITS) -> str:
         """A layered SVG drawing of the network (inputs left, outputs right).

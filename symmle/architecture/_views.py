@@ -5,10 +5,11 @@ from __future__ import annotations
 import html
 import re
 
+from .._checks import check_bool
 from ..errors import ArchitectureError
 from ._graph import safe_name
 
-__all__ = ["to_mermaid", "to_svg", "repr_html", "SVG_MAX_UNITS"]
+__all__ = ["to_mermaid", "to_svg", "repr_html", "SVG_MAX_UNITS", "MERMAID_MAX_LABELLED_EDGES"]
 
 #: Networks with more units than this are not drawn (the drawing would be unreadable and large).
 SVG_MAX_UNITS = 200
@@ -42,27 +43,48 @@ def _mermaid_ids(graph) -> dict:
     return ids
 
 
-def to_mermaid(arch) -> str:
+#: Networks with more edges than this are drawn without weight labels by default: beyond a few
+#: dozen, the labels of a layered drawing overlap and hide the edges.
+MERMAID_MAX_LABELLED_EDGES = 36
+
+#: Mermaid settings written into the diagram itself: labels as SVG text (not HTML), so a line
+#: break is a ``<tspan>`` and the SVG is valid XML, which JupyterLab needs (it shows the diagram
+#: as an ``<img>``); wider spacing between layers so that edge labels do not overlap.
+#: ``htmlLabels`` is read at the top level by mermaid 11 and under ``flowchart`` by mermaid 10.
+_MERMAID_INIT = ('%%{init: {"htmlLabels": false, "flowchart": {"htmlLabels": false, '
+                 '"rankSpacing": 90, "nodeSpacing": 50}}}%%')
+
+
+#: characters that would end or open markup inside a quoted mermaid label, as mermaid's own
+#: entity codes.
+_MERMAID_ENTITIES = {'"': "#quot;", "<": "#lt;", ">": "#gt;", "#": "#35;"}
+
+
+def to_mermaid(arch, *, labels=None) -> str:
     """The mermaid ``graph LR`` diagram of `Architecture.to_mermaid`."""
+    if labels is None:
+        labels = len(arch.edge_index) <= MERMAID_MAX_LABELLED_EDGES
+    labels = check_bool(labels, "labels")
     g = arch.graph
     ids = _mermaid_ids(g)
-    lines = ["graph LR", "    %% Input layer"]
+    lines = ["graph LR", f"    {_MERMAID_INIT}", "    %% Input layer"]
     for i, v in enumerate(arch.input_nodes):
-        lines.append(f"    {ids[v]}[{_pretty(v)}<br/>Input {i + 1}]")
+        lines.append(f'    {ids[v]}["{_label(v)}<br>input {i + 1}"]')
     hidden_layers = sorted({g.nodes[v]["layer"] for v in arch.hidden_nodes})
     for layer in hidden_layers:
         lines.append(f"    %% Hidden layer {layer}")
         for v in arch.hidden_nodes:
             if g.nodes[v]["layer"] == layer:
-                lines.append(f"    {ids[v]}(({_pretty(v)}<br/>{g.nodes[v]['activation']}))")
+                lines.append(f'    {ids[v]}(("{_label(v)}<br>{g.nodes[v]["activation"]}"))')
     lines.append("    %% Output layer")
     for i, v in enumerate(arch.output_nodes):
-        label = "Output" if arch.n_outputs == 1 else f"Output {i + 1}"
-        lines.append(f"    {ids[v]}[{_pretty(v)}<br/>{label}]")
-    lines.append("    %% Connections with weights")
+        label = "output" if arch.n_outputs == 1 else f"output {i + 1}"
+        lines.append(f'    {ids[v]}["{_label(v)}<br>{label}"]')
+    lines.append("    %% Connections" + (" with weights" if labels else ""))
     rank = arch._node_rank
     for (u, v), _ in sorted(arch.edge_index.items(), key=lambda kv: (rank[kv[0][0]], kv[1])):
-        lines.append(f"    {ids[u]} -->|{g.edges[u, v]['name']}| {ids[v]}")
+        weight = f'|"{_label(g.edges[u, v]["name"], pretty=False)}"|' if labels else ""
+        lines.append(f"    {ids[u]} -->{weight} {ids[v]}")
     lines.append("    %% Styling")
     lines += [f"    classDef {role} fill:{colour}" for role, colour in _FILL.items()]
     for role, nodes in (("input", arch.input_nodes), ("hidden", arch.hidden_nodes),
@@ -70,6 +92,12 @@ def to_mermaid(arch) -> str:
         if nodes:
             lines.append(f"    class {','.join(ids[v] for v in nodes)} {role}")
     return "\n".join(lines)
+
+
+def _label(v, *, pretty=True) -> str:
+    """A node or edge name as mermaid label text (inside double quotes)."""
+    text = _pretty(v) if pretty else str(v)
+    return "".join(_MERMAID_ENTITIES.get(c, c) for c in text)
 
 
 def to_svg(arch, *, max_units: int = SVG_MAX_UNITS) -> str:
@@ -115,9 +143,13 @@ def to_svg(arch, *, max_units: int = SVG_MAX_UNITS) -> str:
     return "\n".join(parts)
 
 
+#: inline style of the summary line, so that a saved HTML file needs no stylesheet.
+_HEAD_STYLE = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px;margin:3px 0"
+
+
 def repr_html(arch) -> str:
     """A one-line summary, followed by the SVG drawing when the network is small enough."""
-    head = (f"<p><code>{html.escape(repr(arch))}</code>: {arch.n_inputs} inputs, "
+    head = (f'<p style="{_HEAD_STYLE}"><code>{html.escape(repr(arch))}</code>: {arch.n_inputs} inputs, '
             f"{len(arch.hidden_nodes)} hidden units, {arch.n_outputs} outputs, "
             f"{arch.n_params} parameters</p>")
     if arch.graph.number_of_nodes() > SVG_MAX_UNITS:
