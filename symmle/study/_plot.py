@@ -92,7 +92,9 @@ def _errors_panel(ax, result):
     ax.set_title(f"aligned slope {result.slope:.2f}, raw {result.raw_slope:.2f}, "
                  f"function {result.function_slope:.2f}")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    # below the panel, so that it never covers the data (the reducible study's function errors
+    # sit in the lower left)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
 
 
 def _qq_panel(qq, result):
@@ -111,7 +113,7 @@ def _qq_panel(qq, result):
     qq.set_xlabel("N(0, 1) quantile")
     if robust:
         qq.set_ylabel("(aligned θ̂ − median) / (1.4826·MAD), per parameter")
-        qq.set_title(f"normal QQ at n = {n_max} (I₁(θ*) singular: robust scale)")
+        qq.set_title(f"normal QQ at n = {n_max}\n(I₁(θ*) singular: robust scale)")
     else:
         qq.set_ylabel(r"$\sqrt{n}\,(g(\hat\theta)-\theta^*)_j / \sqrt{[I_1^{-1}]_{jj}}$")
         qq.set_title(f"normal QQ, all parameters pooled, n = {n_max}")
