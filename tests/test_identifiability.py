@@ -324,3 +324,37 @@ def test_cluster_optima_of_a_multistart_fit():
     for c in range(cl.n_clusters):
         members = lls[cl.labels == c]
         assert np.ptp(members) < 1e-5 * max(1.0, abs(members[0]))
+
+
+# ---------------------------------------------------------------- certified verdicts (issue 16)
+def test_verdicts_are_certified_and_printed():
+    rep = identifiability(gauss(2, 3, 1), rng=0)
+    assert (rep.verdict, rep.certified_rank, rep.locally_identifiable) == ("identifiable",
+                                                                           (13, 13), True)
+    assert "interval arithmetic" in rep.certificate and np.isfinite(rep.condition_number)
+    assert "certificate                rank 13; nonsingular, certified" in str(rep)
+    relu = identifiability(gauss(2, 3, 1, act="relu"), rng=1)
+    assert (relu.verdict, relu.certified_rank, relu.unexplained_dim) == ("not identifiable",
+                                                                         (10, 10), 0)
+    assert "over ℚ" in relu.certificate
+    dead = identifiability(gauss(2, 3, 1), np.where(np.arange(13) == 10, 0.0, base_theta()))
+    assert dead.verdict == "not identifiable" and dead.certified_rank == (10, 10)
+    assert "zero outgoing weights: its 3 incoming parameters are free" in dead.certificate
+
+
+def test_report_refuses_a_verdict_that_contradicts_locally_identifiable():
+    import dataclasses
+
+    rep = identifiability(gauss(1, 2, 1), rng=0)
+    with pytest.raises(ValueError, match="locally_identifiable must be True"):
+        dataclasses.replace(rep, locally_identifiable=False)
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        dataclasses.replace(rep, verdict="maybe")
+
+
+def test_reported_reductions_are_the_ones_reduce_applies():
+    arch = sm.mlp(2, 2, 1, activation="sigmoid", bias=False)
+    theta = np.array([1.0, 2.0, -1.0, -2.0, 0.5, 0.7])
+    rep = identifiability(sm.Model(arch, sm.Gaussian(sigma=1.0)), theta, rng=0)
+    assert rep.reducible == () and not is_reducible(arch, theta)
+    assert reduce(arch, theta)[0].n_params == 6

@@ -2,11 +2,14 @@
 
 * `identifiability` — the rank of the Fisher information at θ, its null
   space in words, and whether the known symmetries explain it (Rothenberg 1971:
-  θ is locally identifiable iff the information is nonsingular), optionally with
-  an exact rank computed in rational arithmetic (``RANK_RTOL``: the numerical
-  rank convention).
+  θ is locally identifiable iff the information is nonsingular), with a
+  *certified* verdict — "identifiable", "not identifiable" or "undecided" — from
+  exact rational or interval arithmetic (``RANK_RTOL``: the numerical rank
+  convention, which the verdict does not rest on), optionally with an exact rank at
+  rational points (``exact=True``, python-flint).
 * `is_reducible` and `reduce` — Sussmann's (1992) reductions, giving
-  the smallest network with the same function.
+  a smaller network with the same function (`is_reducible` is true exactly when
+  `reduce` removes a unit).
 * `regularity` — the classical regularity conditions of the MLE, each with
   a verdict and a one-line reason for this model.
 * `cluster_optima` — a multi-start fit's optima grouped modulo the
@@ -15,9 +18,11 @@
   likelihood (a flat profile is a non-identified direction); they live in
   `symmle.fitting` (inference on a fit) and are re-exported here.
 
-Modules: ``_report`` (`identifiability`), ``_exact`` (exact rank over ℚ(e^{1/D})),
-``_reduction`` (`is_reducible`, `reduce`), ``_regularity`` (`regularity`), ``_optima``
-(`cluster_optima`).
+Modules: ``_report`` (`identifiability`), ``_certify`` (certified bounds on the rank),
+``_nulls`` (null directions of exact reducibility), ``_arith`` (the Jacobian in exact rational
+and in ball arithmetic), ``_exact`` (exact rank over
+ℚ(e^{1/D})), ``_reduction`` (`is_reducible`, `reduce`), ``_regularity`` (`regularity`),
+``_optima`` (`cluster_optima`).
 """
 
 from ..fitting import Profile, profile, profile_conf_int

@@ -5,7 +5,10 @@ writing every ``e^{r}`` as ``T^{rD}`` with ``T = e^{1/D}`` turns the stacked Jac
 inputs and a rational θ into a matrix over the field ``ℚ(T)``, and because ``T`` is transcendental
 (Lindemann) its rank there is the rank of the real matrix. The rank over ``ℚ(T)`` is the rank at
 a random rational ``T₀`` (a lower bound), certified when it is full or when every kernel vector
-at ``T₀`` is verified to be a kernel vector for all ``T``.
+at ``T₀`` is verified to be a kernel vector for all ``T``. A network of rational units (identity,
+ReLU, leaky ReLU, monomials ``z^r``) has no ``T`` at all: its Jacobian at rational points is a
+rational matrix, and a float θ is used as the rational number it is (no rounding). Ranks over ℚ
+are computed by python-flint (``pip install 'symmle[exact]'``).
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import numpy as np
 import sympy as sp
 from sympy.polys.matrices import DomainMatrix
 
-from ..errors import SymmleValueError
+from ..errors import SymmleValueError, require
 from ..model import Model
+from ._arith import is_rational_network
 
 __all__ = ["compute_exact_rank"]
 
@@ -91,19 +95,28 @@ def _exact_matrix(model: Model, theta_q: list, points: list) -> sp.Matrix:
                                            lambda a: _T ** (a.args[0] * D)).subs(sp.E, _T ** D))
 
 
-def _exact_matrix_rank(M: sp.Matrix, rng) -> tuple[int | None, str]:
+def _rank_q(M: sp.Matrix, flint) -> int:
+    """Rank over ℚ of a matrix of sympy Rationals (python-flint's fmpq_mat)."""
+    if 0 in M.shape:
+        return 0
+    rows = [[flint.fmpq(int(sp.Rational(e).p), int(sp.Rational(e).q)) for e in M.row(i)]
+            for i in range(M.shape[0])]
+    return flint.fmpq_mat(rows).rank()
+
+
+def _exact_matrix_rank(M: sp.Matrix, rng, flint) -> tuple[int | None, str]:
     ncol = M.shape[1]
     if not any(e.has(_T) for e in M):
-        return DomainMatrix.from_Matrix(M).to_field().rank(), "rational arithmetic"
-    best, kernel = -1, None
+        return _rank_q(M, flint), "rational arithmetic (python-flint)"
+    best, T_best = -1, None
     for _ in range(_T_TRIES):
         T0 = sp.Rational(int(rng.integers(3, 60)), int(rng.integers(1, 7)))
-        dm = DomainMatrix.from_Matrix(M.xreplace({_T: T0})).to_field()
-        r = dm.rank()
+        r = _rank_q(M.xreplace({_T: T0}), flint)
         if r > best:
-            best, kernel = r, dm.nullspace().to_Matrix()
+            best, T_best = r, T0
     if best == ncol:
         return best, "full rank at a rational value of T = e^(1/D); exact"
+    kernel = DomainMatrix.from_Matrix(M.xreplace({_T: T_best})).to_field().nullspace().to_Matrix()
     for v in kernel.tolist():
         nz = [(j, c) for j, c in enumerate(v) if c != 0]
         for i in range(M.shape[0]):
@@ -137,12 +150,18 @@ def compute_exact_rank(model: Model, theta, rng) -> tuple[int | None, str]:
     SymmleValueError
         An activation that is not rational in ``exp`` (softplus, erf), or an
         exponential with an irrational argument (tanh after tanh).
+    MissingDependencyError
+        Without python-flint (``pip install 'symmle[exact]'``).
     """
+    flint = require("flint", "exact")
     arch = model.architecture
     Pn, E = model.n_network_params, model.family.n_extra
     K = arch.n_outputs
     m = -(-Pn // K) + _EXTRA_POINTS
-    if theta is not None:
+    if theta is not None and is_rational_network(arch):
+        theta_q = [sp.Rational(*Fraction(float(t)).as_integer_ratio()) for t in theta[:Pn]]
+        tries, where = [theta_q], "at θ (exactly: every unit is rational)"
+    elif theta is not None:
         theta_q, same = _rationalise(theta[:Pn], _EXACT_DEN)
         tries = [theta_q]
         where = "at θ" if same else f"at θ rounded to multiples of 1/{_EXACT_DEN}"
@@ -155,7 +174,7 @@ def compute_exact_rank(model: Model, theta, rng) -> tuple[int | None, str]:
     best, note = None, ""
     for theta_q in tries:
         M = _exact_matrix(model, theta_q, _input_points(rng, arch.n_inputs, m))
-        r, how = _exact_matrix_rank(M, rng)
+        r, how = _exact_matrix_rank(M, rng, flint)
         if r is not None and (best is None or r > best):
             best, note = r, how
         elif r is None and best is None:

@@ -128,6 +128,12 @@ def regularity(model, theta=None, *, rng=None) -> RegularityTable:
             "identifiability", "fails",
             f"identity hidden units ({len(lin_hidden)}): W2·W1 = (W2 A⁻¹)(A W1) for every "
             f"invertible A, a GL(n) symmetry (Fisher rank {rep.fisher_rank} of {rep.n_params})"))
+    elif rep.locally_identifiable is None:
+        rows.append(RegularityCondition(
+            "identifiability", "conditional",
+            f"undecided at {'a generic θ' if rep.generic else 'θ'}: numerical Fisher rank "
+            f"{rep.fisher_rank} of {rep.n_params}, but neither singular nor nonsingular could "
+            f"be certified (weakly identified; condition number {rep.condition_number:.2g})"))
     elif rep.locally_identifiable:
         where = "a generic θ" if rep.generic else "θ"
         if rep.group_order > 1:

@@ -4,6 +4,13 @@ The rank of the Fisher information at θ, its null space in words, and whether t
 symmetries explain it (Rothenberg 1971: θ is locally identifiable iff the information is
 nonsingular), optionally with an exact rank (`symmle.identifiability._exact`).
 
+Verdict: certified, not a cut (`symmle.identifiability._certify`): ``"identifiable"`` when
+exact or interval arithmetic proves the information nonsingular, ``"not identifiable"`` when
+known exact null directions (symmetries, exact reducibility, zero columns) or an exact rank
+prove it singular, ``"undecided"`` otherwise (weakly identified: the report gives the smallest
+singular values and the condition number). `IdentifiabilityReport.locally_identifiable` is
+True, False or None accordingly.
+
 Numerical rank convention: the library's one information rule
 (`symmle._information.information_rank`), the same that `FitResult` and the consistency study
 use, so that they agree at the same θ and X: the Fisher information of the rows of X is
@@ -28,8 +35,10 @@ from ..display import format_count, html_report
 from ..errors import SymmleTypeError, SymmleValueError
 from ..model import Model
 from ..symmetry import continuous_symmetries, symmetry_group
+from ._certify import VERDICTS, certify_rank
 from ._exact import compute_exact_rank
-from ._reduction import REDUCE_TOL, check_vector, reduction_reasons
+from ._reduction import (REDUCE_TOL, check_vector, pair_relation, reduction_reasons,
+                         similar_pairs)
 
 __all__ = ["identifiability", "IdentifiabilityReport", "RANK_RTOL"]
 
@@ -41,6 +50,13 @@ _WORD_TOL = 0.05
 #: parameters that a rank drop at random N(0, I) inputs is the model's, not the sample's.
 _MIN_ROWS = 500
 _ROWS_PER_PARAM = 20
+#: smallest singular values printed for an undecided verdict.
+_N_SMALLEST = 3
+#: two units whose incoming vectors agree (equal, opposite, proportional) to this relative
+#: tolerance, but not to `REDUCE_TOL`, are named as nearly reducible (weak identification).
+_NEAR_TOL = 1e-5
+#: the screen of `similar_pairs` for nearly reducible pairs (unit-normalised vectors).
+_NEAR_SCREEN = 1e-3
 
 
 def check_model(model, name="model") -> Model:
@@ -131,12 +147,14 @@ class IdentifiabilityReport:
         Whether the null space equals the span of the known continuous symmetries.
     explanation : str
         Why, or why not (a singular point, too few rows).
-    locally_identifiable : bool
-        Rothenberg (1971): the information is nonsingular at θ, so θ is
-        identified in a neighbourhood (up to the finite group, globally, for
-        Sussmann's networks).
+    locally_identifiable : bool or None
+        Rothenberg (1971): True when the information is *certified* nonsingular at θ (θ is
+        then identified in a neighbourhood; up to the finite group, globally, for Sussmann's
+        networks), False when it is *certified* singular, None when neither could be
+        certified (``verdict == "undecided"``).
     reducible : tuple of str
-        Sussmann's reductions that apply at θ (empty when irreducible).
+        Sussmann's reductions that `reduce` applies at θ (empty exactly when
+        `is_reducible` is False).
     identified : ndarray of bool
         The parameters with no component along the null space (the information rule's mask,
         the same as `FitResult.identified` at this θ and X).
@@ -144,6 +162,17 @@ class IdentifiabilityReport:
         With ``exact=True``: the rank of the information computed exactly.
     exact_note : str
         How the exact rank was obtained, or why it could not be.
+    verdict : str
+        ``"identifiable"``, ``"not identifiable"`` or ``"undecided"`` (see the module docstring).
+    certificate : str
+        How the verdict is certified, or why it could not be.
+    certified_rank : tuple of int
+        ``(lower, upper)``: certified bounds on the rank of the information at θ and X.
+    condition_number : float
+        Largest over smallest singular value of the equilibrated root (inf when one is 0).
+    unexplained_dim : int or None
+        Null directions not explained by any known symmetry or reducibility: certified when
+        the rank is (``certified_rank[0] == certified_rank[1]``), else numerical.
     """
 
     model: Model
@@ -160,11 +189,16 @@ class IdentifiabilityReport:
     null_space_words: tuple
     explained: bool
     explanation: str
-    locally_identifiable: bool
+    locally_identifiable: bool | None
     reducible: tuple = ()
     exact_rank: int | None = None
     exact_note: str = ""
     identified: np.ndarray | None = field(default=None, repr=False)
+    verdict: str = "undecided"
+    certificate: str = ""
+    certified_rank: tuple = (0, 0)
+    condition_number: float = float("inf")
+    unexplained_dim: int | None = None
 
     def __post_init__(self):
         for name in ("theta", "singular_values", "null_space"):
@@ -177,6 +211,13 @@ class IdentifiabilityReport:
         object.__setattr__(self, "identified", mask)
         if self.null_space.shape != (self.n_params, self.n_params - self.fisher_rank):
             raise SymmleValueError("null_space must have shape (n_params, n_params - fisher_rank)")
+        if self.verdict not in VERDICTS:
+            raise SymmleValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        expected = {"identifiable": True, "not identifiable": False, "undecided": None}
+        if self.locally_identifiable is not expected[self.verdict]:
+            raise SymmleValueError(f"locally_identifiable must be "
+                                   f"{expected[self.verdict]} when the verdict is "
+                                   f"{self.verdict!r}")
 
     @property
     def null_dim(self) -> int:
@@ -201,13 +242,23 @@ class IdentifiabilityReport:
                           tuple(f"{i}. {w}" for i, w in enumerate(self.null_space_words, 1))))
         else:
             facts.append(("null space", "none", ()))
-        if self.locally_identifiable:
-            verdict = (f"yes (Rothenberg 1971: the information is nonsingular; θ is identified "
-                       f"up to the {format_count(self.group_order)} discrete symmetries)")
+        lo, hi = self.certified_rank
+        if self.verdict == "identifiable":
+            verdict = (f"yes (Rothenberg 1971: the information is nonsingular, certified; θ is "
+                       f"identified up to the {format_count(self.group_order)} discrete "
+                       f"symmetries)")
+        elif self.verdict == "not identifiable":
+            k = self.n_params - hi
+            verdict = (f"no (Rothenberg 1971: the information is singular, certified: at least "
+                       f"{k} unidentified direction{'s' if k != 1 else ''})")
         else:
-            verdict = f"no (Rothenberg 1971: the information is singular, {self.null_dim} " \
-                      f"unidentified direction{'s' if self.null_dim != 1 else ''})"
+            small = ", ".join(f"{v:.2g}" for v in self.singular_values[-_N_SMALLEST:][::-1])
+            verdict = (f"undecided (weakly identified: smallest singular values {small}, "
+                       f"condition number {self.condition_number:.2g}; neither singular nor "
+                       f"nonsingular could be certified)")
         facts.append(("locally identifiable", verdict, ()))
+        rank = f"rank {lo}" if lo == hi else f"rank between {lo} and {hi}"
+        facts.append(("certificate", f"{rank}; {self.certificate}", ()))
         red = "; ".join(self.reducible) if self.reducible else "no"
         facts.append(("reducible (Sussmann 1992)", red, ()))
         return title, facts
@@ -262,7 +313,16 @@ def identifiability(model, theta=None, X=None, rng=None, *, exact: bool = False,
 
     Notes
     -----
-    The exact rank is that of the stacked Jacobian ``∂η/∂θ`` at ``P + 5``
+    The verdict is certified (`symmle.identifiability._certify`): ``"identifiable"`` when the
+    information at θ and X is proved nonsingular (exact rank over ℚ for networks of identity,
+    ReLU, leaky-ReLU and monomial units; otherwise a minor or a Gram matrix of the equilibrated
+    Jacobian proved nonsingular in ball arithmetic), ``"not identifiable"`` when it is proved
+    singular (exact rank, or independent null directions that hold by a theorem: the known
+    continuous symmetries, exact reducibility, exactly zero Jacobian columns, too few rows),
+    ``"undecided"`` otherwise. A random θ that the sampled X makes special (a ReLU unit active
+    on every row, or on fewer rows than it has parameters; nearly equal units) is reported so.
+
+    With ``exact=True``, the exact rank is that of the stacked Jacobian ``∂η/∂θ`` at ``P + 5``
     distinct rational inputs and at a rational θ (θ itself when its entries are
     multiples of 1/16, else θ rounded to them — the report says so; for a
     random θ, the largest rank over three random rational points). ``tanh``,
@@ -274,8 +334,9 @@ def identifiability(model, theta=None, X=None, rng=None, *, exact: bool = False,
     (a lower bound), certified as exact when it is full or when every vector of
     the kernel at ``T₀`` is verified to be a kernel vector for all ``T``; when
     the certificate fails ``exact_rank`` is None and ``exact_note`` says why.
-    ReLU, leaky ReLU and identity networks are rational throughout. Activations
-    with logarithms or ``erf`` (softplus, erf) are refused. For Categorical,
+    ReLU, leaky ReLU, identity and monomial networks are rational throughout (a given
+    float θ is then used exactly). Activations with logarithms or ``erf`` (softplus, erf)
+    are refused. Ranks over ℚ need python-flint (``pip install 'symmle[exact]'``). For Categorical,
     the rows are centred (``W`` of the softmax has the all-ones kernel); the
     family's own parameters add their (full) rank.
 
@@ -285,8 +346,8 @@ def identifiability(model, theta=None, X=None, rng=None, *, exact: bool = False,
     >>> rep = sm.identifiability(model, rng=0)
     >>> rep.n_params, rep.group_order, rep.continuous_dim, rep.fisher_rank
     (13, 48, 0, 13)
-    >>> rep.locally_identifiable
-    True
+    >>> rep.locally_identifiable, rep.verdict, rep.certified_rank
+    (True, 'identifiable', (13, 13))
     >>> relu = sm.Model(sm.mlp(2, 3, 1, activation="relu"), sm.Gaussian(sigma=1.0))
     >>> rep = sm.identifiability(relu, rng=1)
     >>> rep.fisher_rank, rep.continuous_dim, rep.explained, rep.locally_identifiable
@@ -316,13 +377,20 @@ def identifiability(model, theta=None, X=None, rng=None, *, exact: bool = False,
         X = arch.check_X(X)
     n = X.shape[0]
 
-    verdict = information_rank(None, root=information_root(model, theta, X), rtol=rtol)
-    rank, N = verdict.rank, verdict.null_space
-    s = np.sqrt(np.clip(verdict.eigenvalues, 0.0, None))
+    info = information_rank(None, root=information_root(model, theta, X), rtol=rtol)
+    rank, N = info.rank, info.null_space
+    s = np.sqrt(np.clip(info.eigenvalues, 0.0, None))
     C = continuous_symmetries(model, theta)
     k = C.shape[1]
     order = int(symmetry_group(arch).order)
     reasons = tuple(reduction_reasons(arch, theta[:Pn], tol))
+    cert = certify_rank(model, theta, X, rank, C, spectrum=s)
+    lo, hi = cert.lower, cert.upper
+    known = cert.known_dim + cert.extra_null
+    if cert.decided:
+        unexplained = max(0, P - lo - known)
+    else:
+        unexplained = max(0, P - rank - known)
 
     null_dim = P - rank
     if null_dim == k and _span_contains(N, C) and _span_contains(C, N):
@@ -332,13 +400,28 @@ def identifiability(model, theta=None, X=None, rng=None, *, exact: bool = False,
     else:
         explained = False
         why = []
+        if cert.verdict == "identifiable":
+            why.append(f"the information is certified nonsingular: these {null_dim} directions "
+                       f"are weakly identified, not unidentified")
+        elif unexplained:
+            s_ = "s" if unexplained != 1 else ""
+            if cert.decided:
+                why.append(f"{unexplained} direction{s_} not explained by any known symmetry or "
+                           f"reducibility (certified: the rank is {lo})")
+            else:
+                why.append(f"{unexplained} numerically null direction{s_} not explained by any "
+                           f"known symmetry or reducibility (undecided: weakly identified or "
+                           f"singular)")
         if null_dim < k:
             why.append(f"smaller than the {k} known continuous symmetries (rtol too large?)")
-        elif not _span_contains(N, C):
+        elif k and not _span_contains(N, C):
             why.append("does not contain the known continuous symmetries (rtol too large?)")
         if reasons:
             why.append("θ is a singular (reducible) point: " + "; ".join(reasons))
-        why.extend(_data_reasons(arch, theta[:Pn], X))
+        special = _data_reasons(arch, theta[:Pn], X) + _near_reasons(arch, theta[:Pn], tol)
+        if special and generic:
+            special[0] = "the random θ is special for this X: " + special[0]
+        why.extend(special)
         if n * arch.n_outputs < P:
             why.append(f"too few data rows: {n} rows × {arch.n_outputs} outputs < {P} parameters")
         if not why:
@@ -349,30 +432,73 @@ def identifiability(model, theta=None, X=None, rng=None, *, exact: bool = False,
     B = _sparse_basis(N)
     words = list(_describe(B, model.param_names))
     if k:
-        words = [w + (" [a known continuous symmetry]" if _span_contains(C, b[:, None]) else "")
-                 for w, b in zip(words, B.T)]
+        Qc = np.linalg.qr(C)[0]       # once, not per direction
+        inside = np.linalg.norm(B - Qc @ (Qc.T @ B), axis=0) <= 1e-6 * np.maximum(
+            np.linalg.norm(B, axis=0), 1e-300)
+        words = [w + (" [a known continuous symmetry]" if ok else "")
+                 for w, ok in zip(words, inside)]
 
     exact_rank, exact_note = None, ""
     if exact:
         exact_rank, exact_note = compute_exact_rank(model, None if generic else theta, rng)
+    ident = {"identifiable": True, "not identifiable": False, "undecided": None}[cert.verdict]
+    cond = float(s[0] / s[-1]) if s.size and s[-1] > 0 else float("inf")
     return IdentifiabilityReport(
         model=model, theta=theta, generic=generic, n_rows=n, n_params=P, group_order=order,
         continuous_dim=k, fisher_rank=rank, rtol=rtol, singular_values=s, null_space=B,
         null_space_words=tuple(words), explained=explained, explanation=explanation,
-        locally_identifiable=rank == P, reducible=reasons, exact_rank=exact_rank,
-        exact_note=exact_note, identified=verdict.identified)
+        locally_identifiable=ident, reducible=reasons, exact_rank=exact_rank,
+        exact_note=exact_note, identified=info.identified, verdict=cert.verdict,
+        certificate=cert.describe(), certified_rank=(lo, hi), condition_number=cond,
+        unexplained_dim=unexplained)
 
 
 def _data_reasons(arch: Architecture, theta: np.ndarray, X: np.ndarray) -> list[str]:
-    """Piecewise-linear units that are on one side of their kink on every row of X."""
+    """Piecewise-linear units on one side of their kink on every row of X, or on all but
+    fewer rows than they have incoming parameters."""
     out = []
     h = arch.forward(theta, X, units=True)
+    n = X.shape[0]
     for v in arch.hidden_nodes:
         act = arch.activation_of(v)
         if act.positively_homogeneous and not act.linear:
-            on = h[v] > 0
-            if on.all():
+            on = int(np.sum(h[v] > 0))
+            n_in = arch.graph.in_degree(v) + int(v in arch.bias_index)
+            if on == n:
                 out.append(f"unit {v!r} is active on every row of X (affine on the data)")
-            elif not on.any():
+            elif on == 0:
                 out.append(f"unit {v!r} is inactive on every row of X")
+            elif on < n_in:
+                out.append(f"unit {v!r} is active on only {on} of {n} rows of X (its {n_in} "
+                           f"incoming parameters need more)")
+            elif n - on < n_in:
+                out.append(f"unit {v!r} is inactive on only {n - on} of {n} rows of X (nearly "
+                           f"affine on the data)")
+    return out
+
+
+def _near_reasons(arch: Architecture, theta: np.ndarray, tol: float) -> list[str]:
+    """Units nearly (not exactly) reducible: nearly zero outgoing weights, nearly equal,
+    opposite or proportional incoming vectors."""
+    g, ei, bi = arch.graph, arch.edge_index, arch.bias_index
+    out = []
+    hidden = list(arch.hidden_nodes)
+    scale = max(1.0, float(np.max(np.abs(theta), initial=0.0)))
+    near = _NEAR_TOL * scale
+    for v in hidden:
+        w = np.array([theta[ei[(v, t)]] for t in g.successors(v)])
+        if tol < np.max(np.abs(w)) <= near:
+            out.append(f"unit {v!r} has nearly zero outgoing weights (max {np.max(np.abs(w)):.1g})")
+    vectors = {v: {**{p: theta[ei[(p, v)]] for p in g.predecessors(v)},
+                   None: theta[bi[v]] if v in bi else 0.0} for v in hidden}
+    for u, v in similar_pairs(hidden, vectors, lambda v: g.nodes[v]["activation"], zero=near,
+                              screen=_NEAR_SCREEN):
+        preds = sorted(set(g.predecessors(u)) | set(g.predecessors(v)), key=str)
+        xu = np.array([vectors[u].get(p, 0.0) for p in preds] + [vectors[u][None]])
+        xv = np.array([vectors[v].get(p, 0.0) for p in preds] + [vectors[v][None]])
+        act = arch.activation_of(u)
+        rel = pair_relation(act, xu, xv, near)
+        if rel is not None and pair_relation(act, xu, xv, tol) is None:
+            out.append(f"units {u!r} and {v!r} have nearly {rel[3]} incoming weights and "
+                       f"biases (to {near:.0e})")
     return out

@@ -17,7 +17,8 @@ from ..activations import get_activation
 from ..model import Model
 from ._structure import _Structure, arch_and_model, check_theta, structure
 
-__all__ = ["continuous_symmetries", "linear_blocks", "linear_block_differential"]
+__all__ = ["continuous_symmetries", "linear_blocks", "linear_block_differential",
+           "fibre_block_is_small"]
 
 #: Above this many entries (400 MB of float64) the pivoted QR that drops dependent candidate
 #: directions is skipped (it would cost far more than building them) and they are returned as is.
@@ -75,7 +76,7 @@ def continuous_symmetries(arch_or_model, theta) -> np.ndarray:
     (9, 3)
     """
     arch, model = arch_and_model(arch_or_model, "arch_or_model")
-    theta = check_theta(arch, theta, length=model.n_params if model is not None else None)
+    theta = check_theta(arch, theta, model=model)
     st = structure(arch)
     Ptot = len(theta)
     cols = []
@@ -293,13 +294,19 @@ def linear_block_differential(graph, edge_index: dict, bias_index: dict, theta, 
     return M, dM, np.array([p[0] for p in params], dtype=np.intp)
 
 
+def fibre_block_is_small(block) -> bool:
+    """Whether `continuous_symmetries` forms this block's differential (else only its GL and
+    bias-translation directions are listed)."""
+    units, sources, sinks = block
+    n_rows = len(sinks) * (len(sources) + 1)
+    return n_rows * (len(units) * (len(sources) + len(sinks) + 1)) <= _MAX_FIBRE_ENTRIES
+
+
 def _fibre_directions(arch, theta: np.ndarray, Ptot: int) -> np.ndarray:
     """A basis (Ptot × k) of the kernels of the differentials of every linear block's product."""
     out = []
     for block in linear_blocks(arch.graph):
-        units, sources, sinks = block
-        n_rows = len(sinks) * (len(sources) + 1)
-        if n_rows * (len(units) * (len(sources) + len(sinks) + 1)) > _MAX_FIBRE_ENTRIES:
+        if not fibre_block_is_small(block):
             continue
         _, dM, idx = linear_block_differential(arch.graph, arch.edge_index, arch.bias_index,
                                                theta, block)
