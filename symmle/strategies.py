@@ -32,7 +32,7 @@ from hypothesis.strategies import SearchStrategy
 
 from .activations import activation_names, get_activation
 from .architecture import Architecture, mlp
-from ._checks import check_bool, check_int
+from ._checks import check_bool, check_int, check_real
 from .errors import SymmleTypeError, SymmleValueError
 from .model import Model
 from .symmetry import ParamTransform, symmetry_group
@@ -40,9 +40,24 @@ from .symmetry import ParamTransform, symmetry_group
 __all__ = ["architectures", "graph_architectures", "params", "inputs", "group_elements"]
 
 
+#: The largest sizes a strategy draws: hypothesis draws every entry from a buffer of a few
+#: kilobytes, and a network of thousands of units takes seconds to build and to test, so a
+#: larger bound would only make examples fail or hang (issue 17 §6).
+MAX_DRAWN = {"inputs": 64, "hidden_layers": 16, "width": 64, "outputs": 16, "hidden": 64,
+             "twins": 64, "rows": 1000}
+
+#: The most hidden units a drawn layered network may have (layers times width).
+MAX_DRAWN_HIDDEN_UNITS = 256
+
+#: Bounds of drawn parameter and input values: their difference must stay a finite float.
+MAX_ABS_VALUE = 1e300
+
+
 # ------------------------------------------------------------------ checks
 def _range(name, lo, hi, floor=0):
-    lo, hi = check_int(lo, f"min_{name}", floor), check_int(hi, f"max_{name}", floor)
+    cap = MAX_DRAWN[name]
+    lo = check_int(lo, f"min_{name}", floor, maximum=cap)
+    hi = check_int(hi, f"max_{name}", floor, maximum=cap)
     if lo > hi:
         raise SymmleValueError(f"min_{name} ({lo}) must not exceed max_{name} ({hi})")
     return lo, hi
@@ -89,9 +104,8 @@ def _skip(value):
 
 
 def _bounds(lo, hi):
-    for name, v in (("min_value", lo), ("max_value", hi)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-            raise SymmleValueError(f"{name} must be a finite number, got {v!r}")
+    lo = check_real(lo, "min_value", minimum=-MAX_ABS_VALUE, maximum=MAX_ABS_VALUE)
+    hi = check_real(hi, "max_value", minimum=-MAX_ABS_VALUE, maximum=MAX_ABS_VALUE)
     if lo >= hi:
         raise SymmleValueError(f"min_value ({lo}) must be smaller than max_value ({hi})")
     return float(lo), float(hi)
@@ -134,6 +148,8 @@ def architectures(*, min_inputs: int = 1, max_inputs: int = 3, min_hidden_layers
     per_unit_activations : bool
         Draw each hidden unit's activation separately (one per network otherwise).
 
+    Notes
+    -----
     With the default options the network is ``mlp(...)``'s; otherwise it is built with
     `symmle.architecture.Architecture.from_graph` (nodes ``x1…``, ``h{layer}_{j}``, ``y…``).
 
@@ -160,6 +176,10 @@ def architectures(*, min_inputs: int = 1, max_inputs: int = 3, min_hidden_layers
     nl = _range("hidden_layers", min_hidden_layers, max_hidden_layers, 0)
     nw = _range("width", min_width, max_width, 1)
     no = _range("outputs", min_outputs, max_outputs, 1)
+    if nl[1] * nw[1] > MAX_DRAWN_HIDDEN_UNITS:
+        raise SymmleValueError(
+            f"max_hidden_layers * max_width = {nl[1] * nw[1]} hidden units is more than the "
+            f"{MAX_DRAWN_HIDDEN_UNITS} a drawn network may have")
     acts = _activations("activations", activations, _default_activations())
     outs = _activations("output_activations", output_activations, ("identity",))
     biases = _bias(bias, per_unit_ok=True)
@@ -245,10 +265,10 @@ def graph_architectures(*, max_inputs: int = 2, max_hidden: int = 5, max_outputs
     ...     assert arch.n_inputs >= 1 and arch.n_outputs >= 1
     >>> test()
     """
-    max_inputs = check_int(max_inputs, "max_inputs", 1)
-    max_hidden = check_int(max_hidden, "max_hidden", 0)
-    max_outputs = check_int(max_outputs, "max_outputs", 1)
-    max_twins = check_int(max_twins, "max_twins", 0)
+    max_inputs = check_int(max_inputs, "max_inputs", 1, maximum=MAX_DRAWN["inputs"])
+    max_hidden = check_int(max_hidden, "max_hidden", 0, maximum=MAX_DRAWN["hidden"])
+    max_outputs = check_int(max_outputs, "max_outputs", 1, maximum=MAX_DRAWN["outputs"])
+    max_twins = check_int(max_twins, "max_twins", 0, maximum=MAX_DRAWN["twins"])
     acts = _activations("activations", activations, _default_activations())
     biases = _bias(bias)
 
@@ -312,9 +332,7 @@ def params(arch, *, min_value: float = -2.0, max_value: float = 2.0,
     """
     _, P = _arch(arch)
     lo, hi = _bounds(min_value, max_value)
-    if not isinstance(generic, (bool, np.bool_)):
-        raise SymmleTypeError(f"generic must be True or False, got {generic!r}")
-    if generic:
+    if check_bool(generic, "generic"):
         return st.integers(0, 2 ** 32 - 1).map(
             lambda seed: np.random.default_rng(seed).uniform(lo, hi, P))
     return hnp.arrays(np.float64, P, elements=st.floats(lo, hi, allow_nan=False,
@@ -334,7 +352,7 @@ def inputs(arch, n: int, *, min_value: float = -3.0, max_value: float = 3.0
     symmle.errors.SymmleValueError: n must be an integer >= 1, got 0
     """
     a, _ = _arch(arch)
-    n = check_int(n, "n", 1)
+    n = check_int(n, "n", 1, maximum=MAX_DRAWN["rows"])
     lo, hi = _bounds(min_value, max_value)
     return hnp.arrays(np.float64, (n, a.n_inputs),
                       elements=st.floats(lo, hi, allow_nan=False, allow_infinity=False))

@@ -161,6 +161,8 @@ class Categorical(Family):
         against class 0, ``P(y = k) = exp(η_k) / (1 + Σ_j exp(η_j))``; no softmax shift, so
         ``mlp(d, K - 1)`` with ``Categorical(reference=True)`` is identified.
 
+    Notes
+    -----
     The symbolic log-density uses indicator symbols (``y1 … yK`` of the classes with an output
     of their own); the numeric functions take integer labels of shape (n,). `mean` gives the
     probabilities of all K classes.
