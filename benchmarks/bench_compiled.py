@@ -19,11 +19,14 @@ symmle / reference (< 1 is faster). Two timing protocols (``--protocol``):
   which on a VM costs a threaded call more than JAX's mostly single-threaded one
   (see benchmarks/README.md).
 
-symmle runs row chunks on ``symmle.compiled.num_threads()`` threads (2 on a
-2-core machine); ``--threads 1`` gives the sequential path. Both backends are
-timed when numba is installed (``model.compile("numpy")``, the default, and
-``model.compile("numba")``, vectorised activation kernels); ``--backend``
-picks one.
+symmle runs on ``symmle.compiled.num_threads()`` threads (2 on a 2-core
+machine): row chunks on its thread pool (numpy backend), or each numba kernel's
+blocks of rows on numba's threads; ``--threads 1`` gives the sequential path. Both
+backends are timed when numba is installed (``model.compile("numpy")``, the
+default, and ``model.compile("numba")``, vectorised activation kernels and fused
+programs); ``--backend`` picks one. The header gives the machine: load average,
+CPU SIMD flags, the BLAS libraries and their kernels (threadpoolctl), numba's
+threading layer.
 
 Run:  python benchmarks/bench_compiled.py [--n 100000] [--repeat 5] [--rounds 3] [--threads N] [--settle 0.2]
                                           [--backend numpy|numba|both] [--protocol warm|cold]
@@ -33,6 +36,7 @@ Run:  python benchmarks/bench_compiled.py [--n 100000] [--repeat 5] [--rounds 3]
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -132,6 +136,45 @@ def jax_functions(widths):
             "fisher": jax.jit(fisher), "block": jax.block_until_ready}
 
 
+# ------------------------------------------------------------------ machine
+def machine_lines():
+    """Load average, CPU model and SIMD flags, BLAS libraries (threadpoolctl), numba."""
+    lines = []
+    try:
+        lines.append("load average %.2f %.2f %.2f" % os.getloadavg())
+    except OSError:
+        pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+        model = next((ln.split(":", 1)[1].strip() for ln in info.splitlines()
+                      if ln.startswith("model name")), "?")
+        flags = set(next((ln.split(":", 1)[1].split() for ln in info.splitlines()
+                          if ln.startswith("flags")), []))
+        simd = [f for f in ("avx2", "avx512f", "fma") if f in flags]
+        lines.append(f"cpu: {model}, {os.cpu_count()} logical; flags {' '.join(simd) or 'none'}")
+    except OSError:
+        pass
+    try:
+        import scipy.linalg  # noqa: F401  (loads scipy's BLAS, which numba's np.dot uses)
+        from threadpoolctl import threadpool_info
+
+        for d in threadpool_info():
+            lines.append(f"{d['user_api']}: {d['internal_api']} {d.get('version')} "
+                         f"kernel {d.get('architecture')} threads {d['num_threads']} "
+                         f"({os.path.basename(d['filepath'])})")
+    except ImportError:
+        lines.append("threadpoolctl not installed: BLAS kernel unknown")
+    try:
+        import numba
+
+        lines.append(f"numba {numba.__version__}, {numba.get_num_threads()} threads, layer "
+                     f"{numba.config.THREADING_LAYER}")
+    except ImportError:
+        pass
+    return lines
+
+
 # ------------------------------------------------------------------- timing
 def best_times(fns, repeat, settle=0.0, protocol="warm", rounds=1):
     """Minimum wall time (s) of each zero-argument function over ``rounds × repeat`` calls.
@@ -185,7 +228,11 @@ def main(argv=None):
     ap.add_argument("--backend", choices=("numpy", "numba", "both"), default="both",
                     help="symmle backend(s) to time (both: numba too when installed)")
     args = ap.parse_args(argv)
-    sm.compiled.N_THREADS = args.threads
+    with sm.compiled.threads(args.threads):
+        run(args, ap)
+
+
+def run(args, ap):
     backends = ["numpy", "numba"] if args.backend == "both" else [args.backend]
     if "numba" in backends and sm.compiled.resolve_backend("auto") != "numba":
         if args.backend == "numba":
@@ -194,6 +241,8 @@ def main(argv=None):
     print(f"n = {args.n} rows, tanh, Gaussian(sigma=1), float64; best of {args.rounds}×{args.repeat} (ms), "
           f"{args.protocol} protocol, settle {args.settle} s; "
           f"symmle on {sm.compiled.num_threads()} thread(s)")
+    for line in machine_lines():
+        print("# " + line)
     header = (f"{'network':>18} {'P':>5} {'quantity':>8} {'backend':>7} {'symmle':>9} {'numpy':>9}"
               f" {'ratio':>6} {'jax':>9} {'ratio':>6}")
     print(header)

@@ -27,7 +27,16 @@ from .errors import (
     UnknownActivationError,
 )
 from .families import Bernoulli, Categorical, Family, Gaussian, Poisson, family_from_name
-from .fitting import FitResult, FitStart, fit
+from .fitting import (
+    FitResult,
+    FitStart,
+    Prediction,
+    TestResult,
+    compare,
+    fit,
+    input_relevance,
+    lr_test,
+)
 from .identifiability import (
     IdentifiabilityReport,
     OptimaClusters,
@@ -77,6 +86,11 @@ __all__ = [
     "fit",
     "FitResult",
     "FitStart",
+    "Prediction",
+    "TestResult",
+    "lr_test",
+    "input_relevance",
+    "compare",
     "identifiability",
     "IdentifiabilityReport",
     "is_reducible",

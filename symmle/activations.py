@@ -58,6 +58,13 @@ __all__ = [
 LEAKY_SLOPE = sp.Rational(1, 100)
 
 
+def _latex_call(head: str, arg: str, exp=None) -> str:
+    """``head\\left(arg\\right)``, or ``head^{exp}\\left(arg\\right)`` for a power (sympy's
+    printer passes ``exp`` when the function is the base of a power, e.g. ``σ(z)²``)."""
+    power = "" if exp is None else "^{%s}" % exp
+    return r"%s%s\left(%s\right)" % (head, power, arg)
+
+
 class sigmoid(sp.Function):  # noqa: N801 - sympy functions are lowercase
     """The logistic function ``1 / (1 + exp(-z))`` as an opaque sympy function."""
 
@@ -88,8 +95,8 @@ class sigmoid(sp.Function):  # noqa: N801 - sympy functions are lowercase
             v = 1 / (1 + mpmath.exp(-z))
         return sp.Expr._from_mpmath(v, prec)
 
-    def _latex(self, printer):
-        return r"\sigma\left(%s\right)" % printer._print(self.args[0])
+    def _latex(self, printer, exp=None):
+        return _latex_call(r"\sigma", printer._print(self.args[0]), exp)
 
 
 class softplus(sp.Function):  # noqa: N801
@@ -125,8 +132,8 @@ class softplus(sp.Function):  # noqa: N801
             v = mpmath.log1p(mpmath.exp(z))
         return sp.Expr._from_mpmath(v, prec)
 
-    def _latex(self, printer):
-        return r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])
+    def _latex(self, printer, exp=None):
+        return _latex_call(r"\operatorname{softplus}", printer._print(self.args[0]), exp)
 
 
 class relu_step(sp.Function):  # noqa: N801
@@ -143,8 +150,9 @@ class relu_step(sp.Function):  # noqa: N801
             return sp.S.One if z > 0 else sp.S.Zero
         return None
 
-    def _latex(self, printer):
-        return r"\mathbb{1}\left[%s > 0\right]" % printer._print(self.args[0])
+    def _latex(self, printer, exp=None):
+        text = r"\mathbb{1}\left[%s > 0\right]" % printer._print(self.args[0])
+        return text if exp is None else r"%s^{%s}" % (text, exp)
 
 
 class relu(sp.Function):  # noqa: N801
@@ -161,8 +169,8 @@ class relu(sp.Function):  # noqa: N801
             return z if z > 0 else sp.S.Zero
         return None
 
-    def _latex(self, printer):
-        return r"\operatorname{ReLU}\left(%s\right)" % printer._print(self.args[0])
+    def _latex(self, printer, exp=None):
+        return _latex_call(r"\operatorname{ReLU}", printer._print(self.args[0]), exp)
 
 
 class leaky_step(sp.Function):  # noqa: N801
@@ -194,8 +202,8 @@ class leaky_relu(sp.Function):  # noqa: N801
             return z if z > 0 else LEAKY_SLOPE * z
         return None
 
-    def _latex(self, printer):
-        return r"\operatorname{LeakyReLU}\left(%s\right)" % printer._print(self.args[0])
+    def _latex(self, printer, exp=None):
+        return _latex_call(r"\operatorname{LeakyReLU}", printer._print(self.args[0]), exp)
 
 
 def gelu(z):
@@ -233,9 +241,9 @@ class logsumexp(sp.Function):  # noqa: N801
             v = mpmath.log(mpmath.fsum(mpmath.exp(a) for a in z))
         return sp.Expr._from_mpmath(v, prec)
 
-    def _latex(self, printer):
+    def _latex(self, printer, exp=None):
         terms = " + ".join(r"e^{%s}" % printer._print(a) for a in self.args)
-        return r"\log\left(%s\right)" % terms
+        return _latex_call(r"\log", terms, exp)
 
 
 def _np_logsumexp(*args):

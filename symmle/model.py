@@ -16,13 +16,17 @@ import numpy as np
 import sympy as sp
 
 from ._chain import symbolic_gradient, symbolic_jacobian
-from ._checks import as_rng  # noqa: F401  (re-exported for older imports)
+from ._checks import as_rng, check_int, check_real
 from .architecture import Architecture
 from .display import model_repr_latex, model_view
 from .errors import ArchitectureError, SymmleTypeError, SymmleValueError
 from .families import Family
 
-__all__ = ["Model", "as_rng"]
+__all__ = ["Model", "as_rng", "MAX_SIMULATED_ROWS"]
+
+#: The most rows `Model.simulate` draws in one call (10⁸ rows of float64 inputs are gigabytes;
+#: beyond that a call would exhaust memory before it returned).
+MAX_SIMULATED_ROWS = 10 ** 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,7 +196,7 @@ class Model:
         'y \\\\left(W^{(1)}_{1 1} x_{1} + b^{(1)}_{1}\\\\right) - \\\\operatorname{softplus}\\\\left(W^{(1)}_{1 1} x_{1} + b^{(1)}_{1}\\\\right)'
         """
         choices = ("loglik", "score", "hessian", "fisher", "output", "mean")
-        if what not in choices:
+        if not isinstance(what, str) or what not in choices:
             raise SymmleValueError(f"what must be one of {choices}, got {what!r}")
         obj = self.eta if what == "output" else getattr(self, what)
         names = dict(self.architecture.latex_names)
@@ -268,6 +272,7 @@ class Model:
         (14,)
         """
         rng = as_rng(rng)
+        scale = check_real(scale, "scale", minimum=0.0)
         arch = self.architecture
         theta = np.empty(self.n_params)
         for L in arch.layers:
@@ -302,9 +307,8 @@ class Model:
         rng = as_rng(rng)
         theta = self.check_theta(theta)
         if X is None:
-            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-                raise SymmleValueError(f"n must be a positive integer, got {n!r}")
-            X = rng.standard_normal((int(n), self.architecture.n_inputs))
+            n = check_int(n, "n", 1, maximum=MAX_SIMULATED_ROWS)
+            X = rng.standard_normal((n, self.architecture.n_inputs))
         else:
             X = self.architecture.check_X(X)
         eta = self.architecture.forward(theta[: self.n_network_params], X)

@@ -16,7 +16,9 @@ import sympy as sp
 
 import symmle as sm
 import symmle.compiled as compiled
-from symmle._slp import NumericProgram, activation_pieces, symbolic_jacobian
+import symmle.compiled._chunks as chunk_plan
+from symmle._chain import activation_pieces, symbolic_jacobian
+from symmle.compiled._program import NumericProgram
 
 ACTS = ["identity", "tanh", "sigmoid", "relu", "leaky_relu", "softplus", "silu", "erf"]
 
@@ -146,9 +148,9 @@ def test_chunking_invariance(monkeypatch, family):
     whole = cm.evaluate(theta, X, y, what)
     pred, jac = cm.linear_predictor(theta, X), cm.jacobian(theta, X)
     for rows, jbytes in [(1, 10 ** 9), (7, 10 ** 9), (100, 8 * 3 * 41 * 5)]:
-        monkeypatch.setattr(compiled, "CHUNK_ROWS", rows)
-        monkeypatch.setattr(compiled, "JACOBIAN_BYTES", jbytes)
-        monkeypatch.setattr(compiled, "HESSIAN_BYTES", jbytes)
+        monkeypatch.setattr(chunk_plan, "CHUNK_ROWS", rows)
+        monkeypatch.setattr(chunk_plan, "JACOBIAN_BYTES", jbytes)
+        monkeypatch.setattr(chunk_plan, "HESSIAN_BYTES", jbytes)
         parts = cm.evaluate(theta, X, y, what)
         for q in what:
             np.testing.assert_allclose(parts[q], whole[q], rtol=1e-11, atol=1e-11)
@@ -167,7 +169,7 @@ def test_evaluate_shares_one_forward_pass_per_chunk(monkeypatch):
         return forward(*args)
 
     monkeypatch.setattr(cm._prog, "forward", counting)
-    monkeypatch.setattr(compiled, "CHUNK_ROWS", 20)
+    monkeypatch.setattr(chunk_plan, "CHUNK_ROWS", 20)
     out = cm.evaluate(theta, X, y, ("loglik", "score", "fisher"))
     assert len(calls) == 3  # ceil(50 / 20) chunks, one pass each
     assert out["loglik"] == pytest.approx(ref_loglik(model, theta, X, y), rel=1e-12)
@@ -177,7 +179,7 @@ def test_memory_stays_bounded_by_the_chunk(monkeypatch):
     """n rows cost O(chunk) working memory: the full Jacobian would be n·P·8 bytes."""
     model, theta, X, y = setup(sm.mlp(10, 20, 1), sm.Gaussian(sigma=1.0), n=60_000)
     cm = model.compile()
-    monkeypatch.setattr(compiled, "CHUNK_ROWS", 1024)
+    monkeypatch.setattr(chunk_plan, "CHUNK_ROWS", 1024)
     cm.evaluate(theta, X[:100], y[:100])
     tracemalloc.start()
     try:
@@ -222,8 +224,8 @@ def test_numeric_program_layout():
 # ------------------------------------------------------------------ threads
 def _threaded_setup(monkeypatch, arch, family, n=203):
     model, theta, X, y = setup(arch, family, n=n)
-    monkeypatch.setattr(compiled, "CHUNK_ROWS", 16)
-    monkeypatch.setattr(compiled, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(chunk_plan, "CHUNK_ROWS", 16)
+    monkeypatch.setattr(chunk_plan, "PARALLEL_MIN_WORK", 0)
     monkeypatch.delenv("SYMMLE_NUM_THREADS", raising=False)
     return model, theta, X, y
 
@@ -286,7 +288,7 @@ def test_error_in_a_worker_thread_propagates(monkeypatch):
         with compiled.threads(t), pytest.raises(sm.errors.SymmleValueError, match="chunk five"):
             cm.evaluate(theta, X, y, ("loglik", "score"))
         assert 5 <= len(calls) < 13  # stopped early: 203 rows are 13 chunks
-    if threadpool_info:  # the one-BLAS-thread limit of the parallel region is lifted again
+    if threadpool_info:  # BLAS's thread count is the caller's, untouched
         assert [d["num_threads"] for d in threadpool_info()] == [d["num_threads"] for d in before]
     monkeypatch.setattr(type(model.family), "loglik_rows", original)
     with compiled.threads(2):  # the pool still works after a failure
@@ -294,19 +296,24 @@ def test_error_in_a_worker_thread_propagates(monkeypatch):
 
 
 def test_num_threads_settings(monkeypatch):
-    monkeypatch.setattr(compiled, "N_THREADS", None)
     monkeypatch.setenv("SYMMLE_NUM_THREADS", "3")
     assert compiled.num_threads() == 3
     with compiled.threads(1):
-        assert compiled.num_threads() == 1 and compiled.N_THREADS == 1
-    assert compiled.N_THREADS is None
+        assert compiled.num_threads() == 1
+        with compiled.threads(None):  # automatic again inside: the environment variable
+            assert compiled.num_threads() == 3
+        assert compiled.num_threads() == 1
+    assert compiled.num_threads() == 3  # read at use, not a global the block changed
     for bad in ("0", "two", "-1", "1.5"):
         monkeypatch.setenv("SYMMLE_NUM_THREADS", bad)
         with pytest.raises(sm.errors.SymmleValueError, match="SYMMLE_NUM_THREADS"):
             compiled.num_threads()
     monkeypatch.delenv("SYMMLE_NUM_THREADS")
-    for bad in (0, 1.5, "x", True):
-        with pytest.raises(sm.errors.SymmleValueError, match="positive integer"):
+    with pytest.raises(sm.errors.SymmleValueError, match="n must be an integer >= 1"):
+        with compiled.threads(0):
+            pass
+    for bad in (1.5, "x", True):  # a wrong type is a TypeError (symmle._checks.check_int)
+        with pytest.raises(sm.errors.SymmleTypeError, match="n must be an integer"):
             with compiled.threads(bad):
                 pass
     import os
@@ -328,7 +335,7 @@ def test_mid_size_n_is_split_independently_of_threads(monkeypatch):
     assert [(s.start, s.stop) for s in chunks] == [(0, 5000), (5000, 10_000)]
     small = sm.Model(sm.mlp(2, 3, 1), sm.Gaussian()).compile()
     assert len(small._plan(10_000)[0]) == 1  # too little work to split
-    monkeypatch.setattr(compiled, "CHUNK_ROWS", 1000)
+    monkeypatch.setattr(chunk_plan, "CHUNK_ROWS", 1000)
     chunks, parallel = small._plan(5000)
     assert len(chunks) == 5 and not parallel  # split for memory, too little work per thread
 
@@ -362,87 +369,3 @@ def test_calling_thread_shares_the_chunks_with_a_slow_worker(monkeypatch):
     assert n_chunks == 16  # 203 rows in chunks of at most 16: 13, rounded up to a multiple of 4
     assert len(who) == n_chunks
     assert who.count("MainThread") >= n_chunks // 2  # it did not just wait on the slow worker
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or compiled._GETCPU is None
-                    or len(os.sched_getaffinity(0)) < 2, reason="needs Linux and 2 CPUs")
-def test_parallel_call_keeps_threads_on_distinct_cpus(monkeypatch):
-    """During a parallel call the caller stays on its CPU and the workers run on the others;
-    afterwards the caller's affinity is what it was, also after an error, and with
-    `PIN_THREADS` off a worker pinned before gets the caller's affinity back."""
-    import threading
-    import time
-
-    model, theta, X, y = _threaded_setup(monkeypatch, sm.mlp(3, 5, 4, 1), sm.Gaussian())
-    cm = model.compile()
-    before = os.sched_getaffinity(0)
-    seen = []
-    forward = cm._prog.forward
-
-    def recording(*args):
-        seen.append((threading.current_thread() is threading.main_thread(),
-                     frozenset(os.sched_getaffinity(0)), compiled._GETCPU()))
-        if getattr(recording, "fail", False):
-            raise sm.errors.SymmleValueError("chunk failed")
-        time.sleep(0.002)  # so that the worker surely gets chunks too
-        return forward(*args)
-
-    monkeypatch.setattr(cm._prog, "forward", recording)
-    monkeypatch.setattr(compiled, "PIN_THREADS", True)
-    with compiled.threads(2):
-        ref = cm.evaluate(theta, X, y)
-    assert os.sched_getaffinity(0) == before
-    main = {mask for is_main, mask, _ in seen if is_main}
-    workers = {mask for is_main, mask, _ in seen if not is_main}
-    assert workers and len(main) == 1 and len(next(iter(main))) == 1  # the caller on one CPU
-    (cpu,) = next(iter(main))
-    assert all(cpu not in mask and mask <= before for mask in workers)
-    assert all(c == cpu for is_main, _, c in seen if is_main)
-    assert all(c != cpu for is_main, _, c in seen if not is_main)
-
-    recording.fail = True
-    with compiled.threads(2), pytest.raises(sm.errors.SymmleValueError, match="chunk failed"):
-        cm.evaluate(theta, X, y)
-    assert os.sched_getaffinity(0) == before
-    recording.fail = False
-
-    seen.clear()
-    monkeypatch.setattr(compiled, "PIN_THREADS", False)
-    with compiled.threads(2):
-        got = cm.evaluate(theta, X, y)
-    assert os.sched_getaffinity(0) == before
-    assert {mask for _, mask, _ in seen} == {frozenset(before)}  # nobody pinned any more
-    for q in ref:
-        assert np.array_equal(got[q], ref[q]), q
-
-    # more threads than CPUs: the scheduler balances them, nobody is pinned
-    seen.clear()
-    monkeypatch.setattr(compiled, "PIN_THREADS", True)
-    with compiled.threads(len(before) + 1):
-        got = cm.evaluate(theta, X, y)
-    assert {mask for _, mask, _ in seen} == {frozenset(before)}
-    for q in ref:
-        assert np.array_equal(got[q], ref[q]), q
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux only")
-def test_refused_affinity_changes_are_not_an_error(monkeypatch):
-    """A container may forbid ``sched_setaffinity``: the call runs where the threads are."""
-    model, theta, X, y = _threaded_setup(monkeypatch, sm.mlp(3, 5, 4, 1), sm.Gaussian())
-    cm = model.compile()
-    with compiled.threads(1):
-        ref = cm.evaluate(theta, X, y)
-    calls = []
-
-    def refused(pid, mask):
-        calls.append(set(mask))
-        raise PermissionError(1, "Operation not permitted")
-
-    monkeypatch.setattr(compiled, "PIN_THREADS", True)
-    monkeypatch.setattr(os, "sched_setaffinity", refused)
-    with compiled.threads(2):
-        got = cm.evaluate(theta, X, y)
-    for q in ref:
-        assert np.array_equal(got[q], ref[q]), q
-    if compiled._GETCPU is not None and len(os.sched_getaffinity(0)) > 1:
-        assert calls  # it was tried

@@ -12,11 +12,15 @@ import scipy.special as sps
 
 import symmle as sm
 import symmle.compiled as compiled
+import symmle.compiled._chunks as chunk_plan
 from symmle.errors import MissingDependencyError, SymmleValueError
 
 numba = pytest.importorskip("numba")
 mpmath = pytest.importorskip("mpmath")
-K = pytest.importorskip("symmle._numba")
+K = pytest.importorskip("symmle.compiled._numba_kernels")
+B = pytest.importorskip("symmle.compiled._numba_blocks")
+F = pytest.importorskip("symmle.compiled._numba_fused")
+L = pytest.importorskip("symmle.compiled._numba_layered")
 
 ACTS = ["identity", "tanh", "sigmoid", "relu", "leaky_relu", "softplus", "silu", "erf"]
 
@@ -157,7 +161,7 @@ def test_numba_backend_equals_numpy(arch, family):
     a, b = model.compile("numpy"), model.compile("numba")
     assert (a.backend, b.backend) == ("numpy", "numba")
     acts = {arch.graph.nodes[v]["activation"] for v in arch.graph if arch.graph.nodes[v]["role"] != "input"}
-    small = all(len(L.weight_idx) <= K.FusedProgram.MAX_LAYER_EDGES for L in arch.layers)
+    small = all(len(L.weight_idx) <= F.FusedProgram.MAX_LAYER_EDGES for L in arch.layers)
     numba_acts = not acts & {"softplus", "erf"}
     assert (b._prog.fused is not None) == (small and numba_acts)
     blocks = all(isinstance(L.src, slice) for L in b._prog.layers)
@@ -186,18 +190,21 @@ def test_fused_kernels_handle_chunks_tiles_and_threads(monkeypatch):
     X, y = model.simulate(theta, n=1001, rng=1)
     ref = model.compile("numpy").evaluate(theta, X, y)
     cm = model.compile("numba")
-    monkeypatch.setattr(K.FusedProgram, "TILE", 7)  # tiles that do not divide the chunks
+    monkeypatch.setattr(F.FusedProgram, "TILE", 7)  # tiles that do not divide the chunks
     assert_same_on_any_thread_count(cm, theta, X, y, ref, monkeypatch, chunk_rows=100)
 
 
 def assert_same_on_any_thread_count(cm, theta, X, y, ref, monkeypatch, chunk_rows):
-    """``cm.evaluate`` over chunks of ``chunk_rows`` on 1, 2 and 3 threads: close to ``ref``,
-    and bit-identical for any thread count."""
-    monkeypatch.setattr(compiled, "CHUNK_ROWS", chunk_rows)
-    monkeypatch.setattr(compiled, "PARALLEL_MIN_WORK", 0)
+    """``cm.evaluate`` over chunks of ``chunk_rows`` on 1, 2, 3 and 4 threads: close to
+    ``ref``, and bit-identical for any thread count. The numba kernels' blocks are small, so
+    that their parallel forms run on several blocks."""
+    monkeypatch.setattr(chunk_plan, "CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(chunk_plan, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(B, "BLOCK_VALUES", 64)
+    monkeypatch.setattr(L.LayeredProgram, "MIN_BLOCK_ROWS", 8)
     monkeypatch.delenv("SYMMLE_NUM_THREADS", raising=False)
     results = []
-    for t in (1, 2, 3):
+    for t in (1, 2, 3, 4):
         with compiled.threads(t):
             results.append(cm.evaluate(theta, X, y))
             assert cm.loglik(theta, X, y) == results[0]["loglik"]  # η only: the same sums
@@ -235,8 +242,9 @@ def test_non_finite_X_is_found_in_any_chunk(backend, monkeypatch):
     theta = model.random_params(0)
     X, y = model.simulate(theta, n=600, rng=1)
     cm = model.compile(backend)
-    monkeypatch.setattr(compiled, "CHUNK_ROWS", 50)
-    monkeypatch.setattr(compiled, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(chunk_plan, "CHUNK_ROWS", 50)
+    monkeypatch.setattr(chunk_plan, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(B, "BLOCK_VALUES", 64)
     for bad in (np.nan, np.inf, -np.inf):
         Xb = X.copy()
         Xb[-1, 2] = bad
@@ -264,14 +272,16 @@ def test_fused_fisher_is_used_for_one_output_and_small_p(monkeypatch, family):
     calls = []
     # a constant weight (Gaussian): J tile by tile straight from X; else from Z and A
     constant = family.constant_weight(theta[model.n_network_params:]) is not None
-    name = "_fused_fisher1_x" if constant else "_fused_fisher1"
-    original = getattr(K, name)
+    name = "_FISHER_X" if constant else "_FISHER"
+    original = getattr(F, name)  # (serial, parallel) kernels
 
-    def counting(*args):
-        calls.append(args[1].shape[0] if constant else args[1].shape[1])
-        return original(*args)
+    def counting(kernel):
+        def call(*args):
+            calls.append(args[1].shape[0] if constant else args[1].shape[1])
+            return kernel(*args)
+        return call
 
-    monkeypatch.setattr(K, name, counting)
+    monkeypatch.setattr(F, name, tuple(counting(k) for k in original))
     got = model.compile("numba").fisher(theta, X)
     assert calls == [1301]
     # independent reference: J by central differences of Architecture.forward, JᵀWJ by hand

@@ -17,6 +17,7 @@ user's graph), ``_mlp`` (`mlp`, `parse_widths`), ``_views`` (mermaid, SVG, HTML)
 """
 
 from ._architecture import Architecture
+from ._graph import MAX_PARAMS
 from ._mlp import mlp, parse_widths
 
-__all__ = ["Architecture", "mlp", "parse_widths"]
+__all__ = ["Architecture", "mlp", "parse_widths", "MAX_PARAMS"]

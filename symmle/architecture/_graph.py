@@ -15,7 +15,13 @@ import numpy as np
 from ..activations import Activation, activation_names, get_activation
 from ..errors import ArchitectureError, SymmleTypeError
 
-__all__ = ["ROLES", "NORMALISED_FLAG", "normalise_graph", "safe_name", "input_name"]
+__all__ = ["ROLES", "NORMALISED_FLAG", "MAX_PARAMS", "normalise_graph", "safe_name", "input_name",
+           "check_size"]
+
+#: The most parameters (weights and biases) a network may have: every parameter is a sympy
+#: symbol and the graph a networkx graph, and building a network of 2**20 parameters already
+#: takes some 15 s; a larger one would look like a hang (issue 17 §6) long before any use.
+MAX_PARAMS = 2 ** 20
 
 #: The node roles of a network graph.
 ROLES = ("input", "hidden", "output")
@@ -44,6 +50,7 @@ def normalise_graph(G) -> nx.DiGraph:
         raise SymmleTypeError(f"graph must be a networkx.DiGraph, got {type(G).__name__}")
     if nx.is_frozen(G) and G.graph.get(NORMALISED_FLAG):
         return G
+    check_size(G.number_of_edges() + G.number_of_nodes())
     g = nx.DiGraph()
     for v, d in G.nodes(data=True):
         g.add_node(v, **_node_attributes(v, d))
@@ -62,6 +69,14 @@ def normalise_graph(G) -> nx.DiGraph:
         g.nodes[v]["layer"] = 0 if not preds else 1 + max(g.nodes[u]["layer"] for u in preds)
     g.graph[NORMALISED_FLAG] = True
     return nx.freeze(g)
+
+
+def check_size(n_params: int) -> None:
+    """Refuse a network of more than `MAX_PARAMS` parameters (an upper bound ``n_params``)."""
+    if n_params > MAX_PARAMS:
+        raise ArchitectureError(
+            f"the network would have about {n_params} parameters, more than the {MAX_PARAMS} "
+            f"symmle builds (MAX_PARAMS): every parameter is a sympy symbol")
 
 
 def _node_attributes(v, d: dict) -> dict:

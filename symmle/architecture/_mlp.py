@@ -10,6 +10,7 @@ from .._checks import check_int
 from ..activations import get_activation
 from ..errors import ArchitectureError
 from ._architecture import Architecture
+from ._graph import check_size
 
 __all__ = ["mlp", "parse_widths"]
 
@@ -74,9 +75,11 @@ def mlp(*widths: int, activation="tanh", output_activation="identity", bias: boo
         widths = tuple(widths[0])
     if len(widths) < 2:
         raise ArchitectureError(f"mlp needs at least two widths (inputs, outputs), got {widths!r}")
+    check_size(len(widths))   # before each width is checked: a million widths is a million units
     widths = tuple(check_int(w, f"widths[{i}]") for i, w in enumerate(widths))
     if min(widths) < 1:
         raise ArchitectureError(f"widths must be positive integers, got {widths!r}")
+    check_size(sum(a * b for a, b in zip(widths, widths[1:])) + sum(widths))
     get_activation(activation)
     get_activation(output_activation)
     G = nx.DiGraph()

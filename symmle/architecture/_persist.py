@@ -26,17 +26,20 @@ def graph_to_dict(graph: nx.DiGraph) -> dict:
 
 def graph_from_dict(data) -> nx.DiGraph:
     """The (not yet validated) graph that `graph_to_dict` described, or a `PersistenceError`."""
+    if not isinstance(data, dict):
+        raise PersistenceError(f"architecture: expected a dict {{'nodes': ..., 'edges': ...}}, "
+                               f"got {type(data).__name__}")
     try:
         G = nx.DiGraph()
         for v, attrs in data["nodes"]:
-            if not isinstance(v, (str, int)) or not isinstance(attrs, dict):
+            if not isinstance(v, (str, int)) or isinstance(v, bool) or not isinstance(attrs, dict):
                 raise TypeError
             G.add_node(v, **{k: attrs[k] for k in _SAVED_NODE_ATTRS if k in attrs})
         for u, v, name in data["edges"]:
             if u not in G or v not in G or not isinstance(name, str):
                 raise TypeError
             G.add_edge(u, v, name=name)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):  # any shape but ours
         raise PersistenceError("architecture: expected {'nodes': [[name, attrs], ...], "
                                "'edges': [[u, v, name], ...]}") from None
     return G

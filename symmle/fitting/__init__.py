@@ -28,18 +28,32 @@ Profile likelihoods (`profile`, `profile_conf_int`, and the array-level
 starts, moving along the known symmetries where the likelihood is flat. AIC and BIC count the
 identified parameters (the rank of the information).
 
-Modules: ``_fit`` (`fit`), ``_result`` (`FitResult`, `FitStart`,
-`CovarianceMatrix`, JSON), ``_scoring`` (the Fisher-scoring optimiser),
-``_problem`` (the validated data and model of one fit), ``_nonsmooth`` (convergence at
-kinks), ``_profile`` (profile likelihood from arrays), ``_ridge`` (starts moved along the
-symmetries), ``_profile_fit`` (its wrappers for a `FitResult`), ``_root`` (a root of the
-information).
+Inference that stays valid where the weights are not identified: penalised fits
+(``fit(..., penalty=)``), predictions with delta-method intervals (`FitResult.get_prediction`,
+a `Prediction`), functionals (`FitResult.functional`), robust (HC0) covariances, Wald tests
+(`FitResult.wald_test`, a `TestResult`), likelihood-ratio tests (`lr_test`, with a parametric
+bootstrap), input relevance (`input_relevance`) and model comparison (`compare`); diagnostics
+of separation, saturation, diverging weights and interpolation; the canonical form of a fit;
+a DataFrame's column names in parameter names.
+
+Modules: ``_fit`` (`fit`, its diagnostics run), ``_result`` (`FitResult`), ``_records``
+(`FitStart`, `CovarianceMatrix`), ``_summary`` (the summary table), ``_persist`` (JSON),
+``_canonical`` (the canonical form), ``_names`` (column names), ``_diagnostics`` (separation by
+linear programming, saturation, divergence, interpolation), ``_inference`` (scores, sandwich,
+Wald, delta method, the identified subspace), ``_tests`` (LR, relevance, comparison),
+``_scoring`` (the Fisher-scoring optimiser), ``_problem`` (the validated data, model and
+penalty of one fit), ``_nonsmooth`` (convergence at kinks), ``_profile`` (profile likelihood
+from arrays), ``_ridge`` (starts moved along the symmetries), ``_profile_fit`` (its wrappers
+for a `FitResult`), ``_root`` (a root of the information).
 """
 
 from ._fit import fit
+from ._inference import Prediction, TestResult
 from ._profile import Profile, profile_intervals, profile_likelihood
 from ._profile_fit import profile, profile_conf_int
-from ._result import INFO_RTOL, METHODS, NULL_COMPONENT_TOL, CovarianceMatrix, FitResult, FitStart
+from ._records import CovarianceMatrix, FitStart
+from ._result import COV_TYPES, INFO_RTOL, METHODS, NULL_COMPONENT_TOL, FitResult
+from ._tests import ComparisonTable, RelevanceTable, compare, input_relevance, lr_test
 
 __all__ = [
     "fit",
@@ -47,6 +61,14 @@ __all__ = [
     "FitStart",
     "CovarianceMatrix",
     "METHODS",
+    "COV_TYPES",
+    "Prediction",
+    "TestResult",
+    "lr_test",
+    "input_relevance",
+    "compare",
+    "ComparisonTable",
+    "RelevanceTable",
     "INFO_RTOL",
     "NULL_COMPONENT_TOL",
     "Profile",

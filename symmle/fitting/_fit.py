@@ -18,6 +18,7 @@ import numpy as np
 import scipy.optimize as opt
 
 from .._checks import as_rng, check_int, check_real
+from .._information import information_rank
 from ..errors import (
     ConvergenceError,
     ConvergenceWarning,
@@ -26,16 +27,26 @@ from ..errors import (
     SymmleValueError,
 )
 from ..model import Model
+from ..symmetry import canonicalize
+from ._diagnostics import (
+    SATURATED_FRACTION,
+    diverging_weights,
+    interpolation,
+    names_list,
+    saturated_units,
+    separation,
+    separation_message,
+)
+from ._names import check_names, render_param_names, split_X, split_y
 from ._nonsmooth import polish
 from ._problem import _Problem
-from ._result import METHODS, FitResult, FitStart
+from ._result import COV_TYPES, METHODS, FitResult, FitStart
+from ._root import information_root
 from ._scoring import cho_factor, cho_solve, maximise
 
 __all__ = ["fit"]
 
 _LSQ_METHODS = ("lm", "trf")
-#: a Bernoulli/Categorical fitted probability this close to 0 or 1 counts as degenerate.
-_SEPARATION_EPS = 1e-10
 
 
 def _start_generators(rng, n):
@@ -51,7 +62,7 @@ def _start_generators(rng, n):
 
 
 class _Objective:
-    """Mean negative log-likelihood with its exact derivatives, cached per θ."""
+    """Mean negative penalised log-likelihood with its exact derivatives, cached per θ."""
 
     def __init__(self, problem):
         self.pb = problem
@@ -67,8 +78,7 @@ class _Objective:
         if missing:
             if "loglik" not in self.vals and "loglik" not in missing:
                 missing.append("loglik")
-            pb = self.pb
-            self.vals.update(pb.cm.evaluate(theta, pb.X, pb.y, missing))
+            self.vals.update(self.pb.penalised_derivatives(theta, missing))
         return self.vals
 
     def fun(self, theta):
@@ -93,7 +103,8 @@ class _Objective:
 
 
 def _fit_one(pb, theta0, method, tol, max_iter):
-    """Run one start; return ``(params, loglik, converged, n_iter, message)``.
+    """Run one start; return ``(params, objective, converged, n_iter, message)`` (the objective
+    is the penalised log-likelihood, ℓ itself without a penalty).
 
     Where ℓ is not smooth (ReLU-type units), a start that claims convergence is checked
     one-sidedly and stepped past kinks that still have an ascent direction
@@ -111,13 +122,26 @@ def _run_method(pb, theta0, method, tol, max_iter):
     """One run of a least-squares or Newton method from ``theta0``."""
     if method in _LSQ_METHODS:
         tn0 = theta0[: pb.Pn]
-        r = opt.least_squares(pb.residuals, tn0, jac=pb.residual_jacobian, method=method,
+        if not pb.penalty:
+            res_fn, jac_fn = pb.residuals, pb.residual_jacobian
+        else:
+            # RSS/(2σ²) + (λ/2)Σw² is half the sum of squares of the residuals and √λ·σ·w
+            c = math.sqrt(pb.penalty) * pb.family.noise_scale(())
+            mask = pb.penalised[: pb.Pn]
+            rows = c * np.eye(pb.Pn)[mask]
+
+            def res_fn(tn):
+                return np.concatenate([pb.residuals(tn), c * tn[mask]])
+
+            def jac_fn(tn):
+                return np.vstack([pb.residual_jacobian(tn), rows])
+
+        r = opt.least_squares(res_fn, tn0, jac=jac_fn, method=method,
                               ftol=tol, xtol=tol, gtol=tol, x_scale="jac", max_nfev=max_iter)
         theta = pb.profile_sigma(r.x)
         if theta is None:
             raise FloatingPointError("the residuals are all zero: sigma-hat = 0")
-        ll = pb.cm.loglik(theta, pb.X, pb.y)
-        return theta, ll, r.status > 0, int(r.njev or r.nfev), r.message
+        return theta, pb.objective(theta), r.status > 0, int(r.njev or r.nfev), r.message
     obj = _Objective(pb)
     if pb.family.least_squares and pb.family.estimates_scale:
         prof = pb.profile_sigma(theta0[: pb.Pn])
@@ -134,7 +158,7 @@ def _run_method(pb, theta0, method, tol, max_iter):
         # gradient is ~0): report the best point it evaluated
         x = obj.best_theta
         r.jac = obj.jac(x)
-    ll = pb.cm.loglik(x, pb.X, pb.y)
+    ll = pb.objective(x)
     ok = bool(r.success) or _newton_gap(obj, x, ll) <= tol * max(1.0, abs(ll))
     return x, ll, ok, int(r.nit), str(r.message)
 
@@ -155,33 +179,21 @@ def _newton_gap(obj, x, ll):
     return 0.5 * float(g @ cho_solve(c, g))
 
 
-def _separation_message(pb, theta):
-    """A message when fitted probabilities reach 0 or 1 on correctly predicted rows, else ''."""
-    fam = pb.family
-    if not fam.separable:
-        return ""
-    eta = pb.cm.linear_predictor(theta, pb.X)
-    degenerate = fam.degenerate_rows(eta, pb.y, _SEPARATION_EPS)
-    k = int(np.count_nonzero(degenerate))
-    if k == 0:
-        return ""
-    return (f"the maximum-likelihood estimate does not exist: the data are (quasi-)separated "
-            f"({k} rows are fitted with probability 1 for their observed class), so the "
-            f"log-likelihood keeps increasing as some parameters go to infinity; the estimates "
-            f"reported are where the optimiser stopped")
-
-
 def fit(model, X, y, *, start=None, n_starts: int = 1, rng=None, method: str | None = None,
-        tol: float = 1e-10, max_iter: int = 1000, info_rtol: float | None = None) -> FitResult:
+        tol: float = 1e-10, max_iter: int = 1000, info_rtol: float | None = None,
+        penalty: float = 0.0, cov_type: str = "expected", input_names=None,
+        refine: bool | None = None) -> FitResult:
     """Maximum-likelihood fit of ``model`` to ``(X, y)`` with exact derivatives.
 
     Parameters
     ----------
     model : Model
-    X : array_like, shape (n, d)
-    y : array_like
+    X : array_like or pandas.DataFrame, shape (n, d)
+        A DataFrame's column names become the fit's input names (``res.param_names``,
+        summaries, predictions, JSON).
+    y : array_like or pandas.Series
         Responses in the family's layout (``(n,)`` or ``(n, K)``; class labels
-        ``0..K-1`` for Categorical).
+        ``0..K-1`` for Categorical). A named Series names the response.
     start : array_like, shape (P,) or (m, P), optional
         Explicit starting points; they are run first. For a Gaussian fit by
         least squares the ``log_sigma`` entry of a start is ignored (σ is
@@ -210,18 +222,40 @@ def fit(model, X, y, *, start=None, n_starts: int = 1, rng=None, method: str | N
     info_rtol : float or None
         Relative tolerance of the information rule (`symmle._information`); None takes the
         rule's default (1e-8 on the singular values of the information's root).
+    penalty : float
+        λ ≥ 0: maximise ``ℓ(θ) − (λ/2)·Σ w²`` over the network's weights (biases and the
+        family's parameters unpenalised). For ``Gaussian(sigma=1.0)`` this is exactly
+        scikit-learn's ``MLPRegressor(alpha=λ)`` objective in total-sum units (sklearn
+        minimises ``RSS/(2n) + (α/2n)·Σ w²``, i.e. ``(−ℓ + λ/2·Σw²)/n`` up to a constant), and
+        ``MLPClassifier(alpha=λ)`` for `Bernoulli` / `Categorical`; R nnet's ``decay`` is
+        ``λ`` for least squares and ``λ/2`` for entropy and softmax fits (nnet also decays the
+        biases). The starts are ranked by this penalised log-likelihood.
+    cov_type : {"expected", "observed", "robust"}
+        The covariance behind ``res.cov``, ``res.stderr``, intervals, predictions and tests
+        (`FitResult.covariance`).
+    input_names : sequence of str, optional
+        Names of X's columns (a DataFrame's columns by default).
+    refine : bool, optional
+        After the starts, re-draw each hidden unit of the best fit in turn (fresh incoming
+        weights and bias, outgoing weights 0: a start next to the optimum with that unit
+        free to take another role) and refit from there, keeping any improvement, for up to
+        `REFINE_ROUNDS` passes; each such refit is appended to ``result.starts``. It escapes
+        the local optima where two units duplicate each other, which random starts fall into
+        often on real data. Default: on for a penalised fit of a network with hidden units
+        (the penalised objective has a maximum to find), off otherwise.
 
     Returns
     -------
     FitResult
-        At the start with the highest log-likelihood; every start is in
-        ``result.starts``.
+        At the start with the highest (penalised) log-likelihood; every start is in
+        ``result.starts``; ``result.diagnostics`` lists what qualifies the estimate.
 
     Warns
     -----
     ConvergenceWarning
-        The best start did not converge, or the MLE does not exist (separated
-        Bernoulli/Categorical data).
+        The best start did not converge; the MLE does not exist (separated
+        Bernoulli/Categorical data, found by a linear programme; a Gaussian fit that
+        interpolates with σ estimated); hidden units saturate or weights diverge.
     NonIdentifiableWarning
         The expected information at θ̂ is singular.
 
@@ -252,11 +286,26 @@ def fit(model, X, y, *, start=None, n_starts: int = 1, rng=None, method: str | N
     (4, True)
     >>> res.converged, bool(res.loglik >= model.compile().loglik(theta, X, y))
     (True, True)
+
+    A penalty: at the optimum the score balances the weights' shrinkage, ``s(θ̂) = λ·D θ̂``
+    (to the convergence tolerance, here a relative 1e-10 on the objective):
+
+    >>> res = sm.fit(model, X, y, n_starts=2, rng=0, penalty=5.0)
+    >>> s = model.compile().score(res.params, X, y)
+    >>> res.converged, bool(np.max(np.abs(s - 5.0 * res.penalised * res.params)) < 1e-3)
+    (True, True)
     """
     if not isinstance(model, Model):
         raise SymmleTypeError(f"model must be a Model (sm.Model(arch, family)), "
                               f"got {type(model).__name__}")
-    pb = _Problem(model, X, y)
+    X, frame_names = split_X(X)
+    y, output_names = split_y(y)
+    penalty = check_real(penalty, "penalty", minimum=0.0)
+    if cov_type not in COV_TYPES:
+        raise SymmleValueError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
+    pb = _Problem(model, X, y, penalty)
+    input_names = check_names(frame_names if input_names is None else input_names,
+                              model.architecture.n_inputs, "input_names")
     if method is None:
         method = "scoring"
     if method not in METHODS:
@@ -264,6 +313,10 @@ def fit(model, X, y, *, start=None, n_starts: int = 1, rng=None, method: str | N
     if method in _LSQ_METHODS and not model.family.least_squares:
         raise SymmleValueError(f"method {method!r} (least squares) needs a Gaussian family; "
                                f"use 'scoring' or 'trust-exact'")
+    if method in _LSQ_METHODS and penalty and model.family.estimates_scale:
+        raise SymmleValueError(f"method {method!r} cannot penalise a fit with σ estimated (the "
+                               f"penalty then weighs σ²·Σw², not a sum of squares); use "
+                               f"'scoring' or 'trust-exact', or a known sigma")
     if method == "lm" and pb.n * pb.K < pb.Pn:
         raise SymmleValueError(f"method 'lm' needs at least as many residuals ({pb.n * pb.K}) as "
                                f"network parameters ({pb.Pn}); use method='trf'")
@@ -278,46 +331,139 @@ def fit(model, X, y, *, start=None, n_starts: int = 1, rng=None, method: str | N
         if explicit.ndim != 2:
             raise SymmleValueError(f"start must have shape (P,) or (m, P) with P = {pb.P}")
     total = max(n_starts, explicit.shape[0])
-    gens = _start_generators(rng, total)
+    gens = _start_generators(rng, total + 1)  # the last one draws the refinement's units
 
     starts = []
     for i in range(total):
         theta0 = explicit[i].copy() if i < explicit.shape[0] else model.random_params(gens[i])
-        try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                theta, ll, ok, nit, msg = _fit_one(pb, theta0, method, tol, max_iter)
-        except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
-            theta, ll, ok, nit, msg = theta0, -math.inf, False, 0, f"failed: {exc}"
-        if not np.isfinite(ll) or not np.all(np.isfinite(theta)):
-            if ll != math.inf:
-                theta, ll, ok = theta0, -math.inf, False
-        starts.append(FitStart(theta0, theta, ll, ok, nit, msg))
+        starts.append(_run_start(pb, theta0, method, tol, max_iter))
 
-    finite = [s for s in starts if np.isfinite(s.loglik)]
+    if refine is None:
+        refine = bool(penalty) and bool(model.architecture.hidden_nodes)
+    refined = []
+    if refine and model.architecture.hidden_nodes:
+        refined = _refine(pb, starts, method, tol, max_iter, gens[total])
+        starts += refined
+    finite = [s for s in starts if np.isfinite(s.objective)]
     if not finite:
         raise ConvergenceError(
             f"none of the {total} starts reached a finite log-likelihood; first message: "
             f"{starts[0].message!r}. Try other starts (start=, rng=) or another method")
-    best = max(finite, key=lambda s: s.loglik)
+    best = max(finite, key=lambda s: s.objective)
     message, converged = best.message, best.converged
-    sep = _separation_message(pb, best.params)
-    if sep:
-        message, converged = sep, False
-        warnings.warn(sep, ConvergenceWarning, stacklevel=2)
+    info = pb.cm.fisher(best.params, pb.X)
+    root = information_root(model, best.params, pb.X)
+    verdict = information_rank(info, root=root, rtol=info_rtol)
+    names = render_param_names(model, input_names)
+    findings, missing, advice = _diagnose(pb, best.params, verdict, names)
+    if missing:
+        message, converged = missing, False
+        warnings.warn(missing, ConvergenceWarning, stacklevel=2)
     elif not converged:
         warnings.warn(f"the best of {total} starts did not converge ({best.message}); "
                       f"raise max_iter or try more starts", ConvergenceWarning, stacklevel=2)
-    info = pb.cm.fisher(best.params, pb.X)
+    if advice:
+        warnings.warn("; ".join(advice), ConvergenceWarning, stacklevel=2)
     result = FitResult(model=model, params=best.params, loglik=best.loglik, converged=converged,
                        n_iter=best.n_iter, n_obs=pb.n, method=method, message=message,
                        information=info, starts=tuple(starts), X=pb.X, y=pb.y,
-                       info_rtol=info_rtol)
-    if result.null_space_dim and not sep:  # when the MLE does not exist, that is the finding
-        names = [n for n, ok in zip(model.param_names, result.identified) if not ok]
+                       info_rtol=info_rtol, information_root_=root, penalty=penalty,
+                       cov_type=cov_type, input_names=input_names, output_names=output_names,
+                       diagnostics=findings, tol=tol, max_iter=max_iter, refined=len(refined))
+    if result.null_space_dim and not missing:  # when the MLE does not exist, that is the finding
+        unidentified = [n for n, ok in zip(result.param_names, result.identified) if not ok]
         warnings.warn(
             f"the information matrix at the estimate is singular (null-space dimension "
             f"{result.null_space_dim} of {pb.P}): some directions of θ are not identified; "
-            f"standard errors are NaN for {', '.join(names) or 'no single parameter'}",
+            f"standard errors are NaN for {', '.join(unidentified) or 'no single parameter'}",
             NonIdentifiableWarning, stacklevel=2)
     return result
 
+
+#: passes of `fit`'s ``refine`` over the hidden units of the best fit (each pass that improves it
+#: is followed by another).
+REFINE_ROUNDS = 3
+
+
+def _run_start(pb, theta0, method, tol, max_iter):
+    """One start as a `FitStart` (a failed one has objective -inf)."""
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            theta, obj, ok, nit, msg = _fit_one(pb, theta0, method, tol, max_iter)
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+        theta, obj, ok, nit, msg = theta0, -math.inf, False, 0, f"failed: {exc}"
+    if not np.isfinite(obj) or not np.all(np.isfinite(theta)):
+        if obj != math.inf:
+            theta, obj, ok = theta0, -math.inf, False
+    ll = pb.loglik(theta) if np.isfinite(obj) else obj
+    return FitStart(theta0, theta, ll, ok, nit, msg, obj)
+
+
+def _refine(pb, starts, method, tol, max_iter, gen):
+    """Refits of the best start with one hidden unit re-drawn at a time (see `fit`)."""
+    finite = [s for s in starts if np.isfinite(s.objective)]
+    if not finite:
+        return []
+    model, arch = pb.model, pb.model.architecture
+    best = max(finite, key=lambda s: s.objective)
+    out = []
+    for _ in range(REFINE_ROUNDS):
+        improved = False
+        for v in arch.hidden_nodes:
+            fresh = model.random_params(gen)
+            theta0 = np.array(best.params, dtype=float)
+            for (a, b), i in arch.edge_index.items():
+                if b == v:
+                    theta0[i] = fresh[i]
+                elif a == v:
+                    theta0[i] = 0.0
+            if v in arch.bias_index:
+                theta0[arch.bias_index[v]] = fresh[arch.bias_index[v]]
+            trial = _run_start(pb, theta0, method, tol, max_iter)
+            out.append(trial)
+            if trial.objective > best.objective + tol * max(1.0, abs(best.objective)):
+                best, improved = trial, True
+        if not improved:
+            break
+    return out
+
+
+def _diagnose(pb, theta, verdict, names):
+    """``(findings, missing, advice)``: every finding in words; why the MLE does not exist
+    ('' when it does); the findings that only qualify the estimate (saturated units, diverging
+    weights, an interpolating fit with σ known)."""
+    findings, advice, missing = [], [], ""
+    found = separation(pb, theta)
+    if found is not None:
+        missing = separation_message(found)
+        findings.append(missing)
+    text, fatal = interpolation(pb, theta, verdict.rank - pb.family.n_extra)
+    if text:
+        findings.append(text)
+        if fatal and not missing:
+            missing = text
+        elif not fatal:
+            advice.append(text)
+    arch = pb.model.architecture
+    if arch.hidden_nodes:
+        # in the canonical form's numbering, the one the summary prints
+        canon = canonicalize(pb.model, theta)
+        numbering = " (units numbered as in the canonical form)" if not np.array_equal(
+            canon, theta) else ""
+        sat = saturated_units(pb, canon)
+        if sat:
+            listed = names_list(f"{v} ({100 * f:.0f}% of rows)" for v, f in sat)
+            advice.append(
+                f"saturated hidden units{numbering}: {listed} — the activation is flat "
+                f"(beyond its linear range) on at least {100 * SATURATED_FRACTION:.0f}% of the "
+                f"rows, so their incoming weights are barely determined by the data and can "
+                f"drift without bound; add a penalty (fit(..., penalty=...)) or standardise X")
+        div = diverging_weights(pb, canon)
+        if div:
+            advice.append(
+                f"diverging weights{numbering}: {names_list(names[i] for i in div)} — each "
+                f"contributes a term far wider than its unit's whole pre-activation (units "
+                f"cancelling each other with ever larger weights), so their estimates and "
+                f"standard errors mean nothing; add a penalty (fit(..., penalty=...))")
+        findings += [a for a in advice if a not in findings]
+    return tuple(findings), missing, advice

@@ -12,6 +12,7 @@ symmetry directions (and not, say, a reducible truth's extra directions).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +24,8 @@ from ..display import html_report
 from ..errors import DataError, SymmleValueError, require
 
 __all__ = ["TestResult", "Prediction", "score_rows", "sandwich", "wald", "delta_prediction",
-           "ESTIMABLE_TOL"]
+           "delta_functional", "subspace_inverse", "restricted_cov", "effective_df",
+           "value_and_gradient", "ESTIMABLE_TOL"]
 
 #: a linear function c·θ is estimable when its component along the information's (orthonormal)
 #: null space is at most this fraction of ‖c‖ (the information rule's NULL_COMPONENT_TOL).
@@ -76,13 +78,14 @@ def score_rows(model, theta, X, y) -> np.ndarray:
     return rows
 
 
-def sandwich(verdict: InformationRank, scores: np.ndarray) -> np.ndarray:
+def sandwich(verdict: InformationRank, scores: np.ndarray | None = None, *,
+             outer: np.ndarray | None = None) -> np.ndarray:
     """The robust covariance ``A⁻ B A⁻`` (HC0): ``A⁻`` the information rule's generalised
-    inverse, ``B = Σ sᵢ sᵢᵀ`` from the per-row scores. Rows and columns of unidentified
-    parameters are NaN."""
+    inverse, ``B = Σ sᵢ sᵢᵀ`` from the per-row scores (or ``outer``, B itself). Rows and columns
+    of unidentified parameters are NaN."""
     G = verdict.cov
     ok = verdict.identified
-    B = scores.T @ scores
+    B = scores.T @ scores if outer is None else np.asarray(outer, dtype=float)
     C = np.full_like(G, np.nan)
     Gi = G[np.ix_(ok, ok)]
     C[np.ix_(ok, ok)] = Gi @ B[np.ix_(ok, ok)] @ Gi
@@ -220,11 +223,11 @@ def delta_prediction(model, theta, X, verdict: InformationRank, cov: np.ndarray,
     arch, fam = model.architecture, model.family
     X = arch.check_X(X)
     theta = np.asarray(theta, dtype=float)
-    Pn, P, K = model.n_network_params, model.n_params, arch.n_outputs
+    Pn, P = model.n_network_params, model.n_params
     eta = cm.linear_predictor(theta, X)
     mean = fam.mean(eta, theta[Pn:])
     J = cm.jacobian(theta, X)  # (n, K, Pn): ∂η/∂θ
-    dmu = _mean_jacobian(fam, eta, theta[Pn:])  # (n, K, K): ∂μ/∂η
+    dmu = _mean_jacobian(fam, eta, theta[Pn:], mean)  # (n, C, K): ∂μ/∂η
     G = np.einsum("nkl,nlp->nkp", dmu, J)
     if P > Pn:
         G = np.concatenate([G, np.zeros(G.shape[:2] + (P - Pn,))], axis=2)
@@ -235,7 +238,7 @@ def delta_prediction(model, theta, X, verdict: InformationRank, cov: np.ndarray,
     with np.errstate(invalid="ignore"):
         se = np.where(ok & (var >= 0), np.sqrt(np.abs(var)), np.nan)
     shape = mean.shape
-    if K == 1:
+    if shape[1] == 1:
         mean, se, ok = mean[:, 0], se.reshape(-1), ok.reshape(-1)
     else:
         se, ok = se.reshape(shape), ok.reshape(shape)
@@ -246,12 +249,162 @@ def delta_prediction(model, theta, X, verdict: InformationRank, cov: np.ndarray,
                       names=tuple(names))
 
 
-def _mean_jacobian(fam, eta, extra) -> np.ndarray:
-    """``∂μ/∂η`` per row, (n, K, K): for canonical links it is the Fisher weight (Gaussian:
+def _mean_jacobian(fam, eta, extra, mean) -> np.ndarray:
+    """``∂μ/∂η`` per row, (n, C, K): for canonical links it is the Fisher weight (Gaussian:
     identity, Bernoulli: p(1-p), Poisson: exp(η), Categorical: diag(p) - ppᵀ) — divided by the
-    weight's scale 1/σ² for the Gaussian."""
+    weight's scale 1/σ² for the Gaussian. A mean with one column more than the outputs has a
+    reference class (`Categorical(reference=True)`) first, whose probability is one minus the
+    others': its row is minus the sum of theirs."""
     W = np.asarray(fam.weight(eta, extra), dtype=float)
     if fam.least_squares:
         sigma = fam.noise_scale(extra)
         return W * sigma ** 2
-    return W
+    C, K = mean.shape[1], eta.shape[1]
+    if C == K:
+        return W
+    if C == K + 1:
+        return np.concatenate([-W.sum(axis=1, keepdims=True), W], axis=1)
+    raise SymmleValueError(f"the family's mean has {C} columns for {K} outputs: expected {K} "
+                           f"or {K + 1} (a reference class)")
+
+
+# ------------------------------------------------------------ the identified subspace
+def _identified_basis(verdict: InformationRank) -> np.ndarray:
+    """An orthonormal basis (P × rank), in the verdict's equilibrated coordinates
+    ``θ̃ = scale ⊙ θ``, of the complement of the information's null space."""
+    P = verdict.n_params
+    N = verdict.null_space * verdict.scale[:, None]
+    if N.shape[1] == 0:
+        return np.eye(P)
+    Q = np.linalg.qr(N, mode="complete")[0]
+    return Q[:, N.shape[1]:]
+
+
+def subspace_inverse(verdict: InformationRank, A) -> np.ndarray:
+    """The inverse of ``A`` (P × P, positive definite on the identified subspace) restricted to
+    the identified subspace of the information: ``S Ũ (Ũᵀ S A S Ũ)⁻¹ Ũᵀ S`` with ``S`` the
+    verdict's equilibration and ``Ũ`` `_identified_basis`. For ``A`` the information itself it
+    is a generalised inverse (the same variances for every estimable function as the verdict's
+    `InformationRank.cov`)."""
+    if not verdict.finite:
+        return np.full((verdict.n_params,) * 2, np.nan)
+    s = verdict.scale
+    U = _identified_basis(verdict)
+    At = np.asarray(A, dtype=float) / s[:, None] / s[None, :]
+    M = U.T @ At @ U
+    Ht = U @ np.linalg.solve(0.5 * (M + M.T), U.T)
+    return Ht / s[:, None] / s[None, :]
+
+
+def restricted_cov(verdict: InformationRank, bread, meat=None, *, mask: bool = True) -> np.ndarray:
+    """The sandwich ``A⁻ M A⁻`` on the identified subspace (`subspace_inverse` of the bread
+    ``A``; ``M`` the meat: the information for a penalised fit, per-row score products for the
+    robust covariance; ``A⁻`` alone when ``meat`` is None). With ``mask``, rows and columns of
+    unidentified parameters are NaN; without, the matrix is a generalised inverse whose
+    quadratic forms ``cᵀCc`` are the variances of the estimable functions ``c·θ`` (including
+    combinations of unidentified parameters, which a NaN mask would hide)."""
+    H = subspace_inverse(verdict, bread)
+    C = H if meat is None else H @ np.asarray(meat, dtype=float) @ H
+    C = 0.5 * (C + C.T)
+    if not mask:
+        return C
+    ok = verdict.identified
+    C[~ok, :] = np.nan
+    C[:, ~ok] = np.nan
+    return C
+
+
+def effective_df(verdict: InformationRank, information, penalty_diag) -> float:
+    """``tr[(I + λD)⁻ I]`` on the identified subspace: the effective number of parameters of a
+    penalised fit (the rank of the information without a penalty)."""
+    if not verdict.finite:
+        return math.nan
+    I = np.asarray(information, dtype=float)
+    H = subspace_inverse(verdict, I + np.diag(penalty_diag))
+    return float(np.trace(H @ I))
+
+
+# ------------------------------------------------------------ functionals of θ
+#: central-difference step of a functional's gradient, relative to max(1, |θ_j|): the error
+#: (~1e-12 relative for a smooth g) is far below any standard error.
+FD_STEP = 1e-6
+#: a functional is invariant when g(h(θ̂)) stays within this (relative to max(1, |g(θ̂)|)) of
+#: g(θ̂) for the group elements tried.
+INVARIANCE_RTOL = 1e-8
+
+
+def value_and_gradient(g, theta):
+    """``(g(θ), ∇g(θ))``: from ``g`` itself when it returns a pair (value, gradient), else by
+    central differences (step `FD_STEP`)."""
+    theta = np.asarray(theta, dtype=float)
+    out = g(theta.copy())
+    if isinstance(out, tuple):
+        if len(out) != 2:
+            raise SymmleValueError("g must return a number, or a pair (value, gradient)")
+        value, grad = out
+        grad = as_real_array(grad, name="the gradient g returned",
+                             expected=f"{theta.size} numbers").ravel()
+        if grad.shape != theta.shape:
+            raise SymmleValueError(f"the gradient g returned has {grad.size} entries, "
+                                   f"expected {theta.size}")
+        return _scalar(value), grad
+    value = _scalar(out)
+    grad = np.empty_like(theta)
+    for j in range(theta.size):
+        h = FD_STEP * max(1.0, abs(theta[j]))
+        up, dn = theta.copy(), theta.copy()
+        up[j] += h
+        dn[j] -= h
+        grad[j] = (_scalar(_value(g(up))) - _scalar(_value(g(dn)))) / (2.0 * h)
+    return value, grad
+
+
+def _value(out):
+    return out[0] if isinstance(out, tuple) else out
+
+
+def _scalar(v) -> float:
+    arr = np.asarray(v, dtype=float)
+    if arr.size != 1:
+        raise SymmleValueError(f"g must return one number (a scalar function of θ), got shape "
+                               f"{arr.shape}")
+    x = float(arr.reshape(()))
+    if not math.isfinite(x):
+        raise SymmleValueError(f"g(θ̂) is not finite: {x}")
+    return x
+
+
+def delta_functional(g, theta, verdict: InformationRank, cov, images, alpha=0.05,
+                     name="g") -> Prediction:
+    """Delta-method estimate and standard error of a scalar ``g(θ)`` at θ̂.
+
+    ``images`` are θ̂'s images under some group elements: ``g`` must take the same value there
+    (it is a function of the distribution, not of the labelling of units), and its gradient
+    must have no component along the information's null space; otherwise a
+    `SymmleValueError` says which.
+    """
+    alpha = check_probability(alpha, "alpha")
+    if not callable(g):
+        raise SymmleValueError(f"g must be a callable g(theta) -> float, got {type(g).__name__}")
+    value, grad = value_and_gradient(g, theta)
+    tol = INVARIANCE_RTOL * max(1.0, abs(value))
+    for image in images:
+        other = _scalar(_value(g(np.array(image, dtype=float))))
+        if abs(other - value) > tol:
+            raise SymmleValueError(
+                f"g is not invariant under the symmetry group: g(θ̂) = {value:.10g} but "
+                f"g(h(θ̂)) = {other:.10g} for a symmetry h that leaves the distribution "
+                f"unchanged, so g depends on how the units are labelled and its estimate means "
+                f"nothing; use a function of the network's output (a prediction, an average "
+                f"effect) instead of single weights")
+    if not _estimable(verdict, grad[None, :])[0]:
+        raise SymmleValueError(
+            f"g's gradient has a component along the information's null space "
+            f"({verdict.null_dim} unidentified direction(s)): g changes along a direction the "
+            f"data do not determine (a continuous symmetry or a reducible point), so it is not "
+            f"estimable")
+    C = _full_cov(verdict, cov)
+    var = float(grad @ C @ grad)
+    se = math.sqrt(var) if var >= 0 else math.nan
+    return Prediction(mean=np.array(value), se=np.array(se), alpha=alpha, sigma=None,
+                      estimable=np.array(True), names=(str(name),))

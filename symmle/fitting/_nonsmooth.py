@@ -4,7 +4,8 @@ With ReLU-type units the log-likelihood is only piecewise smooth: where a row si
 unit's kink, the compiled score is the derivative of one side only, an optimiser can stop there
 with a small step and a nonzero score, and a zero score would not prove a maximum either. The
 test of a maximum is then one-sided: no direction ``d`` along which ℓ increases,
-``ℓ(θ + s d) > ℓ(θ)`` for small ``s > 0``.
+``ℓ(θ + s d) > ℓ(θ)`` for small ``s > 0``. (Here ℓ is the problem's objective,
+`symmle.fitting._problem._Problem.objective`: the log-likelihood minus the weight penalty.)
 
 `ascent` looks for such a direction at θ: one-sided finite differences of the compiled
 log-likelihood along ``±e_j`` for every free coordinate, along the score and along the
@@ -145,7 +146,7 @@ def manifold_scoring(pb, theta, ll, free, tol):
             break
         C_pinv = np.linalg.pinv(C, rcond=_JAC_RTOL)
         with np.errstate(all="ignore"):
-            v = pb.cm.evaluate(theta, pb.X, pb.y, ("score", "fisher"))
+            v = pb.penalised_derivatives(theta, ("score", "fisher"))
         g = T.T @ v["score"][free]
         A = T.T @ v["fisher"][np.ix_(free, free)] @ T
         if not (np.all(np.isfinite(g)) and np.all(np.isfinite(A))):
@@ -163,7 +164,7 @@ def manifold_scoring(pb, theta, ll, free, tol):
             trial[free] += T @ step
             trial = _project(manifold, trial, free, C_pinv)
             n_iter += 1
-            ll_new = -np.inf if trial is None else pb.loglik(trial)
+            ll_new = -np.inf if trial is None else pb.objective(trial)
             if ll_new > ll:
                 gain = ll_new - ll
                 theta, ll = trial, ll_new
@@ -181,7 +182,7 @@ def _line_search(pb, theta, ll, d):
     best_gain, best = 0.0, None
     for k in range(_LINE_STEPS + 1):
         trial = theta + (FD_STEP * 4.0 ** k) * d
-        gain = pb.loglik(trial) - ll
+        gain = pb.objective(trial) - ll
         if gain > best_gain:
             best_gain, best = gain, trial
         elif best is not None:
@@ -219,7 +220,7 @@ def ascent(pb, theta, ll, free, tol):
         for k, j in enumerate(free):
             trial = theta.copy()
             trial[j] += sign * FD_STEP * scale[j]
-            slopes[s, k] = (pb.loglik(trial) - ll) / FD_STEP
+            slopes[s, k] = (pb.objective(trial) - ll) / FD_STEP
     dirs = []
     for k, j in enumerate(free):
         for s, sign in enumerate((1.0, -1.0)):
@@ -232,7 +233,7 @@ def ascent(pb, theta, ll, free, tol):
     up = np.where(np.maximum(slopes[0], slopes[1]) * FD_STEP > noise, up, 0.0)
     combos = [(up, "the steepest one-sided combination of the coordinates")]
     with np.errstate(all="ignore"):
-        g = pb.cm.score(theta, pb.X, pb.y)[free]
+        g = pb.penalised_derivatives(theta, ("score",))["score"][free]
     if np.all(np.isfinite(g)):
         combos.append((g * scale[free], "the score"))
     for c, what in combos:
@@ -241,7 +242,7 @@ def ascent(pb, theta, ll, free, tol):
             continue
         d = np.zeros_like(theta)
         d[free] = c / norm * scale[free]
-        slope = (pb.loglik(theta + FD_STEP * d) - ll) / FD_STEP
+        slope = (pb.objective(theta + FD_STEP * d) - ll) / FD_STEP
         if slope * FD_STEP > noise:
             dirs.append((slope, d, what))
     if not dirs:

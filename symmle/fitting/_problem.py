@@ -1,16 +1,25 @@
 """The validated problem of one fit (`_Problem`): data, compiled model, Gaussian residuals with σ
-profiled out, and whether the log-likelihood is smooth.
+profiled out, the weight penalty, and whether the log-likelihood is smooth.
 
 `fit`, the optimisers and the profile likelihood all work on a `_Problem`, so that the data are
 checked once and every maximisation (of all coordinates, or of all but one) sees the same
-objective.
+objective: ``ℓ(θ) − (penalty/2)·Σ w²`` over the network's weights (edges; biases and the
+family's parameters are not penalised), which is ℓ itself for ``penalty = 0``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["_Problem"]
+__all__ = ["_Problem", "penalised_mask"]
+
+
+def penalised_mask(model) -> np.ndarray:
+    """Boolean mask over θ of the parameters the penalty applies to: the network's weights
+    (its edges), not the biases nor the family's own parameters."""
+    mask = np.zeros(model.n_params, dtype=bool)
+    mask[list(model.architecture.edge_index.values())] = True
+    return mask
 
 
 def _kinked(act) -> bool:
@@ -23,7 +32,7 @@ def _kinked(act) -> bool:
 class _Problem:
     """The data and compiled model of one fit, validated once."""
 
-    def __init__(self, model, X, y):
+    def __init__(self, model, X, y, penalty: float = 0.0):
         self.model = model
         self.cm = model.compile()
         arch = model.architecture
@@ -41,6 +50,36 @@ class _Problem:
         # a maximum, and convergence needs the one-sided check of `symmle.fitting._nonsmooth`
         self.smooth = not any(_kinked(arch.activation_of(v))
                               for v in (*arch.hidden_nodes, *arch.output_nodes))
+        self.penalty = float(penalty)
+        self.penalised = penalised_mask(model)
+
+    def penalty_term(self, theta) -> float:
+        """``(penalty/2)·Σ w²`` over the network's weights (0 without a penalty)."""
+        if self.penalty == 0.0:
+            return 0.0
+        w = np.asarray(theta)[self.penalised]
+        return 0.5 * self.penalty * float(w @ w)
+
+    def objective(self, theta) -> float:
+        """The penalised log-likelihood ``ℓ(θ) − (penalty/2)·Σ w²``; -inf where ℓ is not finite."""
+        ll = self.loglik(theta)
+        return ll - self.penalty_term(theta) if np.isfinite(ll) else -np.inf
+
+    def penalised_derivatives(self, theta, what) -> dict:
+        """The compiled ``evaluate`` at θ with the penalty folded in: ``loglik`` is the objective,
+        ``score`` its gradient and ``fisher`` the expected information plus ``penalty·D``."""
+        v = dict(self.cm.evaluate(theta, self.X, self.y, what))
+        if self.penalty:
+            D = self.penalty * self.penalised
+            if "loglik" in v:
+                v["loglik"] = v["loglik"] - self.penalty_term(theta)
+            if "score" in v:
+                v["score"] = v["score"] - D * theta
+            if "fisher" in v:
+                v["fisher"] = v["fisher"] + np.diag(D)
+            if "hessian" in v:
+                v["hessian"] = v["hessian"] - np.diag(D)
+        return v
 
     def loglik(self, theta) -> float:
         """ℓ(θ), or -inf where it is not finite or cannot be evaluated."""

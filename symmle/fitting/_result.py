@@ -1,12 +1,11 @@
-"""The record of a fit: `FitResult` (estimate, information, standard errors, intervals, summary),
-`FitStart` (one start of a multi-start fit), `CovarianceMatrix`, and a fit's JSON persistence.
+"""The record of a fit: `FitResult` (estimate, information, standard errors, intervals, summary,
+predictions, tests, canonical form, JSON).
 
-A singular information matrix is a finding, not a crash. Its rank, null space, identified
-parameters and standard errors come from the library's one information rule
-(`symmle._information.information_rank`: equilibrated eigenvalues at relative tolerance
-``INFO_RTOL``), the same rule `identifiability` and the consistency study use. Parameters with a
-component along the null space get NaN standard errors; the others are still reported (their
-variance ``eᵢᵀ I⁺ eᵢ`` is the same for every generalised inverse ``I⁺``).
+A singular information matrix is a finding, not a crash: rank, null space, identified parameters
+and standard errors come from the library's one information rule
+(`symmle._information.information_rank`), and every other covariance (penalised, observed,
+robust) is taken on the identified subspace of that verdict (`symmle.fitting._inference`). The
+summary, JSON and canonical form live in ``_summary``, ``_persist`` and ``_canonical``.
 """
 
 from __future__ import annotations
@@ -18,96 +17,41 @@ from functools import cached_property
 import numpy as np
 import scipy.stats as st
 
-from .._checks import check_int, check_probability, check_real, json_dumps, read_json
-from ..architecture import Architecture
-from ..display import html_report
-from ..errors import PersistenceError, SymmleTypeError, SymmleValueError
+from .._checks import as_rng, check_int, check_probability, check_real, json_dumps, read_json
 from .._information import INFO_RTOL, NULL_COMPONENT_TOL, information_rank
-from ._profile import profile_intervals
-from ._root import information_root
-from ..families import family_from_dict
+from ..display import html_report
+from ..errors import SymmleTypeError, SymmleValueError
 from ..model import Model
+from ..symmetry import symmetry_group
+from ._canonical import canonical_result
+from ._inference import (
+    Prediction,
+    TestResult,
+    delta_functional,
+    delta_prediction,
+    effective_df,
+    restricted_cov,
+    sandwich,
+    score_rows,
+    wald,
+)
+from ._names import check_names, render_param_names, select_columns
+from ._persist import result_from_doc, result_to_doc
+from ._problem import penalised_mask
+from ._profile import profile_intervals
+from ._records import CovarianceMatrix, FitStart, frozen_array
+from ._root import information_root
+from ._summary import summary_parts, summary_text
 
-__all__ = ["FitResult", "FitStart", "CovarianceMatrix", "METHODS", "INFO_RTOL",
+__all__ = ["FitResult", "FitStart", "CovarianceMatrix", "METHODS", "COV_TYPES", "INFO_RTOL",
            "NULL_COMPONENT_TOL"]
 
 #: the optimisation methods `fit` accepts (a `FitResult` records which one it used).
 METHODS = ("scoring", "lm", "trf", "trust-exact")
-
-_SCHEMA = "symmle.FitResult"
-_SCHEMA_VERSION = 1
-
-
-def _frozen_array(a, shape=None) -> np.ndarray:
-    arr = np.array(a, dtype=np.float64)
-    if shape is not None and arr.shape != shape:
-        raise SymmleValueError(f"expected an array of shape {shape}, got {arr.shape}")
-    arr.flags.writeable = False
-    return arr
-
-
-@dataclass(frozen=True)
-class FitStart:
-    """The outcome of one start of a multi-start fit.
-
-    Attributes
-    ----------
-    start : ndarray, shape (P,)
-        The starting θ.
-    params : ndarray, shape (P,)
-        Where the optimiser stopped.
-    loglik : float
-        The log-likelihood there (``-inf`` when the start failed).
-    converged : bool
-    n_iter : int
-    message : str
-        The optimiser's status message.
-    """
-
-    start: np.ndarray
-    params: np.ndarray
-    loglik: float
-    converged: bool
-    n_iter: int
-    message: str = ""
-
-    def __post_init__(self):
-        object.__setattr__(self, "start", _frozen_array(self.start))
-        object.__setattr__(self, "params", _frozen_array(self.params, self.start.shape))
-        object.__setattr__(self, "loglik", float(self.loglik))
-        object.__setattr__(self, "converged", bool(self.converged))
-        object.__setattr__(self, "n_iter", int(self.n_iter))
-
-    def to_dict(self) -> dict:
-        return {"start": self.start.tolist(), "params": self.params.tolist(),
-                "loglik": _json_float(self.loglik), "converged": self.converged,
-                "n_iter": self.n_iter, "message": self.message}
-
-
-class CovarianceMatrix(np.ndarray):
-    """The covariance at θ̂ from the expected information, callable for the other kind.
-
-    ``res.cov`` is this (P × P) array; ``res.cov(kind="observed")`` returns the
-    inverse observed information instead (``res.cov()`` the expected one again,
-    as a plain array). Arithmetic on it gives plain numpy arrays.
-    """
-
-    def __new__(cls, values, result):
-        obj = np.asarray(values, dtype=np.float64).view(cls)
-        obj._result = result
-        return obj
-
-    def __array_finalize__(self, obj):
-        self._result = getattr(obj, "_result", None)
-
-    def __array_wrap__(self, arr, context=None, return_scalar=False):
-        arr = np.asarray(arr).view(np.ndarray)
-        return arr[()] if return_scalar else arr
-
-    def __call__(self, kind: str = "expected") -> np.ndarray:
-        if self._result is None:
-            raise SymmleTypeError("this covariance matrix is detached from its FitResult")
-        return self._result.covariance(kind)
+#: the kinds of covariance (``FitResult.covariance(kind)``, ``fit(..., cov_type=)``).
+COV_TYPES = ("expected", "observed", "robust")
+#: group elements tried by `FitResult.functional` to check that g is invariant.
+_INVARIANCE_CHECKS = 4
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,6 +90,28 @@ class FitResult:
         eigenvalues of the matrix otherwise.
     information_root_ : ndarray or None
         A saved root ``R`` (``RᵀR`` = the information); computed from ``X`` when None.
+    score_outer_ : ndarray or None
+        A saved ``Σᵢ sᵢ sᵢᵀ`` of the per-row scores (the robust covariance's meat); computed
+        from ``X``, ``y`` when None.
+    penalty : float
+        The weight penalty of the fit: θ̂ maximises ``ℓ(θ) − (penalty/2)·Σ w²`` over the
+        network's weights (biases and family parameters unpenalised).
+    cov_type : {"expected", "observed", "robust"}
+        The covariance behind `cov`, `stderr`, `conf_int`, the summary, predictions and tests.
+    input_names, output_names : tuple of str or None
+        The data's column names (a pandas DataFrame's columns, a named Series): the weights
+        out of each input are named after it in `param_names` (see
+        `symmle.fitting._names`); ``model.param_names`` keep the architecture's symbols.
+    tol, max_iter : float or int or None
+        The convergence settings `fit` used (refits of the same model, by `lr_test` and
+        `input_relevance`, use them too).
+    refined : int
+        How many of the last ``starts`` are `fit`'s refinement of the best start (hidden
+        units re-drawn one at a time).
+    diagnostics : tuple of str
+        Findings of `fit` that qualify the estimate (separation, saturated units, diverging
+        weights, interpolation), in words; hidden units are numbered as in the canonical form
+        (`canonical`, which `summary` prints).
 
     Examples
     --------
@@ -176,16 +142,25 @@ class FitResult:
     info_rtol: float | None = None
     observed_information_: np.ndarray | None = field(default=None, repr=False)
     information_root_: np.ndarray | None = field(default=None, repr=False)
+    score_outer_: np.ndarray | None = field(default=None, repr=False)
+    penalty: float = 0.0
+    cov_type: str = "expected"
+    input_names: tuple | None = None
+    output_names: tuple | None = None
+    diagnostics: tuple = ()
+    tol: float | None = None
+    max_iter: int | None = None
+    refined: int = 0
 
     def __post_init__(self):
         if not isinstance(self.model, Model):
             raise SymmleTypeError(f"model must be a Model, got {type(self.model).__name__}")
         P = self.model.n_params
-        object.__setattr__(self, "params", _frozen_array(self.params, (P,)))
-        object.__setattr__(self, "information", _frozen_array(self.information, (P, P)))
+        object.__setattr__(self, "params", frozen_array(self.params, (P,)))
+        object.__setattr__(self, "information", frozen_array(self.information, (P, P)))
         if self.observed_information_ is not None:
             object.__setattr__(self, "observed_information_",
-                               _frozen_array(self.observed_information_, (P, P)))
+                               frozen_array(self.observed_information_, (P, P)))
         object.__setattr__(self, "loglik", float(self.loglik))
         object.__setattr__(self, "converged", bool(self.converged))
         object.__setattr__(self, "n_iter", int(self.n_iter))
@@ -199,12 +174,30 @@ class FitResult:
                 strict_maximum=True))
         if self.information_root_ is not None:
             object.__setattr__(self, "information_root_",
-                               _frozen_array(self.information_root_, (P, P)))
+                               frozen_array(self.information_root_, (P, P)))
+        if self.score_outer_ is not None:
+            object.__setattr__(self, "score_outer_", frozen_array(self.score_outer_, (P, P)))
+        object.__setattr__(self, "penalty", check_real(self.penalty, "penalty", minimum=0.0))
+        if self.cov_type not in COV_TYPES:
+            raise SymmleValueError(f"cov_type must be one of {COV_TYPES}, got {self.cov_type!r}")
+        object.__setattr__(self, "input_names", check_names(
+            self.input_names, self.model.architecture.n_inputs, "input_names"))
+        if self.output_names is not None:
+            object.__setattr__(self, "output_names", tuple(str(n) for n in self.output_names))
+        object.__setattr__(self, "diagnostics", tuple(str(d) for d in self.diagnostics))
+        if self.tol is not None:
+            object.__setattr__(self, "tol", check_real(self.tol, "tol", minimum=0.0))
+        if self.max_iter is not None:
+            object.__setattr__(self, "max_iter", check_int(self.max_iter, "max_iter", 1))
+        object.__setattr__(self, "refined", check_int(self.refined, "refined", 0,
+                                                      maximum=len(self.starts)))
 
     # ------------------------------------------------------------ basics
-    @property
+    @cached_property
     def param_names(self) -> tuple[str, ...]:
-        return self.model.param_names
+        """Parameter names in θ order, with the weights out of each input named after its
+        column when the data had names (``W1_2[bmi]``); else ``model.param_names``."""
+        return render_param_names(self.model, self.input_names)
 
     @property
     def n_params(self) -> int:
@@ -260,7 +253,7 @@ class FitResult:
             return self.information_root_
         if self.X is None:
             return None
-        return _frozen_array(information_root(self.model, self.params, self.X))
+        return frozen_array(information_root(self.model, self.params, self.X))
 
     @property
     def information_rank(self) -> int:
@@ -298,36 +291,100 @@ class FitResult:
                 "the observed information needs the data: this FitResult was loaded without "
                 "X and y and without a saved observed information")
         H = self.model.compile().hessian(self.params, self.X, self.y)
-        return _frozen_array(-0.5 * (H + H.T))
+        return frozen_array(-0.5 * (H + H.T))
+
+    @cached_property
+    def score_outer(self) -> np.ndarray:
+        """``Σᵢ sᵢ sᵢᵀ`` of the per-row scores at θ̂ (needs the data, or a saved value)."""
+        if self.score_outer_ is not None:
+            return self.score_outer_
+        if self.X is None or self.y is None:
+            raise SymmleValueError(
+                "the robust covariance needs the per-row scores: this FitResult was loaded "
+                "without X and y and without saved score products")
+        S = score_rows(self.model, self.params, self.X, self.y)
+        return frozen_array(S.T @ S)
+
+    @property
+    def penalised(self) -> np.ndarray:
+        """Mask of the parameters the penalty applies to (the network's weights)."""
+        return penalised_mask(self.model)
+
+    @property
+    def _penalty_diag(self) -> np.ndarray:
+        return self.penalty * self.penalised
+
+    @property
+    def objective(self) -> float:
+        """The penalised log-likelihood ``ℓ(θ̂) − (penalty/2)·Σ w²`` that θ̂ maximises."""
+        w = self.params[self.penalised]
+        return self.loglik - 0.5 * self.penalty * float(w @ w)
+
+    @cached_property
+    def effective_df(self) -> float:
+        """Effective degrees of freedom ``tr[(I + penalty·D)⁻ I]`` on the identified subspace
+        (D the indicator of the penalised weights): `information_rank` without a penalty,
+        smaller with one."""
+        if not self.penalty:
+            return float(self.information_rank)
+        return effective_df(self.rank_verdict, self.information, self._penalty_diag)
+
+    def _cov(self, kind: str, mask: bool) -> np.ndarray:
+        if kind not in COV_TYPES:
+            raise SymmleValueError(f"kind must be one of {COV_TYPES}, got {kind!r}")
+        verdict, D = self.rank_verdict, np.diag(self._penalty_diag)
+        if kind == "robust":
+            if not self.penalty and mask:
+                return sandwich(verdict, outer=self.score_outer)
+            return restricted_cov(verdict, self.information + D, self.score_outer, mask=mask)
+        M = self.information if kind == "expected" else self.observed_information
+        if self.penalty:
+            return restricted_cov(verdict, M + D, M, mask=mask)
+        if not mask:
+            return restricted_cov(verdict, M, mask=False)
+        if kind == "expected":
+            return verdict.cov.copy()
+        return information_rank(self.observed_information).cov.copy()
 
     def covariance(self, kind: str = "expected") -> np.ndarray:
-        """Inverse information at θ̂; rows/columns of unidentified parameters are NaN.
+        """Covariance of θ̂; rows/columns of unidentified parameters are NaN.
 
         Parameters
         ----------
-        kind : {"expected", "observed"}
-            Fisher (expected) information, or minus the Hessian (observed).
+        kind : {"expected", "observed", "robust"}
+            The inverse expected (Fisher) information; minus the inverse Hessian (observed);
+            or the HC0 sandwich ``A⁻ B A⁻`` with ``A`` the expected information and
+            ``B = Σᵢ sᵢ sᵢᵀ`` the per-row scores' products, valid when the family's variance
+            is wrong (over-dispersed counts, heteroscedastic noise); for a GLM it is
+            statsmodels' ``cov_type="HC0"``. Each is taken on the identified subspace of the
+            information. With a penalty, ``A`` is the information plus ``penalty·D`` and the
+            expected and observed kinds are the sandwich ``A⁻ I A⁻`` of the penalised
+            estimator.
+
         """
-        if kind == "expected":
-            verdict = self.rank_verdict
-        elif kind == "observed":
-            verdict = information_rank(self.observed_information)
-        else:
-            raise SymmleValueError(f"kind must be 'expected' or 'observed', got {kind!r}")
-        return verdict.cov.copy()
+        return self._cov(kind, mask=True)
+
+    def _function_cov(self) -> np.ndarray:
+        """The fit's covariance as a generalised inverse without the NaN mask, for estimable
+        functions (predictions, functionals, Wald tests)."""
+        return self._cov(self.cov_type, mask=False)
 
     @property
     def cov(self) -> CovarianceMatrix:
-        """Covariance from the expected information; call it as ``cov(kind="observed")`` for the
-        observed one."""
-        return CovarianceMatrix(self.covariance("expected"), self)
+        """The covariance of the fit's ``cov_type``; call it as ``cov(kind=...)`` for
+        another kind."""
+        return CovarianceMatrix(self.covariance(self.cov_type), self)
 
     @property
     def stderr(self) -> np.ndarray:
-        """Standard errors from the expected information (NaN for unidentified parameters)."""
-        return self.rank_verdict.stderr
+        """Standard errors of the fit's ``cov_type`` (NaN for unidentified parameters)."""
+        if self.cov_type == "expected" and not self.penalty:
+            return self.rank_verdict.stderr
+        d = np.diag(self.covariance(self.cov_type)).copy()
+        with np.errstate(invalid="ignore"):
+            return np.where(d >= 0, np.sqrt(np.abs(d)), np.nan)
 
-    def conf_int(self, alpha: float = 0.05, method: str = "wald", *, kind: str = "expected"):
+    def conf_int(self, alpha: float = 0.05, method: str = "wald", *, kind: str | None = None):
         """Confidence intervals at level ``1 - alpha``, shape (P, 2).
 
         Parameters
@@ -338,8 +395,8 @@ class FitResult:
             ``"wald"``: θ̂ ± z₁₋α/₂ · stderr. ``"profile"``: profile-likelihood
             intervals, computed by `symmle.fitting.profile_intervals` (as
             `symmle.fitting.profile_conf_int` does).
-        kind : {"expected", "observed"}
-            Which information the Wald standard errors use.
+        kind : {"expected", "observed", "robust"}, optional
+            Which covariance the Wald standard errors use (default: the fit's ``cov_type``).
         """
         alpha = check_probability(alpha, "alpha")
         if method == "profile":
@@ -351,14 +408,145 @@ class FitResult:
                                      loglik=self.loglik, information=self.information)
         if method != "wald":
             raise SymmleValueError(f"method must be 'wald' or 'profile', got {method!r}")
-        with np.errstate(invalid="ignore"):
-            se = np.sqrt(np.diag(self.covariance(kind)))
+        if kind is None or kind == self.cov_type:
+            se = self.stderr
+        else:
+            with np.errstate(invalid="ignore"):
+                se = np.sqrt(np.diag(self.covariance(kind)))
         z = st.norm.ppf(1.0 - alpha / 2.0)
         return np.column_stack([self.params - z * se, self.params + z * se])
 
+    # ---------------------------------------------------- predictions and tests
+    def predict(self, X) -> np.ndarray:
+        """``E[y | x]`` at θ̂ for the rows of X: shape (n,), or (n, C) for several outputs or
+        classes. A DataFrame is matched to the fit's columns by name.
+
+        Examples
+        --------
+        >>> model = sm.Model(sm.mlp(1, 1), sm.Bernoulli())
+        >>> res = sm.fit(model, *model.simulate(np.array([2.0, 0.0]), n=500, rng=0), rng=0)
+        >>> res.predict(np.array([[0.0], [10.0]])).round(2)
+        array([0.48, 1.  ])
+        """
+        X = self.model.architecture.check_X(select_columns(X, self.input_names))
+        return self.model.compile().predict(self.params, X)
+
+    def get_prediction(self, X, alpha: float = 0.05) -> Prediction:
+        """Predictions of ``E[y | x]`` with delta-method standard errors and intervals.
+
+        The regression function is the same at every point of θ̂'s orbit under the symmetry
+        group, so the prediction, its gradient and its standard error are too. Its standard
+        error is valid whether or not the weights are identified, as long as the prediction's
+        gradient is orthogonal to the information's null space (`Prediction.estimable` says
+        so per row): always when the null space holds only symmetry directions (ReLU
+        rescaling, the softmax shift: the prediction does not move along them); not at a
+        reducible point, whose extra null directions can move the function.
+
+        Examples
+        --------
+        >>> model = sm.Model(sm.mlp(1, 1, activation="identity"), sm.Gaussian())
+        >>> X, y = model.simulate(np.array([2.0, 1.0, np.log(0.5)]), n=200, rng=0)
+        >>> pred = sm.fit(model, X, y, rng=0).get_prediction(np.array([[0.0], [1.0]]))
+        >>> pred.mean.round(3), pred.se.round(4)
+        (array([0.956, 2.922]), array([0.0362, 0.0518]))
+        >>> pred.pred_int().round(2)       # mean ± z·√(se² + σ̂²)
+        array([[-0.05,  1.96],
+               [ 1.91,  3.93]])
+        """
+        X = select_columns(X, self.input_names)
+        return delta_prediction(self.model, self.params, X, self.rank_verdict,
+                                self._function_cov(), alpha=alpha,
+                                names=self.output_names or ())
+
+    def functional(self, g, alpha: float = 0.05, *, name: str = "g", rng=0) -> Prediction:
+        """Delta-method estimate, standard error and interval of a scalar function g(θ).
+
+        ``g(theta)`` returns a number, or a pair ``(value, gradient)`` (else the gradient is
+        taken by central differences). g must be a function of the distribution, not of the
+        labelling of units: it is refused when ``g(h(θ̂)) ≠ g(θ̂)`` for one of a few random
+        symmetries h (seeded by ``rng``), or when its gradient has a component along the
+        information's null space (a direction the data do not determine).
+
+        Returns
+        -------
+        Prediction
+            With a scalar ``mean`` (the estimate) and ``se``; ``conf_int()`` is the interval.
+
+        Examples
+        --------
+        >>> model = sm.Model(sm.mlp(1, 2, 1), sm.Gaussian(sigma=0.3))
+        >>> X, y = model.simulate(np.array([2, -1, 0.5, 0, 1, 1.5, 0.2]), n=400, rng=0)
+        >>> res = sm.fit(model, X, y, n_starts=3, rng=0)
+        >>> f0 = res.functional(lambda t: model.architecture.forward(t, [[0.5]])[0, 0])
+        >>> bool(abs(float(f0.mean) - res.predict([[0.5]])[0]) < 1e-12), bool(f0.se > 0)
+        (True, True)
+        >>> res.functional(lambda t: t[0])
+        Traceback (most recent call last):
+        ...
+        symmle.errors.SymmleValueError: g is not invariant under the symmetry group: ...
+        """
+        G = symmetry_group(self.model.architecture)
+        images = []
+        if G.order > 1:
+            gen = as_rng(rng)
+            images = [G.random_element(gen)(self.params) for _ in range(_INVARIANCE_CHECKS)]
+        return delta_functional(g, self.params, self.rank_verdict, self._function_cov(),
+                                images, alpha=alpha, name=name)
+
+    def wald_test(self, R, q=None) -> TestResult:
+        """Wald test of the linear hypothesis ``R θ = q`` (q = 0 by default), with the fit's
+        covariance. ``R`` is an (m, P) matrix, or a list of parameter names (each row then
+        sets one of them to zero). A row with a component along the information's null space
+        is refused: it is about a direction the data do not identify.
+
+        Examples
+        --------
+        >>> model = sm.Model(sm.mlp(2, 1), sm.Bernoulli())
+        >>> X, y = model.simulate(np.array([1.0, 0.0, 0.5]), n=500, rng=0)
+        >>> t = sm.fit(model, X, y, rng=0).wald_test(["W1_1_2"])
+        >>> t.df, bool(t.pvalue > 0.01)
+        (1, True)
+        """
+        if isinstance(R, (list, tuple)) and R and all(isinstance(r, str) for r in R):
+            rows = np.zeros((len(R), self.n_params))
+            for k, name in enumerate(R):
+                rows[k, self._index(name)] = 1.0
+            R = rows
+        return wald(self.params, self.rank_verdict, self._function_cov(), R, q)
+
+    def _index(self, name: str) -> int:
+        for names in (self.param_names, self.model.param_names):
+            if name in names:
+                return names.index(name)
+        raise SymmleValueError(f"{name!r} is not a parameter name; known: {self.param_names}")
+
+    def canonical(self) -> "FitResult":
+        """The same fit at the canonical representative of θ̂'s orbit (`symmle.canonicalize`):
+        units sorted and signed by a fixed rule, with the information, its root and the score
+        products carried along; two fits that reach the same optimum have the same canonical
+        form (`summary` prints it).
+
+        Examples
+        --------
+        >>> arch = sm.mlp(1, 2, 1)
+        >>> model = sm.Model(arch, sm.Gaussian(sigma=0.3))
+        >>> X, y = model.simulate(np.array([2, -1, 0.5, 0, 1, 1.5, 0.2]), n=300, rng=0)
+        >>> a, b = (sm.fit(model, X, y, n_starts=3, rng=s) for s in (1, 2))
+        >>> bool(np.allclose(a.canonical().params, b.canonical().params, atol=1e-3))
+        True
+        """
+        return self._canonical
+
+    @cached_property
+    def _canonical(self) -> "FitResult":
+        return canonical_result(self)
+
     # ------------------------------------------------------------ report
-    def summary(self, alpha: float = 0.05) -> str:
+    def summary(self, alpha: float = 0.05, *, canonical: bool = True) -> str:
         """A text table: name, estimate, std. err., z, p, interval; with a header.
+
+        ``canonical`` (the default) prints the canonical form of the fit (`canonical`), so that
+        the same optimum reached from other starts prints the same table.
 
         Examples
         --------
@@ -376,55 +564,11 @@ class FitResult:
         b1_1           0.9563     0.03618      26.4  5.73e-154           [0.8854, 1.027]
         log_sigma     -0.6703        0.05     -13.4  5.6e-41        [-0.7683, -0.5723]
         """
-        title, lines, headers, rows = self._summary_parts(alpha)
-        w = max(8, max(len(n) for n in self.param_names))
-        head = (f"{headers[0]:<{w}}  {headers[1]:>10}  {headers[2]:>10}  {headers[3]:>8}  "
-                f"{headers[4]:>7}  {headers[5]:>24}")
-        lines = [title, *lines, head, "-" * len(head)]
-        for name, est, se, z, p, ci in rows:
-            lines.append(f"{name:<{w}}  {est:>10}  {se:>10}  {z:>8}  {p:>7}  {ci:>24}")
-        return "\n".join(lines)
-
-    def _summary_parts(self, alpha: float):
-        """Title, header lines, column headers and formatted rows shared by the text and HTML."""
-        lo_hi = self.conf_int(alpha)
-        se = self.stderr
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = self.params / se
-        p = 2.0 * st.norm.sf(np.abs(z))
-        n_conv = sum(s.converged for s in self.starts)
-        model = self.model
-        cond = self.condition_number
-        title = f"Maximum-likelihood fit: {model.architecture!r} with {model.family!r}"
-        lines = [
-            f"n = {self.n_obs}   log-likelihood = {self.loglik:.6g}   AIC = {self.aic:.6g}   "
-            f"BIC = {self.bic:.6g}",
-            f"method = {self.method}   converged = {'yes' if self.converged else 'NO'} "
-            f"({self.n_iter} iterations)   starts = {len(self.starts)} ({n_conv} converged)",
-            f"information: {self.rank_verdict.describe()}; equilibrated condition number "
-            + ("inf" if math.isinf(cond) else f"{cond:.3g}"),
-        ]
-        if self.information_rank < self.n_params:
-            lines.append(f"AIC counts {self.information_rank} identified parameters of "
-                         f"{self.n_params} (the rank of the information; so does BIC)")
-        if self.sigma is not None and model.family.sigma is None:
-            lines.append(f"sigma = {self.sigma:.6g}")
-        if self.null_space_dim:
-            names = [n for n, ok in zip(self.param_names, self.identified) if not ok]
-            lines.append(f"WARNING: the information is singular: null-space dimension "
-                         f"{self.null_space_dim}; not identified: {', '.join(names)}")
-        if not self.converged and self.message:
-            lines.append(f"WARNING: {self.message}")
-        pct = f"{100 * (1 - alpha):g}%"
-        headers = ["name", "estimate", "std. err.", "z", "P>|z|", pct + " interval"]
-        rows = [[name, _fmt(self.params[i]), _fmt(se[i]), _fmt(z[i], 3), _fmt(p[i], 3),
-                 f"[{_fmt(lo_hi[i, 0])}, {_fmt(lo_hi[i, 1])}]"]
-                for i, name in enumerate(self.param_names)]
-        return title, lines, headers, rows
+        return summary_text(self.canonical() if canonical else self, alpha)
 
     def _repr_html_(self) -> str:
-        """The `summary` (at ``alpha = 0.05``) as HTML, for notebooks."""
-        title, lines, headers, rows = self._summary_parts(0.05)
+        """The `summary` (at ``alpha = 0.05``, canonical form) as HTML, for notebooks."""
+        title, lines, headers, rows = summary_parts(self.canonical(), 0.05)
         return html_report(title, lines=lines, headers=headers, rows=rows)
 
     def __repr__(self):
@@ -435,9 +579,9 @@ class FitResult:
     def to_json(self, path=None) -> str:
         """The result as JSON text (data ``X``, ``y`` excluded); also written to ``path`` if given.
 
-        The observed information is saved too when it can be computed (the
-        data are on the result), so a loaded result still gives both kinds of
-        covariance.
+        The observed information and the per-row score products are saved too when they can
+        be computed (the data are on the result), so a loaded result still gives every kind
+        of covariance; the column names, penalty, covariance kind and diagnostics are saved.
 
         Examples
         --------
@@ -448,30 +592,7 @@ class FitResult:
         >>> bool(np.array_equal(back.params, res.params)), back.loglik == res.loglik
         (True, True)
         """
-        obs = None
-        if self.observed_information_ is not None or (self.X is not None and self.y is not None):
-            obs = self.observed_information.tolist()
-        doc = {
-            "schema": _SCHEMA,
-            "version": _SCHEMA_VERSION,
-            "architecture": self.model.architecture.to_dict(),
-            "family": self.model.family.to_dict(),
-            "param_names": list(self.param_names),
-            "params": self.params.tolist(),
-            "loglik": _json_float(self.loglik),
-            "converged": self.converged,
-            "n_iter": self.n_iter,
-            "n_obs": self.n_obs,
-            "method": self.method,
-            "message": self.message,
-            "info_rtol": self.info_rtol,
-            "information": self.information.tolist(),
-            "observed_information": obs,
-            "information_root": (None if self.information_root is None
-                                 else self.information_root.tolist()),
-            "starts": [s.to_dict() for s in self.starts],
-        }
-        text = json_dumps(doc)
+        text = json_dumps(result_to_doc(self))
         if path is not None:
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write(text)
@@ -486,108 +607,5 @@ class FitResult:
         (`symmle._checks.read_json`) and the document validated; anything
         malformed raises `symmle.errors.PersistenceError`.
         """
-        return _result_from_doc(read_json(source, what="FitResult JSON"))
-
-
-def _fmt(v, digits=4) -> str:
-    if not np.isfinite(v):
-        return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
-    return f"{v:.{digits}g}"
-
-
-def _json_float(v):
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-
-# -------------------------------------------------------------------------- loading
-def _get(doc, key, types, what):
-    if key not in doc:
-        raise PersistenceError(f"FitResult JSON: missing field {key!r}")
-    v = doc[key]
-    if not isinstance(v, types) or (isinstance(v, bool) and types is not bool):
-        raise PersistenceError(f"FitResult JSON: field {key!r} must be {what}, got {v!r}")
-    return v
-
-
-def _matrix(v, shape, key):
-    try:
-        arr = np.array(v, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise PersistenceError(f"FitResult JSON: field {key!r} must be numbers") from None
-    if arr.shape != shape:
-        raise PersistenceError(f"FitResult JSON: field {key!r} must have shape {shape}, "
-                               f"got {arr.shape}")
-    return arr
-
-
-def _result_from_doc(doc) -> FitResult:
-    if not isinstance(doc, dict) or doc.get("schema") != _SCHEMA:
-        raise PersistenceError(f"not a FitResult document (expected \"schema\": {_SCHEMA!r})")
-    version = doc.get("version")
-    if version != _SCHEMA_VERSION:
-        raise PersistenceError(f"FitResult JSON version {version!r} is not supported "
-                               f"(this symmle reads version {_SCHEMA_VERSION})")
-    arch = Architecture.from_dict(_get(doc, "architecture", dict, "an object"))
-    family = family_from_dict(_get(doc, "family", dict, "an object"))
-    try:
-        model = Model(arch, family)
-    except (SymmleTypeError, SymmleValueError) as exc:
-        raise PersistenceError(f"FitResult JSON: inconsistent model: {exc}") from None
-    P = model.n_params
-    names = _get(doc, "param_names", list, "a list of names")
-    if tuple(names) != model.param_names:
-        raise PersistenceError("FitResult JSON: param_names do not match the architecture")
-
-    def number(key, allow_null=False):
-        v = doc.get(key, "missing")
-        if v is None and allow_null:
-            return -math.inf
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise PersistenceError(f"FitResult JSON: field {key!r} must be a number, got {v!r}")
-        return float(v)
-
-    starts = []
-    for i, s in enumerate(_get(doc, "starts", list, "a list")):
-        if not isinstance(s, dict):
-            raise PersistenceError(f"FitResult JSON: starts[{i}] must be an object")
-        try:
-            ll = s["loglik"]
-            if ll is not None and (isinstance(ll, bool) or not isinstance(ll, (int, float))):
-                raise TypeError
-            if not isinstance(s["converged"], bool) or not isinstance(s["n_iter"], int) \
-                    or not isinstance(s.get("message", ""), str):
-                raise TypeError
-            starts.append(FitStart(_matrix(s["start"], (P,), f"starts[{i}].start"),
-                                   _matrix(s["params"], (P,), f"starts[{i}].params"),
-                                   -math.inf if ll is None else float(ll), s["converged"],
-                                   s["n_iter"], s.get("message", "")))
-        except (KeyError, TypeError):
-            raise PersistenceError(f"FitResult JSON: starts[{i}] needs start, params, loglik, "
-                                   f"converged (bool), n_iter (int)") from None
-    obs = doc.get("observed_information")
-    root = doc.get("information_root")
-    rtol = doc.get("info_rtol")
-    try:
-        return FitResult(
-            model=model,
-            params=_matrix(_get(doc, "params", list, "a list"), (P,), "params"),
-            loglik=number("loglik", allow_null=True),
-            converged=_get(doc, "converged", bool, "true or false"),
-            n_iter=_get(doc, "n_iter", int, "an integer"),
-            n_obs=_get(doc, "n_obs", int, "an integer"),
-            method=_get(doc, "method", str, "a string"),
-            message=_get(doc, "message", str, "a string"),
-            information=_matrix(_get(doc, "information", list, "a list"), (P, P), "information"),
-            starts=tuple(starts),
-            info_rtol=None if rtol is None else number("info_rtol"),
-            observed_information_=None if obs is None else _matrix(obs, (P, P),
-                                                                   "observed_information"),
-            information_root_=None if root is None else _matrix(root, (P, P),
-                                                                "information_root"),
-        )
-    except (SymmleValueError, SymmleTypeError) as exc:
-        if isinstance(exc, PersistenceError):
-            raise
-        raise PersistenceError(f"FitResult JSON: {exc}") from None
+        return result_from_doc(read_json(source, what="FitResult JSON"), cls, FitStart)
 

@@ -15,7 +15,7 @@ import scipy.linalg as sla
 
 from ._nonsmooth import polish
 
-__all__ = ["fisher_scoring", "maximise", "cho_factor", "cho_solve"]
+__all__ = ["fisher_scoring", "maximise", "cho_factor", "cho_solve", "newton_gain"]
 
 #: initial Levenberg–Marquardt damping of "scoring", relative to the (Moré-scaled) diag of the
 #: information: short, gradient-like first steps keep starts out of saturated-unit basins (measured
@@ -30,6 +30,24 @@ _SCALE_FLOOR = 1e-12
 _MU_MAX = 1e16
 
 
+#: a penalised start claiming convergence must also have an undamped Newton gain ½ gᵀA⁺g below
+#: this multiple of ``tol·|f|``; else the damping is reset (at most `_MAX_RESTARTS` times).
+_STATIONARY = 10.0
+_MAX_RESTARTS = 5
+#: relative eigenvalue tolerance of the pseudo-inverse in `newton_gain` (the information rule's
+#: INFO_RTOL for a computed matrix): the softmax shift leaves the biases' block singular.
+_GAIN_RTOL = 1e-10
+
+
+def newton_gain(g, A) -> float:
+    """``½ gᵀ A⁺ g``: the gain of a full Newton step, A equilibrated and pseudo-inverted."""
+    diag = np.diag(A)
+    s = 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0))
+    gs = g * s
+    return 0.5 * float(gs @ np.linalg.pinv(A * s[:, None] * s[None, :], rcond=_GAIN_RTOL,
+                                           hermitian=True) @ gs)
+
+
 def cho_factor(M):
     """Upper Cholesky factor of ``M`` (`scipy.linalg.cho_factor`); LinAlgError if not PD."""
     return sla.cho_factor(M, lower=False, check_finite=False)
@@ -41,15 +59,19 @@ def cho_solve(c, b):
 
 
 def fisher_scoring(pb, theta0, tol, max_iter, free=None):
-    """Damped Fisher scoring: Levenberg–Marquardt steps ``(I + μ D) δ = s`` on the exact score
-    ``s`` and expected information ``I`` (``D = diag I``), accepted only when ℓ increases.
+    """Damped Fisher scoring: Levenberg–Marquardt steps ``(A + μ diag A) δ = s`` on the exact score
+    ``s`` and ``A = I + penalty·D`` (the expected information plus the penalty's curvature, D the
+    indicator of the network's weights) of the penalised log-likelihood
+    ``ℓ(θ) − (penalty/2)·Σ w²``, accepted only when the objective increases.
 
     ``free`` (indices, default all) are the coordinates that move; the others keep their values
     from ``theta0``.
 
     For a Gaussian family this is Levenberg–Marquardt on the residuals (``I = JᵀJ/σ²``); with σ
-    unknown the network parameters are fitted at σ = 1 and σ is profiled out afterwards. For a
-    GLM with canonical link ``I`` is minus the Hessian, so this is damped Newton–Raphson (IRLS).
+    unknown the network parameters are fitted at σ = 1 and σ is profiled out afterwards (with a
+    penalty, which then weighs ``σ²·Σ w²`` against the RSS, the network and ``log σ`` are
+    fitted jointly, from σ̂ of the start). For a GLM with
+    canonical link ``I`` is minus the Hessian, so this is damped Newton–Raphson (IRLS).
     Convergence (MINPACK's ``ftol``/``xtol``, confirmed once): after an accepted step both the
     actual and the predicted relative changes of ``f = -ℓ - const ≥ 0`` are at most ``tol`` (or
     the step is at most ``tol`` relative to ``‖θ‖``), and the next step predicts a relative gain
@@ -65,29 +87,59 @@ def fisher_scoring(pb, theta0, tol, max_iter, free=None):
     profile = fam.least_squares and fam.estimates_scale and bool(np.any(free >= Pn))
     idx = free[free < Pn] if profile else free
     theta = np.array(theta0, dtype=float)
-    if profile:
-        theta[Pn:] = 0.0  # σ = 1 while fitting the network
+    if not profile:
+        return _damped(pb, theta, idx, tol, max_iter, pb.penalty)
+    if pb.penalty:
+        # penalised: σ̂ depends on the weights' shrinkage too (the penalty weighs σ²·Σw²
+        # against the RSS at σ fixed), so (network, log σ) are fitted jointly, from σ̂ of the start
+        theta = _profiled(pb, theta)
+        return _damped(pb, theta, free, tol, max_iter, pb.penalty, signed=True)
+    theta[Pn:] = 0.0  # σ = 1 while fitting the network
+    theta, converged, n_iter, message = _damped(pb, theta, idx, tol, max_iter, 0.0)
+    return _profiled(pb, theta), converged, n_iter, message
+
+
+def _profiled(pb, theta):
+    theta = pb.profile_sigma(theta[:pb.Pn])
+    if theta is None:
+        raise FloatingPointError("the residuals are all zero: sigma-hat = 0")
+    return theta
+
+
+def _damped(pb, theta, idx, tol, max_iter, lam, signed=False):
+    """The damped scoring iterations over the coordinates ``idx``, with penalty ``lam`` on the
+    weights among them (see `fisher_scoring`). ``signed``: the objective ``f`` may be negative
+    (σ estimated jointly), so relative changes are taken against ``max(|f|, 1)``."""
+    fam, Pn = pb.family, pb.Pn
     # f = -ℓ - offset is ½ RSS / σ² for least squares, -ℓ otherwise
     offset = -fam.loglik_constant(pb.n * pb.K, theta[Pn:])
     what = ("loglik", "score", "fisher")
+    D = lam * pb.penalised[idx]
 
     def evaluate(th):
         v = pb.cm.evaluate(th, pb.X, pb.y, what)
         f = -v["loglik"] - offset
-        return f, v["score"][idx], v["fisher"][np.ix_(idx, idx)]
+        g, A = v["score"][idx], v["fisher"][np.ix_(idx, idx)]
+        if lam:
+            w = th[idx]
+            f = f + 0.5 * float(w @ (D * w))
+            g = g - D * w
+            A = A + np.diag(D)
+        return f, g, A
 
     f, g, A = evaluate(theta)
     if not np.isfinite(f):
         raise FloatingPointError("the log-likelihood is not finite at the start")
     mu, nu = (MU0_CONCAVE if pb.concave else MU0), 2.0
-    dscale, pending = None, ""
+    dscale, pending, restarts = None, "", 0
     n_iter, converged, message = 0, False, "the maximum number of iterations is reached"
     if idx.size == 0:
         converged, message = True, "nothing to optimise"
     while n_iter < max_iter and not converged:
-        if f <= 0.0:
+        if f <= 0.0 and not signed:
             converged, message = True, "exact fit (the objective is zero)"
             break
+        fs = max(abs(f), 1.0) if signed else f
         if not (np.all(np.isfinite(g)) and np.all(np.isfinite(A))):
             message = "the score or information is not finite"
             break
@@ -105,8 +157,14 @@ def fisher_scoring(pb, theta0, tol, max_iter, free=None):
             continue
         step = cho_solve(c, g)
         pred = 0.5 * float(step @ (g + mu * d * step))  # predicted decrease of f (> 0)
-        if pending and pred <= tol * f:
-            # the last step was small and the next one is predicted to gain nothing either
+        if pending and pred <= tol * fs:
+            # the last step was small and the next one is predicted to gain nothing either;
+            # with a penalty (a maximum to reach), confirm with the undamped Newton gain: heavy
+            # damping in a narrow valley predicts nothing while the optimum is still far
+            if lam and restarts < _MAX_RESTARTS and newton_gain(g, A) > _STATIONARY * tol * fs:
+                restarts += 1
+                mu, pending = min(mu, MU0_CONCAVE), ""
+                continue
             converged, message = True, pending
             break
         trial = theta.copy()
@@ -121,7 +179,7 @@ def fisher_scoring(pb, theta0, tol, max_iter, free=None):
         if np.isfinite(f_new) and rho > 0:
             size = float(np.linalg.norm(theta[idx]))
             small_x = float(np.linalg.norm(step)) <= tol * (size + tol)
-            small_f = abs(actual) <= tol * f and pred <= tol * f
+            small_f = abs(actual) <= tol * fs and pred <= tol * fs
             theta, f, g, A = trial, f_new, g_new, A_new
             mu *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
             nu = 2.0
@@ -133,21 +191,17 @@ def fisher_scoring(pb, theta0, tol, max_iter, free=None):
             nu *= 2.0
             if mu > _MU_MAX:
                 # no ascent direction is left at working precision: a stationary point
-                converged = float(np.max(np.abs(g))) <= math.sqrt(tol) * max(f, 1.0)
+                converged = float(np.max(np.abs(g))) <= math.sqrt(tol) * max(abs(f), 1.0)
                 message = "no further increase possible at machine precision"
                 break
-    if profile:
-        theta = pb.profile_sigma(theta[:Pn])
-        if theta is None:
-            raise FloatingPointError("the residuals are all zero: sigma-hat = 0")
     return theta, converged, n_iter, message
-
 
 
 def maximise(pb, theta0, tol, max_iter, free=None, ceiling=None):
     """Fisher scoring from ``theta0`` over ``free`` (default all), then the one-sided check at
     non-smooth points (stepping past kinks that still have an ascent direction).
 
+    The value returned is the objective `_Problem.objective` (ℓ itself without a penalty).
     ``ceiling``, when given, is a log-likelihood known not to be exceeded (the fit's, for a
     profile): a run that reaches it (within ``tol``) is a maximum and needs no one-sided check.
 
@@ -159,7 +213,7 @@ def maximise(pb, theta0, tol, max_iter, free=None, ceiling=None):
 
     def run(start):
         theta, ok, nit, msg = fisher_scoring(pb, start, tol, max_iter, free)
-        return theta, pb.loglik(theta), ok, nit, msg
+        return theta, pb.objective(theta), ok, nit, msg
 
     theta, ll, ok, nit, msg = run(theta0)
     if ceiling is not None and ok and ll >= ceiling - tol * max(1.0, abs(ceiling)):

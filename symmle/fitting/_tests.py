@@ -23,7 +23,7 @@ from ..display import html_report
 from ..errors import NonIdentifiableWarning, SymmleTypeError, SymmleValueError, require
 from ..model import Model
 from ._fit import fit
-from ._inference import TestResult, wald
+from ._inference import TestResult
 from ._result import FitResult
 
 __all__ = ["lr_test", "input_relevance", "compare", "ComparisonTable", "RelevanceTable"]
@@ -78,6 +78,18 @@ def lr_test(restricted, full, method: str = "chi2", *, n_boot: int = 199, rng=No
     NonIdentifiableWarning
         With ``method="chi2"`` when the restricted model is a singular point of the full one
         (fewer hidden units).
+
+    Examples
+    --------
+    Does the second input matter in a logistic regression?
+
+    >>> full = sm.Model(sm.mlp(2, 1), sm.Bernoulli())
+    >>> X, y = full.simulate(np.array([1.0, 0.0, 0.5]), n=400, rng=0)
+    >>> big = sm.fit(full, X, y, rng=0)
+    >>> small = sm.fit(sm.Model(sm.mlp(1, 1), sm.Bernoulli()), X[:, :1], y, rng=0)
+    >>> t = sm.lr_test(small, big)
+    >>> t.df, bool(0 < t.pvalue < 1), t.method
+    (1, True, 'chi2')
     """
     _check_result(restricted, "restricted")
     _check_result(full, "full")
@@ -98,6 +110,11 @@ def lr_test(restricted, full, method: str = "chi2", *, n_boot: int = 199, rng=No
     if method == "chi2":
         if singular:
             warnings.warn(note, NonIdentifiableWarning, stacklevel=2)
+        if restricted.penalty or full.penalty:
+            note = "; ".join(filter(None, [note, (
+                "penalised fits: the statistic compares the log-likelihoods at the penalised "
+                "estimates, and the χ² reference holds only as the penalty vanishes; "
+                "method='bootstrap' calibrates the penalised procedure itself")]))
         return TestResult(statistic=stat, df=df, pvalue=float(st.chi2.sf(stat, df)),
                           method="chi2", note=note)
     n_boot = check_int(n_boot, "n_boot", 1, maximum=100_000)
@@ -117,8 +134,14 @@ def lr_test(restricted, full, method: str = "chi2", *, n_boot: int = 199, rng=No
                       note=(f"{np.count_nonzero(ok)} parametric bootstrap replicates" + failed))
 
 
-def _refit(res: FitResult, X, y, rng):
-    return fit(res.model, X, y, n_starts=max(1, len(res.starts)), rng=rng, method=res.method)
+def _refit(res: FitResult, X, y, rng, model=None):
+    """``res``'s fit (as many starts before the refinement, the same method, tolerance,
+    iteration limit, penalty and covariance kind) on other data, or of another ``model``: the
+    bootstrap calibrates the procedure actually used."""
+    options = {k: v for k, v in (("tol", res.tol), ("max_iter", res.max_iter)) if v is not None}
+    return fit(res.model if model is None else model, X, y,
+               n_starts=max(1, len(res.starts) - res.refined), rng=rng, method=res.method,
+               penalty=res.penalty, cov_type=res.cov_type, refine=res.refined > 0, **options)
 
 
 def _boot_one(restricted: FitResult, full: FitResult, seed) -> float:
@@ -146,12 +169,13 @@ class RelevanceTable:
     method: str
 
     def __str__(self) -> str:
-        head = f"{'input':<12} {'statistic':>11} {'df':>4} {'p-value':>10}  note"
+        w = max([12] + [len(r["input"]) for r in self.rows])
+        head = f"{'input':<{w}} {'statistic':>11} {'df':>4} {'p-value':>10}  note"
         lines = [f"Input relevance ({self.method}): all outgoing weights of the input are 0",
                  head, "-" * len(head)]
         for r in self.rows:
-            lines.append(f"{r['input']:<12} {r['statistic']:>11.4g} {r['df']:>4} "
-                         f"{r['pvalue']:>10.4g}  {r['note']}")
+            lines.append(f"{r['input']:<{w}} {r['statistic']:>11.4g} {r['df']:>4} "
+                         f"{r['pvalue']:>10.4g}  {r['note']}".rstrip())
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -179,7 +203,8 @@ def input_relevance(res, method: str = "wald", *, names=None) -> RelevanceTable:
     if method not in ("wald", "lr"):
         raise SymmleValueError(f"method must be 'wald' or 'lr', got {method!r}")
     arch = res.model.architecture
-    labels = list(names) if names is not None else [str(v) for v in arch.input_nodes]
+    labels = list(names) if names is not None else list(
+        res.input_names or [str(v) for v in arch.input_nodes])
     if len(labels) != arch.n_inputs:
         raise SymmleValueError(f"names must have {arch.n_inputs} entries, got {len(labels)}")
     rows = []
@@ -189,7 +214,7 @@ def input_relevance(res, method: str = "wald", *, names=None) -> RelevanceTable:
             R = np.zeros((len(idx), res.model.n_params))
             R[np.arange(len(idx)), idx] = 1.0
             try:
-                t = wald(res.params, res.rank_verdict, res.cov, R)
+                t = res.wald_test(R)
                 rows.append(dict(input=labels[i], statistic=t.statistic, df=t.df,
                                  pvalue=t.pvalue, note=""))
             except SymmleValueError as exc:
@@ -203,8 +228,7 @@ def input_relevance(res, method: str = "wald", *, names=None) -> RelevanceTable:
         keep = [j for j in range(arch.n_inputs) if j != i]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            r0 = fit(small, res.X[:, keep], res.y, n_starts=max(1, len(res.starts)), rng=i,
-                     method=res.method)
+            r0 = _refit(res, res.X[:, keep], res.y, i, model=small)
         stat = max(0.0, 2.0 * (res.loglik - r0.loglik))
         df = res.rank_verdict.rank - r0.rank_verdict.rank
         rows.append(dict(input=labels[i], statistic=stat, df=df,
@@ -221,15 +245,21 @@ class ComparisonTable:
     rows: tuple
 
     def __str__(self) -> str:
-        head = (f"{'model':<38} {'loglik':>11} {'k':>4} {'AIC':>11} {'BIC':>11} "
-                f"{'LR':>9} {'df':>3} {'p(χ²)':>9}")
+        edf = any(r["penalty"] for r in self.rows)
+        head = (f"{'model':<38} {'loglik':>11} {'k':>4} " + (f"{'edf':>6} " if edf else "")
+                + f"{'AIC':>11} {'BIC':>11} {'LR':>9} {'df':>3} {'p(χ²)':>9}")
         lines = ["Model comparison (k = identified parameters; LR against the row above; χ² "
                  "p-values are not valid across hidden-unit counts — see lr_test)",
                  head, "-" * len(head)]
         for r in self.rows:
             lr = "" if r["lr"] is None else f"{r['lr']:>9.4g} {r['df']:>3} {r['pvalue']:>9.3g}"
-            lines.append(f"{r['model'][:38]:<38} {r['loglik']:>11.6g} {r['k']:>4} "
-                         f"{r['aic']:>11.6g} {r['bic']:>11.6g} {lr}")
+            lines.append((f"{r['model'][:38]:<38} {r['loglik']:>11.6g} {r['k']:>4} "
+                          + (f"{r['edf']:>6.4g} " if edf else "")
+                          + f"{r['aic']:>11.6g} {r['bic']:>11.6g} {lr}").rstrip())
+        if edf:
+            lines.append("edf: effective degrees of freedom of a penalised fit, "
+                         "tr[(I + penalty·D)⁻¹ I]; its loglik is the unpenalised ℓ at the "
+                         "penalised estimate")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -256,7 +286,7 @@ def compare(*results) -> ComparisonTable:
         n = r.n_obs
         row = dict(model=repr(r.model.architecture), loglik=r.loglik, k=k,
                    aic=2.0 * k - 2.0 * r.loglik, bic=k * math.log(n) - 2.0 * r.loglik,
-                   lr=None, df=None, pvalue=None)
+                   lr=None, df=None, pvalue=None, penalty=r.penalty, edf=r.effective_df)
         if i and _same_data(results[i - 1], r):
             prev = results[i - 1]
             small, big = (prev, r) if prev.rank_verdict.rank <= k else (r, prev)

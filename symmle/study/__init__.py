@@ -38,6 +38,7 @@ The package's modules: ``_study`` (`consistency_study`, its arguments, the seed'
 (checkpoint files) and ``_plot`` (the figure).
 """
 
+from ._execution import STUDY_ALIGN_MAX_NODES, STUDY_ALIGN_TIME_LIMIT
 from ._result import SCHEMA_VERSION, StudyResult
 from ._study import (
     DEFAULT_SIZES,
@@ -61,4 +62,6 @@ __all__ = [
     "QUICK_STARTS",
     "DEFAULT_SIZES",
     "SCHEMA_VERSION",
+    "STUDY_ALIGN_MAX_NODES",
+    "STUDY_ALIGN_TIME_LIMIT",
 ]

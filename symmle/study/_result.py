@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kstest
 
-from .._checks import check_int, json_dumps, read_json, write_json
+from .._checks import (as_real_array, check_int, check_probability, json_dumps, read_json,
+                       write_json)
 from ..architecture import Architecture
 from ..display import html_report
 from ..errors import PersistenceError, SymmleTypeError, SymmleValueError
@@ -116,6 +117,14 @@ def check_record(rec, P: int, where: str) -> dict:
             raise bad
         if not isinstance(rec["converged"], bool):
             raise bad
+        # since the alignment budget (older records have neither field)
+        if "align_optimal" in rec and not isinstance(rec["align_optimal"], bool):
+            raise bad
+        if "align_lower_bound" in rec:
+            v = rec["align_lower_bound"]
+            if not (_is_number(v) and 0 <= v <= out["aligned_error"] * (1 + 1e-12)):
+                raise bad
+            out["align_lower_bound"] = float(v)
     except KeyError:
         raise bad from None
     return out
@@ -132,7 +141,16 @@ def _quartiles(x: np.ndarray):
 
 
 def aggregate(records, sample_sizes, theta_true, crlb_var, level) -> list[dict]:
-    """One table row per sample size from the task records (order-independent)."""
+    """One table row per sample size from the task records (order-independent).
+
+    Records read from a file may hold numbers whose squares overflow: the row then holds an
+    infinity (and no longer matches the stored table) instead of a numpy warning.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _aggregate(records, sample_sizes, theta_true, crlb_var, level)
+
+
+def _aggregate(records, sample_sizes, theta_true, crlb_var, level) -> list[dict]:
     P = len(theta_true)
     trace_inv = float(np.sum(crlb_var))
     sd = np.sqrt(crlb_var)
@@ -256,6 +274,25 @@ class StudyResult:
     seed: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        for name, kinds in (("table", (list, tuple)), ("records", (list, tuple)),
+                            ("param_names", (list, tuple)), ("model", dict),
+                            ("sample_sizes", (list, tuple)), ("seed", dict)):
+            if not isinstance(getattr(self, name), kinds):
+                kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+                raise SymmleTypeError(f"StudyResult: {name} must be a "
+                                      f"{' or '.join(k.__name__ for k in kinds)}, got "
+                                      f"{type(getattr(self, name)).__name__}")
+        theta = as_real_array(self.theta_true, name="theta_true", expected="a real vector")
+        crlb = as_real_array(self.crlb_var, name="crlb_var", expected="a real vector")
+        if theta.ndim != 1 or crlb.ndim != 1:
+            raise SymmleValueError("StudyResult: theta_true and crlb_var must be vectors")
+        object.__setattr__(self, "theta_true", theta)
+        object.__setattr__(self, "crlb_var", crlb)
+        check_int(self.replications, "replications", 1)
+        check_int(self.n_starts, "n_starts", 1)
+        check_probability(self.level, "level")
+        if not all(isinstance(row, dict) for row in self.table):
+            raise SymmleTypeError("StudyResult: every table row must be a dict")
         P = len(self.theta_true)
         if len(self.param_names) != P or len(self.crlb_var) != P:
             raise SymmleValueError("theta_true, param_names and crlb_var must have the same length")
@@ -275,6 +312,15 @@ class StudyResult:
     def function_slope(self) -> float:
         """Log-log slope of the median function error in n."""
         return loglog_slope(self.sample_sizes, [r["function_error"] for r in self.table])
+
+    @property
+    def alignment_optimal(self) -> float:
+        """The share of finished fits whose alignment to θ* was proven optimal (the search has
+        a node budget, `symmle.study.STUDY_ALIGN_MAX_NODES`); NaN for records written before
+        alignments were recorded, or when no fit finished."""
+        flags = [r["align_optimal"] for r in self.records
+                 if r["status"] == "ok" and "align_optimal" in r]
+        return float(np.mean(flags)) if flags else float("nan")
 
     @property
     def cramer_rao_scale(self) -> np.ndarray:
@@ -405,14 +451,18 @@ class StudyResult:
         except (KeyError, TypeError, ValueError):
             raise PersistenceError("study: missing or malformed fields; expected the keys written "
                                    "by StudyResult.to_json") from None
+        crlb_ok = theta_true.ndim == 1 and crlb_var.ndim == 1 and bool(
+            np.all(np.isnan(crlb_var)) or np.all((crlb_var > 0) & np.isfinite(crlb_var)))
         if (not all(isinstance(s, str) for s in names) or len(names) != P or len(crlb_var) != P
+                or not crlb_ok
                 or not all(_is_int(n, 1) for n in sizes)
                 or not _is_int(reps, 1) or not _is_int(n_starts, 1)
                 or not _is_number(level) or not 0 < level < 1
                 or not isinstance(model, dict) or not isinstance(seed, dict)
                 or not isinstance(table, list) or not isinstance(records, list)):
             raise PersistenceError("study: a field has the wrong type or value (replications and "
-                                   "n_starts positive integers, level a number in (0, 1))")
+                                   "n_starts positive integers, level a number in (0, 1), "
+                                   "crlb_var positive variances or all null)")
         level = float(level)
         _check_model_spec(model)
         records = tuple(check_record(r, P, "study record") for r in records)

@@ -150,8 +150,8 @@ def canonicalize(arch, theta, *, return_transform: bool = False):
     >>> bool(np.allclose(sm.canonicalize(arch, g(theta)), sm.canonicalize(arch, theta)))
     True
     """
-    arch, _ = arch_and_model(arch)
-    theta = check_theta(arch, theta)
+    arch, model = arch_and_model(arch)
+    theta = check_theta(arch, theta, model=model)
     G = symmetry_group(arch)
     best, best_g = None, None
     for q in _quotient_lifts(G, "canonicalize"):
@@ -456,9 +456,9 @@ def align(arch, theta, reference, *, return_transform: bool = False, return_resu
     >>> res.method, res.optimal, res.lower_bound == res.distance
     ('branch_and_bound', True, True)
     """
-    arch, _ = arch_and_model(arch)
-    theta = check_theta(arch, theta)
-    reference = check_theta(arch, reference, "reference", length=len(theta))
+    arch, model = arch_and_model(arch)
+    theta = check_theta(arch, theta, model=model)
+    reference = check_theta(arch, reference, "reference", length=len(theta), model=model)
     return_transform = check_bool(return_transform, "return_transform")
     return_result = check_bool(return_result, "return_result")
     res = _search(arch, theta, reference, method, max_nodes, time_limit)
@@ -487,9 +487,9 @@ def orbit_distance(arch, a, b, *, return_certificate: bool = False, method: str 
     >>> sm.orbit_distance(arch, a, g(a), return_certificate=True).optimal
     True
     """
-    arch, _ = arch_and_model(arch)
-    a = check_theta(arch, a, "a")
-    b = check_theta(arch, b, "b", length=len(a))
+    arch, model = arch_and_model(arch)
+    a = check_theta(arch, a, "a", model=model)
+    b = check_theta(arch, b, "b", length=len(a), model=model)
     return_certificate = check_bool(return_certificate, "return_certificate")
     res = _search(arch, a, b, method, max_nodes, time_limit)
     if return_certificate:

@@ -29,6 +29,10 @@ from ._quotient import quotient_graph, quotient_transversals
 from ._structure import _Structure, arch_and_model, check_theta, forget_structure, structure
 from ._transform import ParamTransform, layer_groups, target_index
 
+#: The most numbers `SymmetryGroup.orbit` returns in one array (2**26 float64 = 512 MiB): a
+#: larger orbit exhausts memory long before it is useful; `SymmetryGroup.elements` iterates.
+MAX_ORBIT_ENTRIES = 2 ** 26
+
 __all__ = ["SymmetryGroup", "symmetry_group", "orbit_table", "clear_caches", "MAX_ELEMENTS"]
 
 #: ``SymmetryGroup.elements()`` and ``orbit()`` refuse groups larger than this by default.
@@ -335,6 +339,7 @@ class SymmetryGroup:
         >>> [g.describe() for g in G.elements()]
         ['identity', 'swap h1_1 and h1_2']
         """
+        limit = check_int(limit, "limit", 1)
         if self.order > limit:
             raise SymmleValueError(
                 f"the group has order {_order_words(self)} > limit={limit}; "
@@ -355,8 +360,13 @@ class SymmetryGroup:
         (8, 7)
         """
         theta = check_theta(self.architecture, theta)
+        limit = check_int(limit, "limit", 1)
         if self.order > limit:
             raise SymmleValueError(f"the group has order {_order_words(self)} > limit={limit}")
+        if self.order * len(theta) > MAX_ORBIT_ENTRIES:
+            raise SymmleValueError(
+                f"the orbit would hold {self.order} x {len(theta)} numbers, more than "
+                f"MAX_ORBIT_ENTRIES = {MAX_ORBIT_ENTRIES}; iterate over elements() instead")
         return orbit_table(self)(theta)
 
     # --------------------------------------------------------------- words

@@ -15,9 +15,16 @@ import networkx as nx
 import numpy as np
 from networkx.algorithms.isomorphism import DiGraphMatcher
 
+from ..errors import SymmleValueError
 from ._structure import _Structure
 
-__all__ = ["quotient_graph", "quotient_transversals"]
+__all__ = ["quotient_graph", "quotient_transversals", "QUOTIENT_MAX_WORK"]
+
+#: The most work (isomorphism tests times the quotient graph's size squared: each test refines
+#: colours over the graph) the automorphism search may do: 40 identical two-unit branches take
+#: 4.9e6 units, some 6 s; a much more symmetric quotient graph is refused rather than searched
+#: for minutes (issue 17 §6).
+QUOTIENT_MAX_WORK = 5_000_000
 
 
 def quotient_graph(st: _Structure) -> tuple[list, list[list[int]], list[list[int]]]:
@@ -86,6 +93,7 @@ def quotient_transversals(labels: list, preds: list, succs: list) -> list[list[n
     Q.add_edges_from((p, i) for i in range(C) for p in preds[i])
     levels: list[list[np.ndarray]] = []
     fixed: list[int] = []
+    work = 0
 
     def colours(extra: dict):
         init = [(labels[i], extra.get(i, -1)) for i in range(C)]
@@ -103,6 +111,13 @@ def quotient_transversals(labels: list, preds: list, succs: list) -> list[list[n
         for w in range(C):
             if w == v or col[w] != col[v]:
                 continue
+            work += C * C
+            if work > QUOTIENT_MAX_WORK:
+                raise SymmleValueError(
+                    f"symmetry_group: the network's quotient graph ({C} classes of hidden units) "
+                    f"is too symmetric to search within QUOTIENT_MAX_WORK = {QUOTIENT_MAX_WORK} "
+                    f"(many identical branches that are not twins); merge identical branches "
+                    f"into twin units or use a smaller network")
             col_w = colours({**tags, w: -2})
             if sorted(col_v) != sorted(col_w):
                 continue

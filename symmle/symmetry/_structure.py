@@ -277,14 +277,19 @@ def arch_and_model(arch, name: str = "arch") -> tuple[Architecture, Model | None
 
 
 def check_theta(arch: Architecture, theta, name: str = "theta", *, batch: bool = False,
-                length: int | None = None) -> np.ndarray:
-    """θ as float64: length ``arch.n_params`` plus any family parameters at the end."""
+                length: int | None = None, model: Model | None = None) -> np.ndarray:
+    """θ as float64: length ``arch.n_params`` plus any family parameters at the end; exactly
+    ``model.n_params`` when a model is given (its θ has no room for anything else)."""
     P = arch.n_params
     arr = as_real_array(theta, name=name, expected=f"an array of at least {P} real numbers",
                         error=ParamsError)
     if arr.ndim == 0 or (not batch and arr.ndim != 1):
         raise ParamsError(f"{name} must be one vector of length {P} (the network's parameters, "
                           f"then any family parameters), got shape {arr.shape}")
+    if model is not None and arr.shape[-1] != model.n_params:
+        raise ParamsError(f"{name} must have length {model.n_params} (the model's parameters: "
+                          f"{P} of the network, {model.n_params - P} of the family), got "
+                          f"{arr.shape[-1]}")
     if length is not None and arr.shape[-1] != length:
         raise ParamsError(f"{name} must have length {length} like the other vector, "
                           f"got {arr.shape[-1]}")

@@ -19,6 +19,7 @@ from functools import cached_property
 
 import numpy as np
 
+from .._checks import check_int
 from ..architecture import Architecture
 from ..errors import SymmleTypeError, SymmleValueError
 from ._structure import _Structure, check_theta, structure
@@ -201,7 +202,10 @@ class ParamTransform:
         fl = np.zeros(st.H, bool)
 
         def hidden_pos(v, what):
-            i = st.nid.get(v)
+            try:
+                i = st.nid.get(v)
+            except TypeError:  # not hashable: not a node
+                i = None
             if i is None or st.hpos[i] < 0:
                 raise SymmleValueError(f"{what}: {v!r} is not a hidden unit of the architecture")
             return int(st.hpos[i])
@@ -214,6 +218,9 @@ class ParamTransform:
             if len(np.unique(hp)) != st.H:
                 raise SymmleValueError("perm must be a bijection of hidden units")
         if flips is not None:
+            if isinstance(flips, (str, bytes, dict)) or not hasattr(flips, "__iter__"):
+                raise SymmleTypeError(f"flips must be an iterable of hidden units, got "
+                                      f"{type(flips).__name__}")
             for v in flips:
                 h = hidden_pos(v, "flips")
                 if not st.flippable[h]:
@@ -343,7 +350,9 @@ class ParamTransform:
 
     # ---------------------------------------------------------------- words
     def describe(self, max_items: int = DESCRIBE_MAX_ITEMS) -> str:
-        """The transform in words: which units it flips, then how it permutes them."""
+        """The transform in words: which units it flips, then how it permutes them (at most
+        ``max_items`` units and cycles named)."""
+        max_items = check_int(max_items, "max_items", 1)
         st = self._st
         names = [str(st.nodes[v]) for v in st.hidden]
         parts = []

@@ -1,112 +1,37 @@
-"""The network as a straight-line program, differentiated by the chain rule.
+"""The numeric straight-line program of a network: forward, reverse and second-order passes.
 
-Every unit ``v`` is two program variables: its pre-activation
-``a_v = Σ_u w_uv h_u + b_v`` and its activation ``h_v = σ_v(a_v)``. The only
-nonlinear pieces are the activations, and their first two derivatives come
-from sympy: ``sympy.diff`` of the registry's sympy form, rewritten through
-``h = σ(z)`` where that shortens it (``tanh' = 1 - h²``), lambdified once per
-activation (`activation_pieces`). Everything else is linear algebra on
-the layers of `Architecture.layers`.
-
-Two consumers:
-
-* `NumericProgram` — the numeric forward pass, the reverse pass for
-  ``gᵀJ`` (the score, without forming ``J``), the per-row Jacobian
-  ``Jᵀ`` (K, P, m) for the Fisher information, and an exact Hessian of
-  ``Σ_k g_k η_k`` by forward-over-reverse differentiation (the second-order
-  chain rule, batched over all parameter directions). Arrays are laid out as
-  (units, rows), float64, so every layer is one BLAS product.
-* `symbolic_jacobian` — the same reverse accumulation on sympy
-  expressions: ``∂η_k/∂w_uv = δ_kv h_u`` and ``∂η_k/∂b_v = δ_kv`` with
-  ``δ_kv = σ_v'(a_v) Σ_w w_vw δ_kw``, built from shared subexpressions
-  instead of differentiating one expanded expression tree.
+Every unit is two program variables, its pre-activation ``a`` and its activation
+``h = σ(a)`` (`symmle._chain`). `NumericProgram` holds the numeric forward pass,
+the reverse pass for ``gᵀJ`` (the score, without forming ``J``), the per-row
+Jacobian ``Jᵀ`` (K, P, m) for the Fisher information, and an exact Hessian of
+``Σ_k g_k η_k`` by forward-over-reverse differentiation (the second-order chain
+rule, batched over all parameter directions). Arrays are laid out as (units, rows),
+float64, so every layer is one BLAS product (cut to a size BLAS runs on the calling
+thread, `symmle.compiled._blas`). With the numba backend, small or layered networks
+run as numba programs instead (`symmle.compiled._numba_fused`,
+`symmle.compiled._numba_layered`). `Workspace` keeps each thread's scratch buffers
+between chunks of rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
-
 import math
+from dataclasses import dataclass
 
 import numpy as np
-import sympy as sp
 
-from .activations import NUMPY_FUNCTIONS, get_activation
+from .._chain import activation_pieces
+from ._blas import matmul_cols, matmul_rows
 
-__all__ = ["activation_pieces", "NumericProgram", "Workspace", "symbolic_preactivations",
-           "symbolic_gradient", "symbolic_jacobian"]
-
-_MODULES = [NUMPY_FUNCTIONS, "scipy", "numpy"]
+__all__ = ["NumericProgram", "Workspace"]
 
 
-@dataclass(frozen=True)
-class _Piece:
-    """A compiled function of ``(z, h)``; ``const`` is set when it is a constant."""
-
-    expr: sp.Expr
-    args: tuple  # the symbols (z, h)
-    fn: object
-    const: float | None
-
-    def __call__(self, z, h):
-        if self.const is not None:
-            return self.const
-        return self.fn(z, h)
-
-
-@dataclass(frozen=True)
-class ActivationPieces:
-    """σ (numerically stable numpy form) and σ', σ'' as compiled sympy pieces."""
-
-    name: str
-    value: object
-    d1: _Piece
-    d2: _Piece
-    linear: bool
-
-
-def _piece(expr, z, h):
-    expr = sp.sympify(expr)
-    if not expr.free_symbols:
-        return _Piece(expr, (z, h), None, float(expr))
-    return _Piece(expr, (z, h), sp.lambdify((z, h), expr, modules=_MODULES), None)
-
-
-@lru_cache(maxsize=None)
-def activation_pieces(name: str) -> ActivationPieces:
-    """σ, σ' and σ'' of a registry activation, derived by sympy and compiled once.
-
-    The derivatives are written in terms of ``z`` and ``h = σ(z)``.
-
-    Examples
-    --------
-    >>> from symmle._slp import activation_pieces
-    >>> p = activation_pieces("tanh")
-    >>> p.d1.expr
-    1 - _h**2
-    >>> bool(np.isclose(p.d1(0.3, np.tanh(0.3)), 1 - np.tanh(0.3) ** 2))
-    True
-    """
-    act = get_activation(name)
-    z, h = sp.Dummy("z", real=True), sp.Dummy("h", real=True)
-    f = act.sympy(z)
-    d1 = sp.diff(f, z)
-    d2 = sp.diff(d1, z)
-    if f != z:
-        d1, d2 = d1.subs(f, h), d2.subs(f, h)
-    return ActivationPieces(name, act.numpy, _piece(d1, z, h), _piece(d2, z, h),
-                            act.linear)
-
-
-# ------------------------------------------------------------------ numeric
 class Workspace:
     """Named scratch buffers reused from one chunk of rows (and one call) to the next.
 
     A fresh array of 0.1–4 MiB is a new memory mapping for the C allocator,
-    and touching its pages costs more than the arithmetic on them: on a 2-core
-    VM the page faults of one chunk's arrays took ≈ 1.7 ms for 14 285 rows
-    of mlp(2, 3, 1), 2–3× the evaluation itself. Each buffer grows to the
+    and touching its pages can cost more than the arithmetic on them
+    (docs/performance.md, "Memory"). Each buffer grows to the
     largest size asked for under its name; `get` returns a C-contiguous
     view of the requested shape. Arrays over `MAX_KEEP_BYTES` are not kept
     (numpy maps those with huge pages, whose faults are few, and a model
@@ -115,7 +40,7 @@ class Workspace:
 
     Examples
     --------
-    >>> from symmle._slp import Workspace
+    >>> from symmle.compiled._program import Workspace
     >>> ws = Workspace()
     >>> a = ws.get("Z", (3, 4))
     >>> b = ws.get("Z", (3, 3))  # the same memory, another shape
@@ -195,7 +120,7 @@ class NumericProgram:
 
     Examples
     --------
-    >>> from symmle._slp import NumericProgram
+    >>> from symmle.compiled._program import NumericProgram
     >>> arch = sm.mlp(2, 3, 1)
     >>> prog = NumericProgram(arch)
     >>> theta = np.linspace(-1, 1, 13)
@@ -208,7 +133,8 @@ class NumericProgram:
     def __init__(self, arch, kernels=None, fused=False):
         self.arch = arch
         #: ``{activation name: kernel}`` with ``value_into(a, out)`` and ``d1_mul(a, h, adj)``
-        #: that return False when they cannot take the arrays (``symmle._numba``); the
+        #: that return False when they cannot take the arrays
+        #: (`symmle.compiled._numba_kernels`); the
         #: numpy forms are used for every other activation.
         self.kernels = dict(kernels or {})
         d = arch.n_inputs
@@ -246,13 +172,17 @@ class NumericProgram:
                 w_slice=w_slice if isinstance(w_slice, slice) else None,
                 b_units=L.bias_units, b_idx=L.bias_idx, groups=tuple(groups)))
         self.layers = tuple(layers)
-        #: `symmle._numba.FusedProgram` when asked for and supported, else None.
+        #: `symmle.compiled._numba_fused.FusedProgram` when asked for and supported,
+        #: else None.
         self.fused = None
-        #: `symmle._numba.LayeredProgram` (the forward pass as one call per chunk) when
-        #: asked for, supported, and the fused program is not; else None.
+        #: `symmle.compiled._numba_layered.LayeredProgram` (the forward pass and the score
+        #: as numba calls with a BLAS product per layer) when asked for, supported, and the
+        #: fused program is not; else None.
         self.layered = None
         if fused:
-            from ._numba import FusedProgram, LayeredProgram
+            # numba is an optional dependency: imported only when its backend is asked for
+            from ._numba_fused import FusedProgram
+            from ._numba_layered import LayeredProgram
 
             if FusedProgram.supports(self):
                 self.fused = FusedProgram(self)
@@ -282,24 +212,32 @@ class NumericProgram:
     def _sel(arr, sel):
         return arr if sel is None else arr[sel]
 
-    def forward(self, weights, X, ws=None):
+    @property
+    def accelerated(self):
+        """The numba program (fused or layered) that runs this program, or None."""
+        return self.fused if self.fused is not None else self.layered
+
+    def forward(self, weights, X, ws=None, parallel=False):
         """Activations ``Z`` (n_nodes, m) (inputs first) and pre-activations ``A`` (n_units, m).
 
         With a `Workspace` ``ws``, Z and A live in its buffers ``"Z"`` and ``"A"``.
+        ``parallel``: a numba program may run its blocks of rows on numba's threads (the
+        same bits as without).
         """
         m = X.shape[0]
         Z = _empty(ws, "Z", (self.n_nodes, m))
         A = _empty(ws, "A", (self.n_units, m))
         if self.fused is not None:
-            self.fused.forward(weights.theta, X, Z, A)
+            self.fused.forward(weights.theta, X, Z, A, parallel)
             return Z, A
         if self.layered is not None:
-            self.layered.forward(weights.packed, X, Z, A)
+            Zb, Ab, _ = self.forward_blocked(weights, X, ws, parallel)
+            self.layered.unblock(Zb, Ab, Z, A)
             return Z, A
         Z[: self.n_inputs] = X.T
         for L, (W, b) in zip(self.layers, weights):
             a = A[L.a_rows]
-            np.matmul(W, Z[L.src], out=a)
+            matmul_cols(W, Z[L.src], a)
             h = Z[L.units]
             kernel = self.kernels.get(L.groups[0][0].name) if len(L.groups) == 1 else None
             if kernel is not None and kernel.value_into(a, b, h):  # bias and σ in one pass
@@ -320,15 +258,30 @@ class NumericProgram:
         """η (m, K) from the activations."""
         return Z[self.out].T
 
-    def eta_only(self, weights, X, ws=None):
-        """η (m, K) when nothing else of the forward pass is needed: the fused numba program
-        keeps each tile of rows in cache and never writes Z and A."""
+    def eta_only(self, weights, X, ws=None, parallel=False, bounds=None):
+        """η (m, K) when nothing else of the forward pass is needed: the numba programs keep
+        each tile or block of rows in scratch and never store Z and A (``bounds``: their
+        blocks of rows, default theirs for m rows)."""
         if self.fused is not None:
-            T = self.fused.TILE
-            return self.fused.eta(weights.theta, X, _empty(ws, "Zt", (self.n_nodes, T)),
-                                  _empty(ws, "At", (self.n_units, T)))
+            return self.fused.eta(weights.theta, X, parallel, bounds)
+        if self.layered is not None:
+            return self.layered.eta(weights.packed, X, parallel, bounds)
         Z, _ = self.forward(weights, X, ws)
         return self.eta(Z)
+
+    def forward_blocked(self, weights, X, ws=None, parallel=False):
+        """The layered numba program's forward pass ``(Zb, Ab, η)``, Z and A stored block by
+        block of rows (`symmle.compiled._numba_layered.LayeredProgram`), for
+        `grad_blocked`."""
+        m = X.shape[0]
+        Zb = _empty(ws, "Zb", (self.n_nodes * m,))
+        Ab = _empty(ws, "Ab", (self.n_units * m,))
+        eta = self.layered.forward(weights.packed, X, Zb, Ab, parallel)
+        return Zb, Ab, eta
+
+    def grad_blocked(self, weights, Zb, Ab, g, parallel=False):
+        """`grad` from the blocks of `forward_blocked` (the layered numba program)."""
+        return self.layered.grad(weights.packed, Zb, Ab, g, parallel)
 
     def _d1(self, L, A, Z, adj):
         """``σ'(a) ⊙ adj`` for the layer's units (adj: (..., U, m)); in place when possible."""
@@ -370,42 +323,31 @@ class NumericProgram:
 
     def _weight_grad(self, L, delta, Hs):
         """``Σ_rows δ_r h_c`` for the layer's weights, in θ order: (..., n_weights)."""
-        G = np.matmul(delta, np.swapaxes(Hs, -1, -2))  # (..., U, S)
+        G = matmul_rows(delta, Hs)  # (..., U, S)
         if L.dense:
             return G.reshape(G.shape[:-2] + (-1,))
         return G[..., L.rows, L.cols]
 
-    def fused_fisher(self, weights, Z, A, w, ws=None):
+    def fused_fisher(self, weights, Z, A, w, parallel=False):
         """``Σ_rows w J Jᵀ`` (Pn, Pn) for one output by the fused numba kernel (J formed one
         tile of rows at a time), or None when it does not apply."""
         if self.fused is None:
             return None
-        T = self.fused.FISHER_TILE
-        return self.fused.fisher(weights.theta, Z, A, w,
-                                 _empty(ws, "adjU", (self.n_units, Z.shape[1])),
-                                 _empty(ws, "Jtile", (self.n_params, T)), _empty(ws, "wtile", (T,)))
+        return self.fused.fisher(weights.theta, Z, A, w, parallel)
 
-    def fused_fisher_x(self, weights, X, c, ws=None):
+    def fused_fisher_x(self, weights, X, c, parallel=False, bounds=None):
         """``(c Σ_rows J Jᵀ, η)`` for one output and a constant weight c straight from the rows
         of X by the fused numba kernel (each tile of rows forward, back and into the Gram sums
         in cache), or None when it does not apply."""
         if self.fused is None:
             return None
-        T = self.fused.FISHER_TILE
-        return self.fused.fisher_x(weights.theta, X, c, _empty(ws, "Zt5", (self.n_nodes, T)),
-                                   _empty(ws, "At5", (self.n_units, T)),
-                                   _empty(ws, "adj5", (self.n_units, T)),
-                                   _empty(ws, "Jtile", (self.n_params, T)))
+        return self.fused.fisher_x(weights.theta, X, c, parallel, bounds)
 
     # ---------------------------------------------------------- reverse
-    def grad(self, weights, Z, A, g, ws=None):
+    def grad(self, weights, Z, A, g, ws=None, parallel=False):
         """``Σ_rows Σ_k g_k ∂η_k/∂θ`` (Pn,) by one reverse pass; g has shape (m, K)."""
         if self.fused is not None:
-            return self.fused.grad(weights.theta, Z, A, g,
-                                   _empty(ws, "adjT", (self.n_units, self.fused.TILE)))
-        if self.layered is not None:
-            return self.layered.grad(weights.packed, Z, A, g,
-                                     _empty(ws, "adjU", (self.n_units, Z.shape[1])))
+            return self.fused.grad(weights.theta, Z, A, g, parallel)
         out = np.zeros(self.n_params)
         adj = _zeros(ws, "adj", (self.n_nodes, Z.shape[1]))
         adj[self.out_list] = g.T
@@ -416,20 +358,20 @@ class NumericProgram:
             if len(L.b_idx):
                 out[L.b_idx] = delta.sum(axis=1)[L.b_units]
             if not L.src_inputs_only:
-                back = np.matmul(W.T, delta, out=_empty(ws, "back", (L.n_src, Z.shape[1])))
+                back = matmul_cols(W.T, delta, _empty(ws, "back", (L.n_src, Z.shape[1])))
                 if isinstance(L.src, slice):
                     adj[L.src] += back
                 else:
                     np.add.at(adj, L.src, back)
         return out
 
-    def jacobian_t(self, weights, Z, A, ws=None):
+    def jacobian_t(self, weights, Z, A, ws=None, parallel=False):
         """``Jᵀ``: ∂η_k/∂θ_p per row, shape (K, Pn, m) (in the buffer ``"Jt"`` of ``ws``)."""
         K, m = self.n_outputs, Z.shape[1]
         # every entry is written below: each θ_p is in one layer
         Jt = _empty(ws, "Jt", (K, self.n_params, m))
         if self.fused is not None:
-            self.fused.jacobian_t(weights.theta, Z, A, Jt, _empty(ws, "adjU", (self.n_units, m)))
+            self.fused.jacobian_t(weights.theta, Z, A, Jt, parallel)
             return Jt
         adj = _zeros(ws, "adjK", (K, self.n_nodes, m))
         adj[np.arange(K), self.out_list] = 1.0
@@ -444,7 +386,7 @@ class NumericProgram:
             if len(L.b_idx):
                 Jt[:, L.b_idx] = delta[:, L.b_units]
             if not L.src_inputs_only:
-                back = np.matmul(W.T, delta, out=_empty(ws, "back", (K, L.n_src, m)))
+                back = matmul_cols(W.T, delta, _empty(ws, "back", (K, L.n_src, m)))
                 if isinstance(L.src, slice):
                     adj[:, L.src] += back
                 else:
@@ -512,82 +454,3 @@ class NumericProgram:
         return 0.5 * (H + H.T)
 
 
-# ----------------------------------------------------------------- symbolic
-def symbolic_preactivations(arch) -> dict:
-    """``{unit: a_v}``: each unit's pre-activation as a sympy expression of x and θ."""
-    g = arch.graph
-    h = arch.unit_expressions
-    p = arch.params
-    out = {}
-    for v in arch._unit_order:
-        a = sp.Add(*[p[arch.edge_index[(u, v)]] * h[u]
-                     for u in sorted(g.predecessors(v), key=arch._sort_key)])
-        if v in arch.bias_index:
-            a = a + p[arch.bias_index[v]]
-        out[v] = a
-    return out
-
-
-def _unit_derivatives(arch):
-    h = arch.unit_expressions
-    a = symbolic_preactivations(arch)
-    d1 = {}
-    for v in arch._unit_order:
-        piece = activation_pieces(arch.graph.nodes[v]["activation"]).d1
-        z, hz = piece.args
-        d1[v] = piece.expr.xreplace({z: a[v], hz: h[v]})
-    return h, d1
-
-
-def symbolic_gradient(arch, seeds, _cache=None) -> list:
-    """``Σ_k seeds_k ∂η_k/∂θ`` (list of P expressions) by one symbolic reverse pass.
-
-    With ``seeds = ∂ℓ/∂η`` this is the score of the network parameters; the
-    cost is one product per edge, whatever the number of outputs.
-
-    Examples
-    --------
-    >>> from symmle._slp import symbolic_gradient
-    >>> arch = sm.mlp(1, 1, 1, activation="tanh")
-    >>> symbolic_gradient(arch, [sp.Symbol("g")])
-    [W2_1_1*g*x1*(1 - tanh(W1_1_1*x1 + b1_1)**2), W2_1_1*g*(1 - tanh(W1_1_1*x1 + b1_1)**2), g*tanh(W1_1_1*x1 + b1_1), g]
-    """
-    g = arch.graph
-    h, d1 = _unit_derivatives(arch) if _cache is None else _cache
-    p = arch.params
-    grad = [sp.S.Zero] * arch.n_params
-    adj = {}
-    for out, seed in zip(arch.output_nodes, seeds):
-        if seed != 0:
-            adj.setdefault(out, []).append(sp.sympify(seed))
-    for v in reversed(arch._unit_order):
-        terms = adj.pop(v, None)
-        if not terms:
-            continue
-        delta = d1[v] * sp.Add(*terms)
-        if delta == 0:
-            continue
-        for u in g.predecessors(v):
-            grad[arch.edge_index[(u, v)]] = delta * h[u]
-            if g.nodes[u]["role"] != "input":
-                adj.setdefault(u, []).append(p[arch.edge_index[(u, v)]] * delta)
-        if v in arch.bias_index:
-            grad[arch.bias_index[v]] = delta
-    return grad
-
-
-def symbolic_jacobian(arch) -> sp.Matrix:
-    """``∂η/∂θ`` (K × P) by reverse accumulation through the straight-line program.
-
-    Examples
-    --------
-    >>> from symmle._slp import symbolic_jacobian
-    >>> arch = sm.mlp(2, 2, 1)
-    >>> J = symbolic_jacobian(arch)
-    >>> J == arch.output.jacobian(list(arch.params))
-    True
-    """
-    cache = _unit_derivatives(arch)
-    K = arch.n_outputs
-    return sp.Matrix([symbolic_gradient(arch, [sp.S.One if j == k else sp.S.Zero for j in range(K)],
-                                        cache) for k in range(K)])

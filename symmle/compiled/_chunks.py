@@ -1,0 +1,69 @@
+"""How the rows of one call are cut into chunks: memory budgets and the work per chunk.
+
+The boundaries depend on the number of rows and the model only, never on the number of
+threads, so that sums reduced in chunk order are the same bits on any thread count.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CHUNK_BYTES", "CHUNK_ROWS", "FUSED_CHUNK_FACTOR", "HESSIAN_BYTES",
+           "JACOBIAN_BYTES", "MIN_CHUNK_WORK", "PARALLEL_MIN_WORK", "SPLIT_CHUNKS", "plan"]
+
+#: the most rows per chunk in the numeric evaluation.
+CHUNK_ROWS = 16384
+
+#: memory budget (bytes) of one chunk's activations (units × m float64).
+CHUNK_BYTES = 2 * 2 ** 20
+
+#: memory budget (bytes) of one chunk's Jacobian ``Jᵀ`` (K × P × m float64).
+JACOBIAN_BYTES = 32 * 2 ** 20
+
+#: memory budget (bytes) of one chunk's Hessian tangents (P × units × m float64, a few arrays).
+HESSIAN_BYTES = 64 * 2 ** 20
+
+#: the fewest values (rows × (units + K·P when the Jacobian is formed)) per chunk when a
+#: mid-size n is split so that threads have work.
+MIN_CHUNK_WORK = 150_000
+
+#: the fewest values per chunk for threads to pay (below it the Python overhead per chunk,
+#: run under the GIL, costs more than a second core gives).
+PARALLEL_MIN_WORK = 40_000
+
+#: for the numba backend's fused program a value costs a few times less than in the numpy
+#: program, so its chunks have up to `FUSED_CHUNK_FACTOR` × `CHUNK_ROWS` rows.
+FUSED_CHUNK_FACTOR = 2
+
+#: a mid-size n is split into at most this many chunks, and a chunk count that is worth
+#: threads is rounded up to a multiple of it (so that 1, 2 or 4 threads finish together).
+SPLIT_CHUNKS = 4
+
+
+def _chunk_rows(prog, K, Pn, jacobian=False, hessian=False):
+    rows = CHUNK_ROWS * (FUSED_CHUNK_FACTOR if prog.fused is not None else 1)
+    m = min(rows, max(1, CHUNK_BYTES // (8 * prog.n_nodes)))
+    if jacobian:
+        m = min(m, max(1, JACOBIAN_BYTES // (8 * K * max(1, Pn))))
+    if hessian:
+        per_row = 8 * 4 * max(1, Pn) * (prog.n_nodes + prog.n_units)
+        m = min(m, max(1, HESSIAN_BYTES // per_row))
+    return max(1, int(m))
+
+
+def plan(prog, K, Pn, n, jacobian=False, hessian=False):
+    """Row chunks (slices) for n rows of the program ``prog`` (K outputs, Pn network
+    parameters), and whether they are big enough to be worth a thread each.
+
+    ``ceil(n / m)`` chunks of near-equal size for the largest chunk m within the memory
+    budgets (when they are worth threads, rounded up to a multiple of `SPLIT_CHUNKS`); a
+    mid-size n is split further (into at most `SPLIT_CHUNKS` chunks of at least
+    `MIN_CHUNK_WORK` values each) so that threads have work. The boundaries depend on n
+    and the model only, never on the number of threads.
+    """
+    per_row = prog.n_nodes + (K * Pn if jacobian or hessian else 0)
+    k = max(1, -(-n // _chunk_rows(prog, K, Pn, jacobian, hessian)))
+    k = max(k, min(SPLIT_CHUNKS, n * per_row // MIN_CHUNK_WORK))
+    if k > SPLIT_CHUNKS and (n // k) * per_row >= PARALLEL_MIN_WORK:
+        k = -(-k // SPLIT_CHUNKS) * SPLIT_CHUNKS  # no thread idles at the end
+    bounds = [n * i // k for i in range(k + 1)]
+    chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return chunks, (n // k) * per_row >= PARALLEL_MIN_WORK

@@ -1,0 +1,430 @@
+"""``CompiledModel``: the model evaluated as vectorised numpy (or numba), at hand-written speed.
+
+The network is run as a straight-line program (`symmle.compiled._program`): one
+pre-activation and one activation per unit, each layer one BLAS product, the
+activation derivatives derived by sympy from the registry's sympy forms and
+lambdified once (`symmle._chain`). The family's stable numpy forms of ``ℓ(η, y)``
+and its derivatives in η are then chained with the network:
+
+* log-likelihood: one forward pass, ``Σ_rows ℓ(η, y)``;
+* score: ``Jᵀ ∂ℓ/∂η`` by one reverse pass (back-propagation), without ever
+  forming ``J``;
+* Fisher information: ``Jᵀ W J`` with ``J = ∂η/∂θ`` built per row by the
+  reverse pass seeded at each output, laid out as ``Jᵀ`` (K, P, m); the
+  product is one symmetric rank-k update (BLAS ``syrk``) per chunk, with
+  ``W`` factored per row as ``Σ_j ± b_j b_jᵀ`` (one factor for one output);
+* Hessian (exact): ``Jᵀ (∂²ℓ/∂η²) J + Σ_k (∂ℓ/∂η_k) ∂²η_k/∂θ²``, the second
+  term by forward-over-reverse differentiation of the same program.
+
+Rows are processed in chunks (`symmle.compiled._chunks`), so memory stays bounded
+for any n; `CompiledModel.evaluate` shares one forward pass per chunk between all the
+quantities asked for. Everything is float64; no sympy object reaches the numeric layer.
+
+Threads (`symmle.compiled._parallel`): with the numba backend, where its fused or
+layered program computes everything a call needs, the chunks run one after the other
+on the calling thread and each kernel runs its fixed blocks of rows on numba's
+threads; otherwise the chunks run on the calling thread and the model's own thread
+pool. Either way chunk and block boundaries depend on n and the model only and sums
+are reduced in order, so every result is bit-identical whatever the number of threads.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from ..errors import DataError, SymmleValueError
+from ._backend import resolve_backend
+from ._blas import GRAM_BLAS_MIN_PARAMS, gram, weighted_sum
+from ._chunks import plan
+from ._parallel import ChunkRunner, blas_may_thread, numba_threads
+from ._program import NumericProgram, Workspace
+
+__all__ = ["REDUCE_ROWS", "CompiledModel"]
+
+_QUANTITIES = ("loglik", "score", "fisher", "hessian")
+
+#: the most rows handed to one call of a family's reduction (`Family.loglik_sum`): OpenBLAS
+#: computes a dot product of at most 10 000 values on the calling thread, so that the
+#: reduction does not wake BLAS's threads while numba's or the thread pool's run.
+REDUCE_ROWS = 8192
+
+
+class CompiledModel:
+    """Vectorised numpy evaluation of a `symmle.model.Model`.
+
+    Get one with ``model.compile()`` (cached per model). All methods take θ
+    as one flat float64 vector in the model's parameter order and ``X`` of
+    shape (n, d); sums run over rows. Several threads may call one model at once.
+
+    Examples
+    --------
+    >>> model = sm.Model(sm.mlp(2, 3, 1), sm.Gaussian(sigma=1.0))
+    >>> cm = model.compile()
+    >>> theta = model.random_params(0)
+    >>> X, y = model.simulate(theta, n=200, rng=1)
+    >>> cm.score(theta, X, y).shape, cm.fisher(theta, X).shape
+    ((13,), (13, 13))
+    >>> bool(np.allclose(cm.predict(theta, X), model.architecture.forward(theta, X)[:, 0]))
+    True
+    >>> out = cm.evaluate(theta, X, y, ("loglik", "score", "fisher"))
+    >>> bool(np.allclose(out["score"], cm.score(theta, X, y)))
+    True
+    """
+
+    def __init__(self, model, backend=None):
+        self.model = model
+        #: ``"numpy"`` or ``"numba"`` (see `symmle.compiled.BACKENDS`).
+        self.backend = resolve_backend(backend)
+        arch = model.architecture
+        self._arch = arch
+        self._family = model.family
+        self._K = arch.n_outputs
+        self._Pn = arch.n_params
+        self._P = model.n_params
+        kernels, self._gram = None, None  # the numba backend's activation and Gram kernels
+        self._all_finite = _all_finite
+        if self.backend == "numba":
+            # numba is an optional dependency: imported only when its backend is asked for
+            from ._numba_kernels import KERNELS as kernels, all_finite, weighted_gram
+
+            self._gram = weighted_gram
+            self._all_finite = all_finite
+        self._prog = NumericProgram(arch, kernels, fused=self.backend == "numba")
+        self._local = threading.local()
+        self._runner = ChunkRunner()
+
+    def _workspace(self):
+        """This thread's scratch buffers (`symmle.compiled._program.Workspace`), kept
+        between calls."""
+        ws = getattr(self._local, "ws", None)
+        if ws is None:
+            ws = self._local.ws = Workspace()
+        return ws
+
+    def __reduce__(self):
+        # compiled again on the other side: the lambdified pieces, the thread pool and the
+        # thread-local scratch space do not pickle, and the program is rebuilt in milliseconds
+        return (CompiledModel, (self.model, self.backend))
+
+    # ------------------------------------------------------------ checking
+    def _check(self, theta, X, y=None):
+        theta = self.model.check_theta(theta)
+        if theta.ndim != 1:
+            raise SymmleValueError(f"theta must be one vector of length {self._P}")
+        # NaN and inf in X are looked for chunk by chunk (`_rows`), while the chunk is in
+        # cache for the forward pass (a separate scan costs as much as a tenth of a
+        # log-likelihood evaluation)
+        X = self._arch.check_X(X, finite=False)
+        if y is not None:
+            y = self._family.check_y(y, X.shape[0], self._K)
+        return theta, X, y
+
+    def _rows(self, X, s):
+        """``X[s]``, or `DataError` when it holds NaN or infinite values."""
+        Xc = X[s]
+        if not self._all_finite(Xc):
+            raise DataError("X contains NaN or infinite values")
+        return Xc
+
+    def _plan(self, n, jacobian=False, hessian=False):
+        """Row chunks and whether they are worth a thread each (`symmle.compiled._chunks`)."""
+        return plan(self._prog, self._K, self._Pn, n, jacobian, hessian)
+
+    def _in_kernel(self, *, jacobian=False, fisher=False, hessian=False) -> bool:
+        """Whether the numba program computes everything a call needs, so that its chunks
+        run on the calling thread with the kernels on numba's threads (else: the chunks on
+        the model's thread pool). ``jacobian``: ``Jᵀ`` is formed; ``fisher``: the Fisher
+        information is asked for."""
+        prog = self._prog
+        if prog.accelerated is None or hessian:
+            return False
+        if fisher and not (prog.fused is not None and prog.fused.gram_applies()):
+            return False
+        return not (jacobian and prog.fused is None)
+
+    def _whole(self, chunks, in_kernel, gram=False):
+        """``(chunks, bounds)`` of a call whose numba kernels need no per-chunk memory (η
+        alone, the Fisher information straight from X): one chunk of all rows, and the blocks
+        that the chunks would have, so that one parallel region runs them all with the same
+        bits. Other calls keep their chunks (bounds None)."""
+        if not in_kernel or len(chunks) <= 1:
+            return chunks, None
+        acc = self._prog.accelerated
+        bounds = acc.chunk_bounds(chunks, gram=True) if gram else acc.chunk_bounds(chunks)
+        return [slice(0, chunks[-1].stop)], bounds
+
+    def _run(self, chunk, chunks, parallel, reduce, in_kernel, gram=False):
+        """``reduce(chunk(s, par))`` for the chunks in order: on the calling thread with
+        ``par`` (numba's threads may run the kernels) when ``in_kernel``, else on the
+        thread pool with ``par`` false. ``gram``: the chunks form ``Jᵀ W J``; from
+        `symmle.compiled._blas.GRAM_BLAS_MIN_PARAMS` parameters on that is one BLAS
+        product, and when BLAS may use several threads such chunks run on the calling thread
+        alone (BLAS's threads give the parallelism; two symmle threads each calling a
+        threaded BLAS would ask for more threads than there are cores)."""
+        if not in_kernel:
+            if gram and self._Pn >= GRAM_BLAS_MIN_PARAMS and blas_may_thread():
+                parallel = False
+            self._runner.run(lambda s: chunk(s, False), chunks, parallel, reduce)
+            return
+        rows = max((s.stop - s.start for s in chunks), default=0)
+        if rows < self._prog.accelerated.min_split_rows:
+            for s in chunks:  # one block of rows a chunk: nothing for numba's threads
+                reduce(chunk(s, False))
+            return
+        with numba_threads() as par:
+            for s in chunks:
+                reduce(chunk(s, par))
+
+    # ------------------------------------------------------------- public
+    def linear_predictor(self, theta, X) -> np.ndarray:
+        """η = f(X; θ), shape (n, K)."""
+        theta, X, _ = self._check(theta, X)
+        prog = self._prog
+        weights = prog.weights(theta[: self._Pn])
+        out = np.empty((X.shape[0], self._K))
+
+        chunks, parallel = self._plan(X.shape[0])
+        chunks, bounds = self._whole(chunks, self._in_kernel())
+
+        def chunk(s, par):
+            out[s] = prog.eta_only(weights, self._rows(X, s), self._workspace(), par, bounds)
+
+        self._run(chunk, chunks, parallel, _ignore, self._in_kernel())
+        return out
+
+    def predict(self, theta, X) -> np.ndarray:
+        """Mean of y given X: shape (n,) for one output, else (n, K) (class probabilities for
+        Categorical)."""
+        theta, X, _ = self._check(theta, X)
+        eta = self.linear_predictor(theta, X)
+        mu = self._family.mean(eta, theta[self._Pn:])
+        return mu[:, 0] if self._K == 1 else mu
+
+    def jacobian(self, theta, X) -> np.ndarray:
+        """``∂η/∂θ_net`` per row, shape (n, K, P_net)."""
+        theta, X, _ = self._check(theta, X)
+        prog = self._prog
+        weights = prog.weights(theta[: self._Pn])
+        out = np.empty((X.shape[0], self._K, self._Pn))
+
+        def chunk(s, par):
+            ws = self._workspace()
+            Z, A = prog.forward(weights, self._rows(X, s), ws, par)
+            out[s] = prog.jacobian_t(weights, Z, A, ws, par).transpose(2, 0, 1)
+
+        self._run(chunk, *self._plan(X.shape[0], jacobian=True), _ignore,
+                  self._in_kernel(jacobian=True))
+        return out
+
+    def loglik_rows(self, theta, X, y) -> np.ndarray:
+        """Per-row log-likelihood, shape (n,)."""
+        theta, X, y = self._check(theta, X, y)
+        eta = self.linear_predictor(theta, X)
+        return self._family.loglik_rows(eta, y, theta[self._Pn:])
+
+    def loglik(self, theta, X, y) -> float:
+        """Log-likelihood summed over rows."""
+        return self.evaluate(theta, X, y, ("loglik",))["loglik"]
+
+    def score(self, theta, X, y) -> np.ndarray:
+        """Gradient of the log-likelihood, shape (P,)."""
+        return self.evaluate(theta, X, y, ("score",))["score"]
+
+    def hessian(self, theta, X, y) -> np.ndarray:
+        """Hessian of the log-likelihood, shape (P, P)."""
+        return self.evaluate(theta, X, y, ("hessian",))["hessian"]
+
+    def fisher(self, theta, X) -> np.ndarray:
+        """Expected information ``Σ_rows E[-∂²ℓ/∂θ∂θᵀ | x]``, shape (P, P)."""
+        return self.evaluate(theta, X, None, ("fisher",))["fisher"]
+
+    def evaluate(self, theta, X, y=None, what=("loglik", "score", "fisher")) -> dict:
+        """Several quantities from one shared forward pass per chunk of rows.
+
+        Parameters
+        ----------
+        theta : array_like, shape (P,)
+        X : array_like, shape (n, d)
+        y : array_like, optional
+            Needed for everything but ``"fisher"``.
+        what : sequence of str
+            Any of ``"loglik"``, ``"score"``, ``"fisher"``, ``"hessian"``.
+
+        Returns
+        -------
+        dict
+            ``{name: value}``: a float for ``loglik``, (P,) for ``score``,
+            (P, P) for ``fisher`` and ``hessian``.
+
+        Examples
+        --------
+        >>> model = sm.Model(sm.mlp(2, 3, 1), sm.Bernoulli())
+        >>> theta = model.random_params(0)
+        >>> X, y = model.simulate(theta, n=500, rng=1)
+        >>> out = model.compile().evaluate(theta, X, y, ("loglik", "score", "fisher"))
+        >>> sorted(out), out["fisher"].shape
+        (['fisher', 'loglik', 'score'], (13, 13))
+        """
+        if isinstance(what, str):
+            what = (what,)
+        what = tuple(what)
+        bad = [w for w in what if w not in _QUANTITIES]
+        if bad or not what:
+            raise SymmleValueError(f"what must name some of {_QUANTITIES}, got {what!r}")
+        if y is None and any(w != "fisher" for w in what):
+            raise SymmleValueError("y is needed for loglik, score and hessian")
+        theta, X, y = self._check(theta, X, y)
+        fam, prog, Pn, P = self._family, self._prog, self._Pn, self._P
+        tn, extra = theta[:Pn], theta[Pn:]
+        E = P - Pn
+        want_ll, want_sc = "loglik" in what, "score" in what
+        want_fi, want_he = "fisher" in what, "hessian" in what
+        need_jac = want_fi or want_he
+        only_eta = not (want_sc or need_jac)
+        in_kernel = self._in_kernel(fisher=want_fi, hessian=want_he)
+        blocked = in_kernel and prog.layered is not None  # Z, A as the layered kernels keep them
+        fisher_x = None  # the constant Fisher weight, when Fisher alone takes the fused path
+        if (want_fi and not (want_ll or want_sc or want_he) and self._K == 1
+                and prog.fused is not None):
+            fisher_x = fam.constant_weight(extra)
+        weights = prog.weights(tn)
+        K = self._K
+        chunks, parallel = self._plan(X.shape[0], jacobian=need_jac, hessian=want_he)
+        planned, bounds = chunks, None
+        if only_eta or fisher_x is not None:
+            chunks, bounds = self._whole(chunks, in_kernel, gram=fisher_x is not None)
+
+        def chunk(s, par):
+            ll, score, fisher, hess = 0.0, None, None, None
+            ws = self._workspace()
+            with np.errstate(over="ignore"):
+                fused_fi = None  # numba, small P: J one tile at a time, never formed whole
+                if fisher_x is not None:  # Fisher alone, constant weight: tile by tile straight from X
+                    got = prog.fused_fisher_x(weights, self._rows(X, s), fisher_x, par, bounds)
+                    if got is not None:
+                        fused_fi, eta = got
+                if fused_fi is None and only_eta:  # the log-likelihood alone
+                    eta = prog.eta_only(weights, self._rows(X, s), ws, par, bounds)
+                elif fused_fi is None and blocked:
+                    Zb, Ab, eta = prog.forward_blocked(weights, self._rows(X, s), ws, par)
+                elif fused_fi is None:
+                    Z, A = prog.forward(weights, self._rows(X, s), ws, par)
+                    eta = prog.eta(Z)
+                yc = y[s] if y is not None else None
+                if want_ll and bounds is None:
+                    ll = _loglik_sum(fam, eta, yc, extra)
+                elif want_ll:  # the planned chunks' sums, in their order
+                    for c in planned:
+                        ll += _loglik_sum(fam, eta[c], yc[c], extra)
+                if want_sc or want_he:
+                    g = fam.grad_eta(eta, yc, extra)
+                if fused_fi is None and want_fi and not want_he and K == 1:
+                    fused_fi = prog.fused_fisher(weights, Z, A, fam.weight(eta, extra)[:, 0, 0],
+                                                 par)
+                need_jt = want_he or (want_fi and fused_fi is None)
+                Jt = prog.jacobian_t(weights, Z, A, ws, par) if need_jt else None
+                if want_sc:
+                    score = np.zeros(P)
+                    if Jt is not None:
+                        for k in range(K):
+                            score[:Pn] += weighted_sum(Jt[k], g[:, k])
+                    elif blocked:
+                        score[:Pn] = prog.grad_blocked(weights, Zb, Ab, g, par)
+                    else:
+                        score[:Pn] = prog.grad(weights, Z, A, g, ws, par)
+                    if E:
+                        score[Pn:] = fam.grad_extra(eta, yc, extra).sum(axis=0)
+                if want_fi:
+                    fisher = np.zeros((P, P))
+                    if fused_fi is not None:
+                        fisher[:Pn, :Pn] = fused_fi
+                    else:
+                        _accumulate_jwj(fisher, Jt, fam.weight(eta, extra), self._gram)
+                    if E:
+                        fisher[Pn:, Pn:] += eta.shape[0] * fam.extra_fisher(eta, extra)
+                if want_he:
+                    hess = np.zeros((P, P))
+                    _accumulate_jwj(hess, Jt, fam.hess_eta(eta, yc, extra), self._gram)
+                    hess[:Pn, :Pn] += prog.hessian_g_eta(weights, Z, A, g)
+                    if E:
+                        cross = fam.hess_cross(eta, yc, extra)  # (m, K, E)
+                        c = np.einsum("kpm,mke->pe", Jt, cross)
+                        hess[:Pn, Pn:] += c
+                        hess[Pn:, :Pn] += c.T
+                        hess[Pn:, Pn:] += fam.hess_extra(eta, yc, extra).sum(axis=0)
+            return ll, score, fisher, hess
+
+        shapes = {"score": (P,), "fisher": (P, P), "hessian": (P, P)}
+        total = {"loglik": 0.0, **{q: np.zeros(shapes[q]) for q in what if q in shapes}}
+
+        def reduce(part):  # in chunk order: the sums do not depend on the thread count
+            ll, score, fisher, hess = part
+            total["loglik"] += ll
+            for name, value in (("score", score), ("fisher", fisher), ("hessian", hess)):
+                if value is not None:
+                    total[name] += value
+
+        self._run(chunk, chunks, parallel, reduce, in_kernel, gram=need_jac)
+        return {q: total[q] for q in _QUANTITIES if q in what}
+
+    def __repr__(self):
+        extra = "" if self.backend == "numpy" else f", backend={self.backend!r}"
+        return f"CompiledModel({self.model!r}{extra})"
+
+
+def _loglik_sum(fam, eta, y, extra) -> float:
+    """``fam.loglik_sum`` over pieces of at most `REDUCE_ROWS` rows, added in order."""
+    m = eta.shape[0]
+    if m <= REDUCE_ROWS:
+        return fam.loglik_sum(eta, y, extra)
+    total = 0.0
+    for a in range(0, m, REDUCE_ROWS):
+        total += fam.loglik_sum(eta[a:a + REDUCE_ROWS], y[a:a + REDUCE_ROWS], extra)
+    return total
+
+
+def _ignore(_):
+    """The reduction of calls whose chunks write their results in place."""
+
+
+def _all_finite(a) -> bool:
+    return bool(np.isfinite(a).all())
+
+
+def _accumulate_jwj(acc, Jt, W, small_gram=None):
+    """``acc[:Pn, :Pn] += Σ_rows J W Jᵀ`` for Jt (K, Pn, m) and W (m, K, K) symmetric per row.
+
+    W is factored per row as ``Σ_j λ_j v_j v_jᵀ``; the rows of each sign are
+    stacked into one (Pn, K·m) matrix ``B`` and added as ``± B Bᵀ``, which
+    numpy hands to BLAS ``syrk`` (half the work of a general product). With one
+    output, ``small_gram(J, w)`` (the numba backend's small-P kernel) is tried first.
+    """
+    K, Pn, m = Jt.shape
+    if K == 1:
+        w = np.asarray(W[:, 0, 0])
+        J = Jt[0]
+        if small_gram is not None:
+            G = small_gram(J, w)
+            if G is not None:
+                acc[:Pn, :Pn] += G
+                return
+        if np.all(w == w[0]):
+            if w[0] != 0:
+                acc[:Pn, :Pn] += w[0] * gram(J)
+            return
+        pos, neg = np.maximum(w, 0.0), np.maximum(-w, 0.0)
+        if np.any(pos):
+            acc[:Pn, :Pn] += gram(J * np.sqrt(pos))
+        if np.any(neg):
+            acc[:Pn, :Pn] -= gram(J * np.sqrt(neg))
+        return
+    lam, V = np.linalg.eigh(W)  # (m, K), (m, K, K)
+    for sign in (1.0, -1.0):
+        r = np.sqrt(np.maximum(sign * lam, 0.0))  # (m, K)
+        if not np.any(r):
+            continue
+        # B[p, j, m] = Σ_k Jt[k, p, m] V[m, k, j] r[m, j]
+        B = np.einsum("kpm,mkj->pjm", Jt, V * r[:, None, :]).reshape(Pn, K * m)
+        acc[:Pn, :Pn] += sign * gram(B)

@@ -1,0 +1,126 @@
+"""Fuzz: `CompiledModel`'s methods against the model's own sympy expressions in mpmath.
+
+Inside the promised range (|θ| ≤ 50, |x| ≤ 10³, y in the support) every method must return
+the truth (normwise, `fuzz_oracles.RTOL`), with NaN only where the truth is undefined and an
+infinity only where the truth is beyond float64; the Fisher information is symmetric PSD and
+the Hessian symmetric; outside the range a result or a clean error; hostile arguments a clean
+`SymmleError`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, strategies as hst
+
+import fuzz_known as known
+import fuzz_models as zoo
+from fuzz_harness import Mismatch, SilentNaN, close, examples, run
+from fuzz_oracles import compare, truth
+from fuzz_values import broken, designs, example_kinds, responses, thetas
+
+METHODS = ("predict", "linear_predictor", "jacobian", "loglik", "loglik_rows", "score",
+           "fisher", "hessian", "evaluate")
+
+
+def _y_values(model, y):
+    fam, K = model.family, model.architecture.n_outputs
+    return fam.y_values(fam.check_y(y, len(np.atleast_1d(y)), K), K)
+
+
+def _psd(F, what):
+    if not np.all(np.isfinite(F)):
+        return
+    assert np.array_equal(F, F.T), f"{what}: not symmetric"
+    ev = np.linalg.eigvalsh(F)
+    if not ev[0] >= -1e-9 * max(abs(ev[-1]), 1e-300):
+        raise Mismatch(f"{what}: not PSD, eigenvalues {ev}", abs(ev[0]), abs(ev[-1]))
+
+
+def _oracle(model, method, theta, X, y):
+    """The check of one compiled method's result at valid arguments."""
+    T = truth(model)
+    theta = np.asarray(theta, dtype=float)
+    X = np.asarray(X, dtype=float)
+    Y = _y_values(model, y) if y is not None else None
+    K = model.architecture.n_outputs
+
+    def check(out):
+        if method == "predict":
+            want = T.mean(theta, X)
+            want = want[:, 0] if K == 1 and want.shape[1] == 1 else want
+            compare(out, want, float(np.sum(np.max(np.abs(want), axis=-1, initial=0)))
+                    if np.all(np.isfinite(want)) else np.inf, what="predict")
+        elif method == "linear_predictor":
+            want = T.eta(theta, X)
+            compare(out, want, float(np.sum(np.abs(want))), what="linear_predictor")
+        elif method == "jacobian":
+            want = T.jacobian(theta, X)
+            compare(out, want, float(np.sum(np.abs(want))), what="jacobian")
+        elif method == "loglik":
+            want, scale = T.loglik(theta, X, Y)
+            compare([out], want, scale, what="loglik")
+        elif method == "loglik_rows":
+            rows = [T.loglik(theta, X[i:i + 1], Y[i:i + 1]) for i in range(len(X))]
+            compare(out, [r[0][0] for r in rows], max(r[1] for r in rows), what="loglik_rows")
+        elif method == "score":
+            want, scale = T.score(theta, X, Y)
+            compare(out, want, scale, what="score")
+        elif method == "fisher":
+            want, scale = T.fisher(theta, X)
+            compare(out, want, scale, what="fisher")
+            _psd(out, "fisher")
+        elif method == "hessian":
+            want, scale = T.hessian(theta, X, Y)
+            compare(out, want, scale, what="hessian")
+            if np.all(np.isfinite(out)):
+                assert np.array_equal(out, out.T), "hessian: not symmetric"
+        elif method == "evaluate":
+            cm = model.compile()
+            for q, v in out.items():
+                if np.all(np.isnan(v)) and q != "loglik":
+                    raise SilentNaN(f"evaluate[{q}] is all NaN")
+                ref = getattr(cm, q)(theta, X, y) if q != "fisher" else cm.fisher(theta, X)
+                close(v, ref, rtol=1e-12, what=f"evaluate[{q}] against {q}")
+    return check
+
+
+def _finite_vector(value) -> bool:
+    try:
+        arr = np.asarray(value)
+        return arr.ndim == 1 and arr.size > 0 and arr.dtype.kind in "biuf" and bool(
+            np.all(np.isfinite(arr)))
+    except (TypeError, ValueError):
+        return False
+
+
+def _call(cm, method, theta, X, y):
+    if method in ("predict", "linear_predictor", "jacobian", "fisher"):
+        return lambda: getattr(cm, method)(theta, X)
+    if method == "evaluate":
+        return lambda: cm.evaluate(theta, X, y, ("loglik", "score", "fisher", "hessian"))
+    return lambda: getattr(cm, method)(theta, X, y)
+
+
+@examples(weight=8)
+@given(data=hst.data(), name=hst.sampled_from(zoo.NAMES), method=hst.sampled_from(METHODS),
+       kind=example_kinds, n=hst.integers(1, 4))
+def test_compiled_model_methods(data, name, method, kind, n):
+    model = zoo.model(name)
+    cm = model.compile()
+    arch = model.architecture
+    uses_y = method not in ("predict", "linear_predictor", "jacobian", "fisher")
+    bad = data.draw(broken(kind, ("theta", "X", "y") if uses_y else ("theta", "X")), "broken")
+    theta = data.draw(thetas(model.n_params, kind if bad == "theta" else "valid"), "theta")
+    X = data.draw(designs(n, arch.n_inputs, kind if bad == "X" else "valid"), "X")
+    y = data.draw(responses(model.family, n, arch.n_outputs, kind if bad == "y" else "valid"),
+                  "y")
+    if bad == "X" and arch.n_inputs == 1 and _finite_vector(X):
+        kind = "lenient"   # a vector is the one column of a one-input network's X
+    def refused(out):
+        raise AssertionError(f"an invalid {bad} was accepted: {out!r:.200}")
+
+    check = {"valid": _oracle(model, method, theta, X, y if uses_y else None),
+             "invalid": refused}.get(kind) if kind != "lenient" else None
+    run(f"CompiledModel.{method}", _call(cm, method, theta, X, y), check=check,
+        finite=None, args=(name, theta, X, y), promised=kind != "lenient",
+        known=known.numerics(model))
