@@ -342,6 +342,9 @@ def read_json(source, *, what: str = "JSON document"):
             size = path.stat().st_size
         except OSError as exc:
             raise PersistenceError(f"{what}: cannot read {str(path)!r} ({exc.strerror})") from None
+        except ValueError:  # a NUL byte in the path: no file has that name
+            raise PersistenceError(f"{what}: {str(path)[:80]!r} is not a file path (it holds a "
+                                   f"NUL byte)") from None
         if not path.is_file():
             raise PersistenceError(f"{what}: {str(path)!r} is not a regular file")
         if size > JSON_MAX_BYTES:

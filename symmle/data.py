@@ -50,6 +50,8 @@ def _read_lines(path) -> list[str]:
         info = os.stat(path)
     except OSError as exc:
         raise DataError(f"cannot open data file {name!r}: {exc.strerror}") from None
+    except ValueError:  # a NUL byte in the path
+        raise DataError(f"data file {name[:80]!r} is not a file path (it holds a NUL byte)") from None
     if not stat.S_ISREG(info.st_mode):
         raise DataError(f"data file {name!r} is not a regular file")
     if info.st_size > MAX_CSV_BYTES:

@@ -22,7 +22,11 @@ from .display import model_repr_latex, model_view
 from .errors import ArchitectureError, SymmleTypeError, SymmleValueError
 from .families import Family
 
-__all__ = ["Model", "as_rng", "MAX_SIMULATED_ROWS"]
+__all__ = ["Model", "as_rng", "MAX_SIMULATED_ROWS", "MAX_PARAM_SCALE"]
+
+#: The largest ``scale`` of `Model.random_params` (a standard normal draw times more would
+#: overflow float64).
+MAX_PARAM_SCALE = 1e300
 
 #: The most rows `Model.simulate` draws in one call (10⁸ rows of float64 inputs are gigabytes;
 #: beyond that a call would exhaust memory before it returned).
@@ -272,7 +276,7 @@ class Model:
         (14,)
         """
         rng = as_rng(rng)
-        scale = check_real(scale, "scale", minimum=0.0)
+        scale = check_real(scale, "scale", minimum=0.0, maximum=MAX_PARAM_SCALE)
         arch = self.architecture
         theta = np.empty(self.n_params)
         for L in arch.layers:

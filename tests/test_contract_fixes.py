@@ -205,3 +205,61 @@ def test_study_results_check_their_fields(study, field, value):
     kwargs[field] = value
     with pytest.raises(sm.SymmleError):
         StudyResult(**kwargs)
+
+
+def _branches(k):
+    import networkx as nx
+
+    G = nx.DiGraph()
+    G.add_node("x", role="input")
+    G.add_node("y", role="output")
+    for i in range(k):
+        G.add_node(f"a{i}", role="hidden")
+        G.add_node(f"b{i}", role="hidden")
+        G.add_edges_from([("x", f"a{i}"), (f"a{i}", f"b{i}"), (f"b{i}", "y")])
+    return sm.Architecture.from_graph(G)
+
+
+def test_a_quotient_graph_too_symmetric_to_search_is_refused_quickly():
+    import math
+
+    assert sm.symmetry_group(_branches(6)).quotient_order == math.factorial(6)
+    with pytest.raises(sm.SymmleValueError, match="QUOTIENT_MAX_WORK"):
+        sm.symmetry_group(_branches(60))
+
+
+@pytest.mark.parametrize("family", [{"name": {"a": 1}}, {"name": ["gaussian"]}, "gaussian", None])
+def test_a_study_whose_family_is_malformed_is_refused(study, family):
+    doc = json.loads(study.to_json())
+    doc["model"]["family"] = family
+    with pytest.raises(sm.PersistenceError):
+        StudyResult.from_json(json.dumps(doc))
+
+
+def test_paths_with_a_nul_byte_are_refused():
+    from symmle.data import load_csv
+
+    with pytest.raises(sm.PersistenceError, match="NUL"):
+        StudyResult.from_json("\x00")
+    with pytest.raises(sm.PersistenceError, match="NUL"):
+        sm.FitResult.from_json("a\x00b")
+    with pytest.raises(sm.DataError, match="NUL"):
+        load_csv("a\x00")
+
+
+def test_random_params_scale_stays_in_float_range():
+    model = sm.Model(sm.mlp(2, 1), sm.Gaussian())
+    assert np.all(np.isfinite(model.random_params(0, scale=1e300)))
+    with pytest.raises(sm.SymmleValueError):
+        model.random_params(0, scale=1e308)
+
+
+@pytest.mark.parametrize("address", ["1", "localhost:1"])
+def test_a_scheduler_that_does_not_answer_is_a_clean_error(address, monkeypatch):
+    import symmle.study._execution as execution
+
+    monkeypatch.setattr(execution, "DASK_CONNECT_TIMEOUT", 1)
+    model = sm.Model(sm.mlp(1, 1), sm.Gaussian(sigma=1.0))
+    with pytest.raises(sm.SymmleValueError, match="cannot connect"):
+        sm.consistency_study(model, np.array([0.8, -0.3]), [20], replications=1, client=address,
+                             n_test=20, n_fisher=50)

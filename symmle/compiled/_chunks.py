@@ -6,8 +6,9 @@ threads, so that sums reduced in chunk order are the same bits on any thread cou
 
 from __future__ import annotations
 
-__all__ = ["CHUNK_BYTES", "CHUNK_ROWS", "FUSED_CHUNK_FACTOR", "HESSIAN_BYTES",
-           "JACOBIAN_BYTES", "MIN_CHUNK_WORK", "PARALLEL_MIN_WORK", "SPLIT_CHUNKS", "plan"]
+__all__ = ["CHUNK_BYTES", "CHUNK_ROWS", "HESSIAN_BYTES", "JACOBIAN_BYTES", "MIN_CHUNK_WORK",
+           "NUMBA_BYTES_FACTOR", "NUMBA_CHUNK_FACTOR", "PARALLEL_MIN_WORK", "SPLIT_CHUNKS",
+           "plan"]
 
 #: the most rows per chunk in the numeric evaluation.
 CHUNK_ROWS = 16384
@@ -29,9 +30,14 @@ MIN_CHUNK_WORK = 150_000
 #: run under the GIL, costs more than a second core gives).
 PARALLEL_MIN_WORK = 40_000
 
-#: for the numba backend's fused program a value costs a few times less than in the numpy
-#: program, so its chunks have up to `FUSED_CHUNK_FACTOR` × `CHUNK_ROWS` rows.
-FUSED_CHUNK_FACTOR = 2
+#: for the numba backend's fused and layered programs a value costs a few times less than in
+#: the numpy program, so their chunks have up to `NUMBA_CHUNK_FACTOR` × `CHUNK_ROWS` rows.
+NUMBA_CHUNK_FACTOR = 2
+
+#: and up to `NUMBA_BYTES_FACTOR` × `CHUNK_BYTES` of activations: where their kernels run
+#: on numba's threads, one chunk is alive at a time (the thread pool holds up to four), and
+#: fewer chunks mean fewer parallel regions, each of which waits for its slowest thread.
+NUMBA_BYTES_FACTOR = 4
 
 #: a mid-size n is split into at most this many chunks, and a chunk count that is worth
 #: threads is rounded up to a multiple of it (so that 1, 2 or 4 threads finish together).
@@ -39,8 +45,10 @@ SPLIT_CHUNKS = 4
 
 
 def _chunk_rows(prog, K, Pn, jacobian=False, hessian=False):
-    rows = CHUNK_ROWS * (FUSED_CHUNK_FACTOR if prog.fused is not None else 1)
-    m = min(rows, max(1, CHUNK_BYTES // (8 * prog.n_nodes)))
+    numba = prog.accelerated is not None
+    rows = CHUNK_ROWS * (NUMBA_CHUNK_FACTOR if numba else 1)
+    budget = CHUNK_BYTES * (NUMBA_BYTES_FACTOR if numba else 1)
+    m = min(rows, max(1, budget // (8 * prog.n_nodes)))
     if jacobian:
         m = min(m, max(1, JACOBIAN_BYTES // (8 * K * max(1, Pn))))
     if hessian:

@@ -1,5 +1,6 @@
 """Inference that stays valid where the weights are not identified: per-row scores, the robust
-(sandwich) covariance, Wald tests of estimable hypotheses and delta-method predictions.
+(sandwich) covariance, the penalised estimator's covariance and effective degrees of freedom,
+Wald tests of estimable hypotheses, and delta-method predictions and functionals.
 
 Everything here works on the *identified subspace* of the information (the information rule's
 generalised inverse, `symmle._information`): a linear function ``c·θ`` is estimable when ``c``
@@ -7,7 +8,10 @@ is orthogonal to the information's null space, and then its variance ``cᵀ I⁻
 for every generalised inverse ``I⁻``. The regression function ``f(x; θ)`` is invariant under
 every symmetry of the network, so its gradient is orthogonal to every symmetry direction: a
 prediction stays estimable when the weights are not, as long as the null space holds only
-symmetry directions (and not, say, a reducible truth's extra directions).
+symmetry directions (and not, say, a reducible truth's extra directions). Estimable functions
+use a generalised inverse *without* the NaN mask of unidentified parameters
+(`restricted_cov(..., mask=False)`): a combination of unidentified parameters (all weights of a
+ReLU unit, say) can be estimable, and zeroing their rows would understate its variance.
 """
 
 from __future__ import annotations

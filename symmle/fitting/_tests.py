@@ -56,7 +56,9 @@ def lr_test(restricted, full, method: str = "chi2", *, n_boot: int = 199, rng=No
     """Likelihood-ratio test of a restricted fit against a full one on the same data.
 
     ``statistic = 2 (ℓ̂_full − ℓ̂_restricted)``; ``df`` is the difference of the identified
-    ranks of the two informations.
+    ranks of the two informations (when the full fit identifies no more parameters than the
+    restricted one — a reducible point — the χ² p-value is NaN, with a warning; the bootstrap
+    still applies).
 
     Parameters
     ----------
@@ -97,19 +99,28 @@ def lr_test(restricted, full, method: str = "chi2", *, n_boot: int = 199, rng=No
         raise SymmleValueError("restricted and full must be fitted to the same rows and y")
     if method not in ("chi2", "bootstrap"):
         raise SymmleValueError(f"method must be 'chi2' or 'bootstrap', got {method!r}")
-    df = full.rank_verdict.rank - restricted.rank_verdict.rank
-    if df < 1:
+    if full.n_params <= restricted.n_params:
         raise SymmleValueError(
-            f"the full model identifies {full.rank_verdict.rank} parameters and the restricted "
-            f"{restricted.rank_verdict.rank}: the full one must identify more to be tested")
+            f"the full model has {full.n_params} parameters and the restricted "
+            f"{restricted.n_params}: the full one must be the bigger model")
+    df = full.rank_verdict.rank - restricted.rank_verdict.rank
     stat = max(0.0, 2.0 * (full.loglik - restricted.loglik))
     singular = _singular_nesting(restricted, full)
     note = ("the restricted model is a singular point of the full one (fewer hidden units): "
             "the χ² reference does not hold there (Fukumizu 2003); use method='bootstrap'"
             if singular else "")
+    if df < 1:
+        # the full fit sits where it identifies no more than the restricted one (a reducible
+        # point: a unit switched off or duplicated): no χ² reference at all
+        note = "; ".join(filter(None, [note, (
+            f"the full fit identifies {full.rank_verdict.rank} parameters, no more than the "
+            f"restricted one ({restricted.rank_verdict.rank}): it sits at a singular point, "
+            f"where the χ² reference has no degrees of freedom; use method='bootstrap'")]))
     if method == "chi2":
-        if singular:
+        if singular or df < 1:
             warnings.warn(note, NonIdentifiableWarning, stacklevel=2)
+        if df < 1:
+            return TestResult(statistic=stat, df=df, pvalue=math.nan, method="chi2", note=note)
         if restricted.penalty or full.penalty:
             note = "; ".join(filter(None, [note, (
                 "penalised fits: the statistic compares the log-likelihoods at the penalised "

@@ -28,7 +28,7 @@ from .._checks import json_dumps
 from ..architecture import Architecture
 from ..compiled import threads
 from .._information import information_rank
-from ..errors import SymmleError, require
+from ..errors import SymmleError, SymmleValueError, require
 from ..families import family_from_dict
 from ..fitting._root import information_root
 from ..fitting import fit
@@ -46,6 +46,10 @@ except ImportError:  # pragma: no cover - installed with the parallel and test e
 #: proven: the record says so (``align_optimal``) and keeps the certified lower bound.
 STUDY_ALIGN_MAX_NODES = 5_000
 STUDY_ALIGN_TIME_LIMIT = 5.0
+
+#: seconds to wait for a Dask scheduler given by its address to answer (distributed's own
+#: default, 30 s, would look like a hang for an address where nothing listens).
+DASK_CONNECT_TIMEOUT = 10
 
 #: how many models and test sets a process keeps: a worker serves one study at a time, and a
 #: few cover a session that alternates between studies without holding on to old ones.
@@ -192,12 +196,23 @@ def run_joblib(config: dict, todo, n_jobs: int):
                         for n, rep in todo)
 
 
+def _connect(distributed, address: str):
+    """A Client of the scheduler at ``address``, or a `SymmleValueError` naming it (a malformed
+    address, or no scheduler answering within `DASK_CONNECT_TIMEOUT` seconds)."""
+    try:
+        return distributed.Client(address, timeout=DASK_CONNECT_TIMEOUT)
+    except (ValueError, TypeError, OSError, TimeoutError) as exc:
+        raise SymmleValueError(
+            f"client: cannot connect to a Dask scheduler at {address!r:.80} ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); pass its address as 'tcp://host:port'") from None
+
+
 def run_dask(config: dict, todo, client):
     """Run the tasks on a Dask cluster (a Client, or a scheduler address), yielding records."""
     distributed = require("distributed", "parallel")
     own = isinstance(client, str)
     if own:
-        client = distributed.Client(client)
+        client = _connect(distributed, client)
     token = config_token(config)
     futures = [client.submit(_run_task, config, n, rep, key=f"symmle-study-{token}-{n}-{rep}")
                for n, rep in todo]

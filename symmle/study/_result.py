@@ -79,6 +79,9 @@ def _check_model_spec(spec) -> None:
     """A study's model description must rebuild a model (architecture and family)."""
     if set(spec) != {"architecture", "family"}:
         raise PersistenceError("study: 'model' must hold exactly 'architecture' and 'family'")
+    family = spec["family"]
+    if not isinstance(family, dict) or not isinstance(family.get("name"), str):
+        raise PersistenceError("study: 'model.family' must be an object with a string 'name'")
     try:
         Model(Architecture.from_dict(spec["architecture"]), family_from_dict(spec["family"]))
     except (SymmleTypeError, SymmleValueError) as exc:

@@ -21,10 +21,10 @@ from ._structure import _Structure
 __all__ = ["quotient_graph", "quotient_transversals", "QUOTIENT_MAX_WORK"]
 
 #: The most work (isomorphism tests times the quotient graph's size squared: each test refines
-#: colours over the graph) the automorphism search may do: 40 identical two-unit branches take
-#: 4.9e6 units, some 6 s; a much more symmetric quotient graph is refused rather than searched
-#: for minutes (issue 17 §6).
-QUOTIENT_MAX_WORK = 5_000_000
+#: colours over the graph) the automorphism search may do: 30 identical two-unit branches take
+#: 1.6e6 units, a few seconds; a more symmetric quotient graph is refused rather than searched
+#: for minutes (the work grows as the fourth power of the number of branches; issue 17 §6).
+QUOTIENT_MAX_WORK = 2_000_000
 
 
 def quotient_graph(st: _Structure) -> tuple[list, list[list[int]], list[list[int]]]:

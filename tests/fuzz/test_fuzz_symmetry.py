@@ -124,8 +124,9 @@ def test_symmetry_group(arch, data, rank, rng, limit):
 
 @examples(weight=3)
 @given(arch=SYMMETRY_ARCHS, data=hst.data(), max_items=hst.one_of(hst.integers(0, 8), counts),
-       perm=hst.one_of(hst.none(), hst.just("swap"), scalars, hst.dictionaries(scalars, scalars,
-                                                                              max_size=2)),
+       perm=hst.one_of(hst.none(), hst.just("swap"), scalars, hst.dictionaries(
+           hst.one_of(hst.sampled_from(["h1_1", "h1_2", "x1", "y"]), hst.integers(), hst.text()),
+           scalars, max_size=2)),
        flips=hst.one_of(hst.none(), hst.just("first"), scalars,
                         hst.lists(hst.sampled_from(["h1_1", "x1", "y", 3]), max_size=2)))
 def test_param_transform(arch, data, max_items, perm, flips):
@@ -256,7 +257,7 @@ def test_continuous_symmetries_and_reduction(name, data, kind, with_model, tol):
     theta = data.draw(thetas(P, kind)) if kind != "valid" else data.draw(small_thetas(P))
 
     def check_directions(V):
-        if kind == "invalid":
+        if kind == "invalid" and (with_model or not _arch_accepts(theta, P)):
             _refused(V)
         if kind == "valid":
             assert V.shape[0] == P
@@ -271,11 +272,12 @@ def test_continuous_symmetries_and_reduction(name, data, kind, with_model, tol):
         check=check_directions, args=(name, theta), promised=kind != "lenient")
 
     run("is_reducible", lambda: sm.is_reducible(target, theta, tol=tol), args=(name, theta, tol),
-        check=lambda r: None if isinstance(r, bool) and kind != "invalid" else _refused(r),
+        check=lambda r: None if isinstance(r, bool) and (kind != "invalid" or (
+            not with_model and _arch_accepts(theta, P))) else _refused(r),
         promised=kind != "lenient", known=known.identifiability)
 
     def check_reduce(out):
-        if kind == "invalid":
+        if kind == "invalid" and (with_model or not _arch_accepts(theta, P)):
             _refused(out)
         small, small_theta = out
         small = small.architecture if isinstance(small, sm.Model) else small
