@@ -30,12 +30,13 @@ threading layer.
 
 Run:  python benchmarks/bench_compiled.py [--n 100000] [--repeat 5] [--rounds 3] [--threads N] [--settle 0.2]
                                           [--backend numpy|numba|both] [--protocol warm|cold]
-                                          [--net 2,3,1 ...]
+                                          [--net 2,3,1 ...] [--blas-threads N]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
 
@@ -227,8 +228,16 @@ def main(argv=None):
                     help="symmle's threads for row chunks (default: automatic)")
     ap.add_argument("--backend", choices=("numpy", "numba", "both"), default="both",
                     help="symmle backend(s) to time (both: numba too when installed)")
+    ap.add_argument("--blas-threads", type=int, default=None,
+                    help="the caller's BLAS thread count for the whole run (threadpoolctl; "
+                         "default: BLAS's own)")
     args = ap.parse_args(argv)
-    with sm.compiled.threads(args.threads):
+    with contextlib.ExitStack() as stack:
+        if args.blas_threads is not None:
+            from threadpoolctl import threadpool_limits
+
+            stack.enter_context(threadpool_limits(args.blas_threads, user_api="blas"))
+        stack.enter_context(sm.compiled.threads(args.threads))
         run(args, ap)
 
 
