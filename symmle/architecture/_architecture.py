@@ -429,7 +429,7 @@ class Architecture:
         --------
         >>> print(sm.mlp(1, 1, 1).to_mermaid())
         graph LR
-            %%{init: {"htmlLabels": false, "flowchart": {"htmlLabels": false, "rankSpacing": 90, "nodeSpacing": 50}}}%%
+            %%{init: {"htmlLabels": false, "flowchart": {"htmlLabels": false, "rankSpacing": 170, "nodeSpacing": 50}}}%%
             %% Input layer
             x1["x₁<br>input 1"]
             %% Hidden layer 1

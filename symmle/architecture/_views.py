@@ -52,7 +52,7 @@ MERMAID_MAX_LABELLED_EDGES = 36
 #: as an ``<img>``); wider spacing between layers so that edge labels do not overlap.
 #: ``htmlLabels`` is read at the top level by mermaid 11 and under ``flowchart`` by mermaid 10.
 _MERMAID_INIT = ('%%{init: {"htmlLabels": false, "flowchart": {"htmlLabels": false, '
-                 '"rankSpacing": 90, "nodeSpacing": 50}}}%%')
+                 '"rankSpacing": 170, "nodeSpacing": 50}}}%%')
 
 
 #: characters that would end or open markup inside a quoted mermaid label, as mermaid's own
