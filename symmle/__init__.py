@@ -52,6 +52,15 @@ from .identifiability import (
     regularity,
 )
 from .model import Model
+from .singular import (
+    LearningCoefficient,
+    LearningCoefficientEstimate,
+    learning_coefficient,
+    learning_coefficient_theory,
+    population_kl,
+    population_kl_function,
+    rrr_learning_coefficient,
+)
 from .study import StudyResult, consistency_study
 from .symmetry import (
     ParamTransform,
@@ -105,6 +114,13 @@ __all__ = [
     "OptimaClusters",
     "consistency_study",
     "StudyResult",
+    "rrr_learning_coefficient",
+    "learning_coefficient_theory",
+    "learning_coefficient",
+    "LearningCoefficient",
+    "LearningCoefficientEstimate",
+    "population_kl",
+    "population_kl_function",
     "symmetry_group",
     "SymmetryGroup",
     "ParamTransform",
