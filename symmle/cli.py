@@ -27,6 +27,7 @@ from .fitting import fit
 from .identifiability import identifiability, regularity
 from .identifiability._reduction import reduction_reasons  # the reasons in words, not public
 from .model import Model
+from .singular import learning_coefficient, learning_coefficient_theory, rrr_learning_coefficient
 from .study import (
     QUICK_REPS,
     QUICK_SIZES,
@@ -197,6 +198,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_nonneg_int, default=0,
                    help="random seed of the data, the fits and a drawn θ* (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser(
+        "lambda", help="the learning coefficient λ of a singular (or regular) truth",
+        description="The learning coefficient λ and its multiplicity m (Bayes free energy "
+                    "n L_n + λ log n − (m − 1) log log n): exact where theory knows it — a linear "
+                    "network without biases and a true rank (reduced-rank regression, Aoyagi & "
+                    "Watanabe 2005), or a regular truth (λ = d/2) — and, with --estimate, "
+                    "estimated from simulated data with HMC on the exact score.")
+    _arch_args(p, family=False, default_arch="2-3-1")
+    p.add_argument("--true-rank", type=_nonneg_int, default=None,
+                   help="rank of the true linear map (identity activation, one hidden layer; the "
+                        "network is built without biases)")
+    p.add_argument("--sigma", type=_positive_float, default=1.0,
+                   help="known noise sd of the Gaussian output (default %(default)s)")
+    p.add_argument("--estimate", action="store_true",
+                   help="also estimate λ from --n simulated rows (needs symmle[singular])")
+    p.add_argument("--method", choices=("wbic", "local"), default="wbic",
+                   help="estimator for --estimate (default %(default)s)")
+    p.add_argument("--n", type=_positive_int, default=10_000,
+                   help="rows simulated for --estimate (default %(default)s)")
+    p.add_argument("--chains", type=_positive_int, default=2,
+                   help="HMC chains for --estimate (default %(default)s)")
+    p.add_argument("--draws", type=_positive_int, default=500,
+                   help="draws per chain after as many warm-up steps (default %(default)s)")
+    p.add_argument("--seed", type=_nonneg_int, default=0,
+                   help="random seed of a drawn truth, the data and the sampler (default 0)")
 
     p = sub.add_parser("mermaid", help="print the network as a mermaid diagram")
     _arch_args(p, family=False)
@@ -479,12 +506,64 @@ def _cmd_study(args):
         print(f"table written to {args.csv}")
 
 
+def _rank_r_truth(widths, r, rng) -> np.ndarray:
+    """θ of a bias-free linear M-H-N network whose product W2·W1 has rank exactly r: the first
+    r hidden units carry generic weights, the others are switched off (zero weights)."""
+    M, H, N = widths
+    W1, W2 = np.zeros((H, M)), np.zeros((N, H))
+    W1[:r] = rng.normal(size=(r, M))
+    W2[:, :r] = rng.normal(size=(N, r))
+    return np.concatenate([W1.ravel(), W2.ravel()])
+
+
+def _cmd_lambda(args):
+    widths = parse_widths(args.arch)
+    rng = np.random.default_rng(args.seed)
+    if args.true_rank is not None:
+        if args.activation != "identity" or len(widths) != 3:
+            raise SymmleValueError("--true-rank applies to a linear network with one hidden "
+                                   "layer: --activation identity and --arch M-H-N")
+        M, H, N = widths
+        lam, m = rrr_learning_coefficient(M, N, H, args.true_rank)
+        model = Model(mlp(*widths, activation="identity", bias=False), Gaussian(sigma=args.sigma))
+        theta = _rank_r_truth(widths, args.true_rank, rng)
+        print(f"{model!r}, true rank {args.true_rank}: reduced-rank regression "
+              f"(Aoyagi & Watanabe 2005)")
+        print(f"λ = {lam} = {float(lam):.6g}, multiplicity m = {m}   "
+              f"(a regular model would have d/2 = {model.n_params / 2:g})")
+    else:
+        model = Model(mlp(*widths, activation=args.activation), Gaussian(sigma=args.sigma))
+        if widths == SEED_WIDTHS and args.activation == "tanh":
+            theta, where = SEED_THETA, "the fixed truth symmle.study.SEED_THETA"
+        else:
+            theta = model.random_params(args.seed, scale=TRUTH_SCALE)
+            where = f"drawn by Model.random_params(seed={args.seed}, scale={TRUTH_SCALE:g})"
+        print(f"{model!r}, θ* {where}")
+        rec = learning_coefficient_theory(model, theta)
+        if rec is None:
+            print("λ: no exact value known for this network and truth (not a reduced-rank "
+                  "regression, and not certified regular); use --estimate")
+        else:
+            print(f"λ = {rec.lambda_} = {float(rec.lambda_):.6g}, multiplicity m = "
+                  f"{rec.multiplicity}   (case: {rec.case}; {rec.reference})")
+    if args.estimate:
+        X, y = model.simulate(theta, n=args.n, rng=rng)
+        est = learning_coefficient(model, X, y, theta=theta if args.method == "local" else None,
+                                   method=args.method, rng=args.seed, n_chains=args.chains,
+                                   n_warmup=args.draws, n_draws=args.draws)
+        d = est.diagnostics
+        print(f"estimate ({args.method}, n = {args.n}): λ̂ = {est.estimate:.4g} ± "
+              f"{est.stderr:.2g}   (R-hat {d['rhat']:.3f}, ESS {d['ess']:.0f}, "
+              f"acceptance {d['acceptance']:.2f}, divergences {d['divergences']})")
+
+
 def _cmd_mermaid(args):
     print(mlp(*parse_widths(args.arch), activation=args.activation).to_mermaid(labels=args.labels))
 
 
 _COMMANDS = {"derive": _cmd_derive, "symmetry": _cmd_symmetry, "identify": _cmd_identify,
-             "fit": _cmd_fit, "study": _cmd_study, "mermaid": _cmd_mermaid}
+             "fit": _cmd_fit, "study": _cmd_study, "lambda": _cmd_lambda,
+             "mermaid": _cmd_mermaid}
 
 
 def _format_warning(message, category, *args, **kwargs) -> str:
