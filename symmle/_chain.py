@@ -5,7 +5,8 @@ Every unit ``v`` is two program variables: its pre-activation
 nonlinear pieces are the activations, and their first two derivatives come
 from sympy: ``sympy.diff`` of the registry's sympy form, rewritten through
 ``h = σ(z)`` where that shortens it (``tanh' = 1 - h²``), lambdified once per
-activation (`activation_pieces`).
+activation (`activation_pieces`); numerically, an activation's own stable forms from the
+pre-activation replace them where it has some (tanh: ``sech²(z)``, not ``1 - h²``).
 
 `symbolic_gradient` and `symbolic_jacobian` are the reverse accumulation on sympy
 expressions that `symmle.model.Model` builds its score and Jacobian from:
@@ -57,10 +58,14 @@ class ActivationPieces:
     linear: bool
 
 
-def _piece(expr, z, h):
+def _piece(expr, z, h, of_z=None):
+    """The piece of ``expr``; numerically ``of_z(z)`` when given (the activation's stable form
+    of the derivative from the pre-activation, `symmle.activations.Activation.numpy_d1`)."""
     expr = sp.sympify(expr)
     if not expr.free_symbols:
         return _Piece(expr, (z, h), None, float(expr))
+    if of_z is not None:
+        return _Piece(expr, (z, h), lambda zv, hv: of_z(zv), None)
     return _Piece(expr, (z, h), sp.lambdify((z, h), expr, modules=_MODULES), None)
 
 
@@ -86,8 +91,8 @@ def activation_pieces(name: str) -> ActivationPieces:
     d2 = sp.diff(d1, z)
     if f != z:
         d1, d2 = d1.subs(f, h), d2.subs(f, h)
-    return ActivationPieces(name, act.numpy, _piece(d1, z, h), _piece(d2, z, h),
-                            act.linear)
+    return ActivationPieces(name, act.numpy, _piece(d1, z, h, act.numpy_d1),
+                            _piece(d2, z, h, act.numpy_d2), act.linear)
 
 
 def symbolic_preactivations(arch) -> dict:

@@ -272,6 +272,39 @@ NUMPY_FUNCTIONS: dict[str, Callable] = {
 }
 
 
+def tanh_d1(z):
+    """``tanh'(z) = sech²(z) = 4e/(1 + e)²`` with ``e = exp(−2|z|)``: from the pre-activation, so
+    that a saturated unit keeps its digits (``1 − tanh²(z)`` is 0 for |z| > 19.1, where the
+    truth is ≈ 4e^{−2|z|}), and no overflow (e ≤ 1).
+
+    Examples
+    --------
+    >>> from symmle.activations import tanh_d1
+    >>> float(tanh_d1(31.0)), float(1 - np.tanh(31.0) ** 2)
+    (4.740259456935924e-27, 0.0)
+    """
+    e = np.exp(-2.0 * np.abs(np.asarray(z, dtype=float)))
+    return 4.0 * e / ((1.0 + e) * (1.0 + e))
+
+
+def tanh_d2(z):
+    """``tanh''(z) = −2 tanh(z) sech²(z)``, from the pre-activation (as `tanh_d1`)."""
+    return -2.0 * np.tanh(z) * tanh_d1(z)
+
+
+def sigmoid_d1(z):
+    """``σ'(z) = σ(z)σ(−z) = e/(1 + e)²`` with ``e = exp(−|z|)``: from the pre-activation
+    (``h(1 − h)`` is 0 for z > 36.7, where the truth is ≈ e^{−z})."""
+    e = np.exp(-np.abs(np.asarray(z, dtype=float)))
+    return e / ((1.0 + e) * (1.0 + e))
+
+
+def sigmoid_d2(z):
+    """``σ''(z) = σ'(z)(σ(−z) − σ(z)) = −σ'(z) tanh(z/2)``, from the pre-activation."""
+    z = np.asarray(z, dtype=float)
+    return -sigmoid_d1(z) * np.tanh(0.5 * z)
+
+
 @dataclass(frozen=True)
 class Activation:
     """An activation function with its symbolic and numeric forms and its symmetries.
@@ -299,6 +332,11 @@ class Activation:
     polynomial_degree : int or None
         ``r`` when ``σ(z) = z^r`` (the registry's polynomial activations are monomials, so
         ``σ(λz) = λ^r σ(z)`` for every real λ); None for every non-polynomial activation.
+    numpy_d1, numpy_d2 : callable or None
+        ``ndarray -> ndarray``: σ' and σ'' as numerically stable functions of the
+        pre-activation z, used by the numeric programs instead of the forms sympy derives
+        (which are written through ``h = σ(z)`` and cancel where σ saturates: ``1 − h²``);
+        None (the default) to use the derived forms.
 
     References
     ----------
@@ -314,10 +352,16 @@ class Activation:
     linear: bool = False
     affine_flip: object = None
     polynomial_degree: int | None = None
+    numpy_d1: Callable | None = field(default=None, repr=False, compare=False)
+    numpy_d2: Callable | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise SymmleTypeError(f"Activation name must be a non-empty str, got {self.name!r}")
+        for what in ("numpy_d1", "numpy_d2"):
+            if getattr(self, what) is not None and not callable(getattr(self, what)):
+                raise SymmleTypeError(f"activation {self.name!r}: {what} must be callable or "
+                                      f"None, got {type(getattr(self, what)).__name__}")
         for what in ("sympy", "numpy"):
             if not callable(getattr(self, what)):
                 raise SymmleTypeError(f"activation {self.name!r}: {what} must be callable, got "
@@ -391,8 +435,10 @@ _REGISTRY: dict[str, Activation] = {
     for a in [
         Activation("identity", lambda z: z, lambda z: np.asarray(z, dtype=float),
                    flip=(0, -1), positively_homogeneous=True, linear=True, affine_flip=2),
-        Activation("tanh", sp.tanh, np.tanh, flip=(0, -1)),
-        Activation("sigmoid", sigmoid, sps.expit, flip=(1, -1)),
+        Activation("tanh", sp.tanh, np.tanh, flip=(0, -1), numpy_d1=tanh_d1,
+                   numpy_d2=tanh_d2),
+        Activation("sigmoid", sigmoid, sps.expit, flip=(1, -1), numpy_d1=sigmoid_d1,
+                   numpy_d2=sigmoid_d2),
         Activation("relu", relu, NUMPY_FUNCTIONS["relu"], positively_homogeneous=True,
                    affine_flip=1),
         Activation("leaky_relu", leaky_relu, NUMPY_FUNCTIONS["leaky_relu"],

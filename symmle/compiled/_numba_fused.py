@@ -5,6 +5,10 @@ the one-output Fisher information each as one numba kernel per chunk of rows; ev
 is one fused multiply-add pass over a tile of rows that stays in the L1 cache. Each
 kernel runs its blocks of rows (`symmle.compiled._numba_blocks`) on numba's threads in
 its parallel form.
+The reverse pass takes σ' of tanh and sigmoid from the pre-activation (`d1_row`: sech²(a),
+not 1 − h²). numba's disk cache knows a kernel by its own module's source only, not by the
+helpers it inlines from `symmle.compiled._numba_kernels`: a change there must come with a
+change here (this note changed with the derivatives), or stale kernels are loaded.
 """
 
 from __future__ import annotations

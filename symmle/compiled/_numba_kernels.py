@@ -21,8 +21,10 @@ becomes SIMD code. Against mpmath the error stays within 2.3 ulp (tanh),
 ``tanh(−0.0) = −0.0`` (``tests/test_numba.py``). Only ``contract`` (fused
 multiply–add) is allowed of the fast-math flags, except in the sums, which may
 reassociate within one call (their order is fixed by their length). The
-activation derivatives used by the reverse pass (``1 − h²`` for tanh,
-``h(1 − h)`` for sigmoid) are fused with the product by the adjoint.
+activation derivatives used by the reverse pass are computed from the
+pre-activation (``sech²(a) = 4e/(1 + e)²`` with ``e = exp(−2|a|)`` for tanh,
+``e/(1 + e)²`` with ``e = exp(−|a|)`` for sigmoid: ``1 − h²`` and ``h(1 − h)``
+lose every digit where the unit saturates) and fused with the product by the adjoint.
 
 Every kernel releases the GIL. They are compiled on first use and cached on disk
 by numba where it can write its cache. Nothing here is imported unless the numba
@@ -230,14 +232,17 @@ def act_row(code, a, h, bias):
 
 @jit(inline=True)
 def d1_row(code, a, h, adj):
-    """``adj *= σ'(a)`` given ``h = σ(a)`` (relu'(0) = 0, as `symmle.activations`)."""
+    """``adj *= σ'(a)`` given ``h = σ(a)`` (relu'(0) = 0, as `symmle.activations`); tanh and
+    sigmoid from ``a`` alone."""
     n = a.shape[0]
     if code == 0:
-        for r in range(n):
-            adj[r] *= 1.0 - h[r] * h[r]
+        for r in range(n):  # sech²(a) = 4e/(1 + e)², e = exp(−2|a|): 1 − h² cancels
+            e = _exp(-2.0 * abs(a[r]))
+            adj[r] *= 4.0 * e / ((1.0 + e) * (1.0 + e))
     elif code == 1:
-        for r in range(n):
-            adj[r] *= h[r] * (1.0 - h[r])
+        for r in range(n):  # σ(a)σ(−a) = e/(1 + e)², e = exp(−|a|): h(1 − h) cancels
+            e = _exp(-abs(a[r]))
+            adj[r] *= e / ((1.0 + e) * (1.0 + e))
     elif code == 2:
         for r in range(n):
             s = _sigmoid(a[r])

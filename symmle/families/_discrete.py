@@ -18,6 +18,39 @@ from ._base import Family, _as_float_y, _diag_weight
 
 __all__ = ["Bernoulli", "Poisson", "Categorical"]
 
+#: the η above which Poisson's derivatives are scaled by e^{−max η} (`Poisson.log_scale`):
+#: e^η ≈ 1e130 still leaves ~10¹⁷⁸ of headroom for the products with ∂η/∂θ and the sums.
+POISSON_SCALE_FROM = 300.0
+
+
+def _softmax_parts(logits):
+    """``(p, q)`` (n, K): the softmax of the logits and ``q = 1 − p``, each to full relative
+    accuracy. Only the largest logit's class can have ``p > 1/2``; its ``q`` is the sum of the
+    others' probabilities (``1 − p`` rounded loses every digit where it dominates)."""
+    rows = np.arange(logits.shape[0])
+    top = np.argmax(logits, axis=1)
+    e = np.exp(logits - logits[rows, top][:, None])  # ≤ 1: no overflow
+    e[rows, top] = 0.0
+    rest = e.sum(axis=1)  # Σ_{j ≠ top} e^{η_j − η_top}
+    e[rows, top] = 1.0
+    total = 1.0 + rest
+    p = e / total[:, None]
+    q = 1.0 - p
+    q[rows, top] = rest / total
+    return p, q
+
+
+def _log_softmax(logits):
+    """``log p`` (n, K) of the softmax: ``η_k − η_top − log1p(Σ_{j ≠ top} e^{η_j − η_top})``,
+    to full relative accuracy also for a dominant class (``log Σ e^{η_j − η_top}`` rounds the
+    sum 1 + tiny to 1, and ``log p_top`` to 0; e.g. −1.8e-35 for logits (0, 80))."""
+    rows = np.arange(logits.shape[0])
+    top = np.argmax(logits, axis=1)
+    shifted = logits - logits[rows, top][:, None]
+    e = np.exp(shifted)
+    e[rows, top] = 0.0
+    return shifted - np.log1p(e.sum(axis=1))[:, None]
+
 
 @dataclass(frozen=True, repr=False)
 class Bernoulli(Family):
@@ -124,7 +157,8 @@ class Poisson(Family):
         return arr
 
     def mean(self, eta, extra):
-        return np.exp(eta)
+        with np.errstate(over="ignore"):  # exp(η) = +inf for η > 709.78 is the right value
+            return np.exp(eta)
 
     def loglik_rows(self, eta, y, extra):
         # y*eta - exp(eta): where y = 0 the product is 0 even for huge |eta|.
@@ -135,6 +169,25 @@ class Poisson(Family):
     def weight(self, eta, extra):
         with np.errstate(over="ignore"):
             return _diag_weight(np.exp(eta))
+
+    # The scaled derivatives (e^{−M} times grad_eta, hess_eta, weight) let a sum over rows
+    # overflow to the infinity of its sign: CompiledModel sums them and multiplies by e^M last
+    # (issue 17 §2; needs `Family` defaults and the compiled model's reduction to call them).
+    def log_scale(self, eta):
+        # the largest η once e^η may overflow in a product with ∂η/∂θ: then e^{η − M} ≤ 1
+        # (an infinite η is left to overflow as it does unscaled)
+        top = float(np.max(eta, initial=-np.inf))
+        return top if POISSON_SCALE_FROM < top < math.inf else 0.0
+
+    def grad_eta_scaled(self, eta, y, extra, log_scale):
+        # e^{−M}(y − e^η) = y e^{−M} − e^{η − M}
+        return y * math.exp(-log_scale) - np.exp(eta - log_scale)
+
+    def hess_eta_scaled(self, eta, y, extra, log_scale):
+        return -self.weight_scaled(eta, extra, log_scale)
+
+    def weight_scaled(self, eta, extra, log_scale):
+        return _diag_weight(np.exp(eta - log_scale))
 
     def sample(self, eta, extra, rng):
         if np.max(eta) > 42.0:
@@ -215,12 +268,21 @@ class Categorical(Family):
         p = sps.softmax(self._logits(eta), axis=1)
         return p[:, 1:] if self.reference else p
 
+    def _probs_and_rest(self, eta):
+        """``(p, q, √p₀)``: the probabilities ``p`` and ``q = 1 − p`` (n, k) of the classes that
+        have an output, each to full relative accuracy (`_softmax_parts`), and √p₀ (n,) of the
+        reference class (0 without one)."""
+        p, q = _softmax_parts(self._logits(eta))
+        if not self.reference:
+            return p, q, np.zeros(p.shape[0])
+        return p[:, 1:], q[:, 1:], np.sqrt(p[:, 0])
+
     def compactness_words(self):
         return Bernoulli.compactness_words(self)
 
     def degenerate_rows(self, eta, y, eps):
         # log P(observed class) within eps of 0: 1 - p_obs < eps, computed as -expm1(log p_obs)
-        log_p = sps.log_softmax(self._logits(eta), axis=1)[np.arange(eta.shape[0]), y]
+        log_p = _log_softmax(self._logits(eta))[np.arange(eta.shape[0]), y]
         return -np.expm1(log_p) < eps
 
     def check_outputs(self, k):
@@ -290,27 +352,39 @@ class Categorical(Family):
         return sps.softmax(self._logits(eta), axis=1)
 
     def loglik_rows(self, eta, y, extra):
-        return sps.log_softmax(self._logits(eta), axis=1)[np.arange(eta.shape[0]), y]
+        return _log_softmax(self._logits(eta))[np.arange(eta.shape[0]), y]
 
     def grad_eta(self, eta, y, extra):
-        return self.y_values(y, eta.shape[1]) - self._output_probs(eta)
+        # y_k − p_k: 1 − p_k is q_k, not 1 − p_k rounded (0 for a class with p_k > 1 − 2⁻⁵³)
+        p, q, _ = self._probs_and_rest(eta)
+        return np.where(self.y_values(y, eta.shape[1]) == 1.0, q, -p)
 
     def hess_eta(self, eta, y, extra):
         return -self.weight(eta, extra)
 
     def weight(self, eta, extra):
-        p = self._output_probs(eta)
-        return _diag_weight(p) - p[:, :, None] * p[:, None, :]
+        # diag(p) − ppᵀ with the diagonal p_k q_k (q_k = 1 − p_k = Σ_{j≠k} p_j to full
+        # accuracy): the rounded p_k − p_k² is 0 (or negative) for a dominant class, and the
+        # matrix then is not PSD; this one is diagonally dominant, as the truth
+        p, q, _ = self._probs_and_rest(eta)
+        out = -p[:, :, None] * p[:, None, :]
+        idx = np.arange(p.shape[1])
+        out[:, idx, idx] = p * q
+        return out
 
     def weight_root(self, eta, extra):
         # B = diag(√p)(I − c √p √pᵀ) with c = 1 / (1 + √p₀): (I − c √p √pᵀ)² = I − √p √pᵀ
         # because |√p|² = 1 − p₀, so B Bᵀ = diag(p) − ppᵀ exactly, PSD by construction, no
-        # eigen-decomposition (p₀ = 0, c = 1 without a reference class)
-        probs = sps.softmax(self._logits(eta), axis=1)
-        p = probs[:, 1:] if self.reference else probs
-        c = 1.0 / (1.0 + np.sqrt(probs[:, 0])) if self.reference else np.ones(p.shape[0])
+        # eigen-decomposition (p₀ = 0, c = 1 without a reference class). Its diagonal
+        # √p_k (1 − c p_k) is written √p_k (q_k + √p₀)/(1 + √p₀), which does not cancel for a
+        # dominant class (q_k = 1 − p_k to full accuracy); every other entry is a product
+        p, q, s0 = self._probs_and_rest(eta)
+        c = 1.0 / (1.0 + s0)
         r = np.sqrt(p)
-        return _diag_weight(r) - c[:, None, None] * p[:, :, None] * r[:, None, :]
+        out = -c[:, None, None] * p[:, :, None] * r[:, None, :]
+        idx = np.arange(p.shape[1])
+        out[:, idx, idx] = r * (q + s0[:, None]) * c[:, None]
+        return out
 
     def sample(self, eta, extra, rng):
         p = sps.softmax(self._logits(eta), axis=1)
