@@ -30,11 +30,13 @@ are reduced in order, so every result is bit-identical whatever the number of th
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
 
-from ..errors import DataError, SymmleValueError
+from ..errors import DataError, SymmleTypeError, SymmleValueError
+from ..model import Model
 from ._backend import resolve_backend
 from ._blas import GRAM_BLAS_MIN_PARAMS, gram, weighted_sum
 from ._chunks import plan
@@ -74,6 +76,10 @@ class CompiledModel:
     """
 
     def __init__(self, model, backend=None):
+        if not isinstance(model, Model):
+            raise SymmleTypeError(f"CompiledModel: model must be a Model (sm.Model(arch, "
+                                  f"family)); model.compile() builds one; got "
+                                  f"{type(model).__name__}")
         self.model = model
         #: ``"numpy"`` or ``"numba"`` (see `symmle.compiled.BACKENDS`).
         self.backend = resolve_backend(backend)
@@ -318,11 +324,17 @@ class CompiledModel:
                 elif want_ll:  # the planned chunks' sums, in their order
                     for c in planned:
                         ll += _loglik_sum(fam, eta[c], yc[c], extra)
+                # the family's derivatives times e^{−M} (M = 0 but where they overflow:
+                # `Family.log_scale`); `reduce` multiplies the sums by e^M last
+                M = fam.log_scale(eta) if (want_sc or need_jac) and fused_fi is None else 0.0
+                if M:
+                    weight_of = lambda: fam.weight_scaled(eta, extra, M)  # noqa: E731
+                else:
+                    weight_of = lambda: fam.weight(eta, extra)  # noqa: E731
                 if want_sc or want_he:
-                    g = fam.grad_eta(eta, yc, extra)
+                    g = fam.grad_eta_scaled(eta, yc, extra, M) if M else fam.grad_eta(eta, yc, extra)
                 if fused_fi is None and want_fi and not want_he and K == 1:
-                    fused_fi = prog.fused_fisher(weights, Z, A, fam.weight(eta, extra)[:, 0, 0],
-                                                 par)
+                    fused_fi = prog.fused_fisher(weights, Z, A, weight_of()[:, 0, 0], par)
                 need_jt = want_he or (want_fi and fused_fi is None)
                 Jt = prog.jacobian_t(weights, Z, A, ws, par) if need_jt else None
                 if want_sc:
@@ -335,38 +347,53 @@ class CompiledModel:
                     else:
                         score[:Pn] = prog.grad(weights, Z, A, g, ws, par)
                     if E:
-                        score[Pn:] = fam.grad_extra(eta, yc, extra).sum(axis=0)
+                        score[Pn:] = fam.grad_extra(eta, yc, extra).sum(axis=0) * _unscale(M)
                 if want_fi:
                     fisher = np.zeros((P, P))
                     if fused_fi is not None:
                         fisher[:Pn, :Pn] = fused_fi
                     else:
-                        _accumulate_jwj(fisher, Jt, fam.weight(eta, extra), self._gram)
+                        _accumulate_jwj(fisher, Jt, weight_of(), self._gram)
                     if E:
-                        fisher[Pn:, Pn:] += eta.shape[0] * fam.extra_fisher(eta, extra)
+                        fisher[Pn:, Pn:] += (eta.shape[0] * _unscale(M)
+                                             * fam.extra_fisher(eta, extra))
                 if want_he:
                     hess = np.zeros((P, P))
-                    _accumulate_jwj(hess, Jt, fam.hess_eta(eta, yc, extra), self._gram)
+                    h_eta = (fam.hess_eta_scaled(eta, yc, extra, M) if M
+                             else fam.hess_eta(eta, yc, extra))
+                    _accumulate_jwj(hess, Jt, h_eta, self._gram)
                     hess[:Pn, :Pn] += prog.hessian_g_eta(weights, Z, A, g)
                     if E:
-                        cross = fam.hess_cross(eta, yc, extra)  # (m, K, E)
+                        cross = fam.hess_cross(eta, yc, extra) * _unscale(M)  # (m, K, E)
                         c = np.einsum("kpm,mke->pe", Jt, cross)
                         hess[:Pn, Pn:] += c
                         hess[Pn:, :Pn] += c.T
-                        hess[Pn:, Pn:] += fam.hess_extra(eta, yc, extra).sum(axis=0)
-            return ll, score, fisher, hess
+                        hess[Pn:, Pn:] += fam.hess_extra(eta, yc, extra).sum(axis=0) * _unscale(M)
+            return ll, score, fisher, hess, M
 
         shapes = {"score": (P,), "fisher": (P, P), "hessian": (P, P)}
         total = {"loglik": 0.0, **{q: np.zeros(shapes[q]) for q in what if q in shapes}}
 
+        scale = [0.0]  # M of the sums in `total` (the largest of the chunks' so far)
+
         def reduce(part):  # in chunk order: the sums do not depend on the thread count
-            ll, score, fisher, hess = part
+            ll, score, fisher, hess, M = part
             total["loglik"] += ll
+            if M > scale[0]:  # the sums so far to the new scale
+                for name in shapes:
+                    if name in total:
+                        total[name] *= math.exp(scale[0] - M)
+                scale[0] = M
+            f = math.exp(M - scale[0]) if M != scale[0] else None
             for name, value in (("score", score), ("fisher", fisher), ("hessian", hess)):
                 if value is not None:
-                    total[name] += value
+                    total[name] += value if f is None else f * value
 
         self._run(chunk, chunks, parallel, reduce, in_kernel, gram=need_jac)
+        if scale[0]:
+            for name in shapes:
+                if name in total:
+                    total[name] = _times_exp(total[name], scale[0])
         return {q: total[q] for q in _QUANTITIES if q in what}
 
     def __repr__(self):
@@ -383,6 +410,19 @@ def _loglik_sum(fam, eta, y, extra) -> float:
     for a in range(0, m, REDUCE_ROWS):
         total += fam.loglik_sum(eta[a:a + REDUCE_ROWS], y[a:a + REDUCE_ROWS], extra)
     return total
+
+
+def _unscale(M):
+    """e^{−M}: what the family's parameter blocks are multiplied by at the chunk's scale."""
+    return math.exp(-M) if M else 1.0
+
+
+def _times_exp(v, M):
+    """``v · e^M`` without forming e^M (which overflows for M > 709.78): ``M = k ln 2 + r``
+    and ``ldexp(v e^r, k)``, so an overflow is the infinity of v's sign and 0 stays 0."""
+    k = math.floor(M / math.log(2.0))
+    with np.errstate(over="ignore"):
+        return np.ldexp(v * math.exp(M - k * math.log(2.0)), k)
 
 
 def _ignore(_):

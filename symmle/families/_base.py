@@ -14,7 +14,7 @@ import sympy as sp
 
 from .._checks import as_real_array
 from ..activations import NUMPY_FUNCTIONS
-from ..errors import DataError, SymmleValueError
+from ..errors import DataError, SymmleTypeError, SymmleValueError
 
 __all__ = ["Family"]
 
@@ -44,6 +44,15 @@ class Family(ABC):
     support_words: ClassVar[str] = ""
     #: the Fisher weight −E[∂²ℓ/∂η²] in words (the regularity table).
     weight_words: ClassVar[str] = ""
+
+    def __new__(cls, *args, **kwargs):
+        # Python's own refusal of an abstract class is a bare TypeError: name the families
+        if getattr(cls, "__abstractmethods__", None):
+            concrete = ", ".join(f"sm.{c.__name__}()" for c in _concrete(Family))
+            missing = ", ".join(sorted(cls.__abstractmethods__))
+            raise SymmleTypeError(f"{cls.__name__} is abstract (it leaves {missing} undefined) "
+                                  f"and cannot be built; use a concrete family: {concrete}")
+        return super().__new__(cls)
 
     # ---- structure
     @property
@@ -164,6 +173,27 @@ class Family(ABC):
     def weight(self, eta, extra) -> np.ndarray:
         """``-E[∂²ℓ/∂η∂ηᵀ]``, shape (n, K, K)."""
 
+    # ---- scaled derivatives: for a family whose η-derivatives overflow inside the promised
+    # range (Poisson: e^η), `log_scale` gives M with the derivatives times e^{−M} finite; the
+    # compiled model sums the scaled values and multiplies by e^M last, so that a sum overflows
+    # to the infinity of its sign (not ∞ − ∞ across rows, nor 0·∞).
+    def log_scale(self, eta) -> float:
+        """M ≥ 0 such that `grad_eta`, `hess_eta` and `weight` times e^{−M} are finite at η
+        (0: no scaling, the default)."""
+        return 0.0
+
+    def grad_eta_scaled(self, eta, y, extra, log_scale: float) -> np.ndarray:
+        """``e^{−M} ∂ℓ/∂η`` (n, K) for ``M = log_scale``."""
+        return math.exp(-log_scale) * self.grad_eta(eta, y, extra)
+
+    def hess_eta_scaled(self, eta, y, extra, log_scale: float) -> np.ndarray:
+        """``e^{−M} ∂²ℓ/∂η∂ηᵀ`` (n, K, K)."""
+        return math.exp(-log_scale) * self.hess_eta(eta, y, extra)
+
+    def weight_scaled(self, eta, extra, log_scale: float) -> np.ndarray:
+        """``e^{−M}`` `weight` (n, K, K)."""
+        return math.exp(-log_scale) * self.weight(eta, extra)
+
     def weight_root(self, eta, extra) -> np.ndarray:
         """A factor ``B`` (n, K, K) with ``B Bᵀ = weight`` per row (for a root of the
         information); from the eigen-decomposition, rounding negatives to 0, unless a family
@@ -226,6 +256,16 @@ class Family(ABC):
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+def _concrete(cls) -> list[type]:
+    """The concrete subclasses of ``cls``, depth first."""
+    out = []
+    for sub in cls.__subclasses__():
+        if not getattr(sub, "__abstractmethods__", None):
+            out.append(sub)
+        out += _concrete(sub)
+    return out
 
 
 _DERIVED_SHAPES = {"grad_eta": ("K",), "hess_eta": ("K", "K"), "grad_extra": ("E",),

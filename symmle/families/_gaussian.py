@@ -75,7 +75,7 @@ class Gaussian(Family):
         return self._sigma_num(extra)
 
     def loglik_constant(self, count, extra):
-        return -count * (math.log(self._sigma_num(extra)) + 0.5 * LOG_2PI)
+        return -count * (self._log_sigma(extra) + 0.5 * LOG_2PI)
 
     def profile_extra(self, rss, count):
         if self.sigma is not None:
@@ -94,7 +94,21 @@ class Gaussian(Family):
         return sp.Rational(repr(self.sigma))
 
     def _sigma_num(self, extra):
-        return self.sigma if self.sigma is not None else float(np.exp(extra[0]))
+        if self.sigma is not None:
+            return self.sigma
+        with np.errstate(over="ignore", under="ignore"):  # log σ beyond ±709: σ is inf or 0
+            return float(np.exp(float(extra[0])))
+
+    def _log_sigma(self, extra) -> float:
+        """log σ, from ``log_sigma`` itself when estimated (σ may be 0 or inf in float64)."""
+        return math.log(self.sigma) if self.sigma is not None else float(extra[0])
+
+    def _inv_var(self, extra) -> float:
+        """1/σ², overflowing to inf (and underflowing to 0) instead of raising: a fit or a
+        profile may try any log σ (`SIGMA_MIN`/`SIGMA_MAX` keep a known σ's in range)."""
+        sig = np.float64(self._sigma_num(extra))
+        with np.errstate(over="ignore", under="ignore", divide="ignore"):
+            return float(1.0 / (sig * sig))
 
     def loglik_expr(self, eta, y, extra):
         if self.sigma is None:
@@ -124,22 +138,29 @@ class Gaussian(Family):
         return eta
 
     def loglik_rows(self, eta, y, extra):
-        sig = self._sigma_num(extra)
-        r = (y - eta) / sig
-        return np.sum(-0.5 * r * r - math.log(sig) - 0.5 * LOG_2PI, axis=1)
+        sig = np.float64(self._sigma_num(extra))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            r = (y - eta) / sig
+            q = r * r
+        if sig == 0.0:   # log σ below -745: a zero residual adds nothing, any other one -inf
+            q = np.where(y == eta, 0.0, q)
+        return np.sum(-0.5 * q - self._log_sigma(extra) - 0.5 * LOG_2PI, axis=1)
 
     def constant_weight(self, extra):
-        return 1.0 / self._sigma_num(extra) ** 2
+        return self._inv_var(extra)
 
     def loglik_sum(self, eta, y, extra):
         # -½‖y − η‖²/σ² − nK (log σ + ½ log 2π): two passes instead of six
-        sig = self._sigma_num(extra)
         r = y - eta
-        return float(-0.5 * np.vdot(r, r) / sig ** 2 - r.size * (math.log(sig) + 0.5 * LOG_2PI))
+        rss = np.vdot(r, r)
+        sig = np.float64(self._sigma_num(extra))
+        with np.errstate(over="ignore", under="ignore", divide="ignore"):
+            scaled = rss / (sig * sig) if rss else 0.0   # 0/0 where σ underflowed to 0
+        return float(-0.5 * scaled - r.size * (self._log_sigma(extra) + 0.5 * LOG_2PI))
 
     def weight(self, eta, extra):
         n, k = eta.shape
-        return np.broadcast_to(np.eye(k) / self._sigma_num(extra) ** 2, (n, k, k))
+        return np.broadcast_to(np.eye(k) * self._inv_var(extra), (n, k, k))
 
     def extra_fisher(self, eta, extra):
         if self.sigma is not None:
@@ -149,5 +170,4 @@ class Gaussian(Family):
     def sample(self, eta, extra, rng):
         y = eta + self._sigma_num(extra) * rng.standard_normal(eta.shape)
         return y[:, 0] if y.shape[1] == 1 else y
-
 

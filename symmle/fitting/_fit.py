@@ -48,6 +48,14 @@ __all__ = ["fit"]
 
 _LSQ_METHODS = ("lm", "trf")
 
+#: The most starts one `fit` runs: each start is a whole optimisation (milliseconds to minutes),
+#: so more is days of work nobody meant; refused up front instead of spawning 10²⁰ generators.
+MAX_STARTS = 10_000
+
+#: scipy's optimisers pass their iteration limit to C as an ``int``: a larger ``max_iter`` is
+#: handed on as this (no run gets near it; ``scoring`` stops on its own, see `_scoring`).
+_SCIPY_MAX_ITER = 2 ** 31 - 1
+
 
 def _start_generators(rng, n):
     """``n`` independent generators spawned from ``rng`` (reproducible for a seed)."""
@@ -137,7 +145,8 @@ def _run_method(pb, theta0, method, tol, max_iter):
                 return np.vstack([pb.residual_jacobian(tn), rows])
 
         r = opt.least_squares(res_fn, tn0, jac=jac_fn, method=method,
-                              ftol=tol, xtol=tol, gtol=tol, x_scale="jac", max_nfev=max_iter)
+                              ftol=tol, xtol=tol, gtol=tol, x_scale="jac",
+                              max_nfev=min(max_iter, _SCIPY_MAX_ITER))
         theta = pb.profile_sigma(r.x)
         if theta is None:
             raise FloatingPointError("the residuals are all zero: sigma-hat = 0")
@@ -151,7 +160,7 @@ def _run_method(pb, theta0, method, tol, max_iter):
         # trust-region solvers warn (and report it in status) when a step hits machine precision
         warnings.simplefilter("ignore", RuntimeWarning)
         r = opt.minimize(obj.fun, theta0, method=method, jac=obj.jac, hess=obj.hess,
-                         options={"gtol": tol, "maxiter": max_iter})
+                         options={"gtol": tol, "maxiter": min(max_iter, _SCIPY_MAX_ITER)})
     x = r.x
     if not np.all(np.isfinite(x)) or not (obj.fun(x) <= obj.best_f):
         # the solver ended on a non-finite or worse point (trlib can return NaN steps once the
@@ -199,8 +208,8 @@ def fit(model, X, y, *, start=None, n_starts: int = 1, rng=None, method: str | N
         least squares the ``log_sigma`` entry of a start is ignored (σ is
         profiled out).
     n_starts : int
-        Total number of starts: ``max(n_starts, m)``; starts beyond the explicit
-        ones are drawn by ``model.random_params`` with generators spawned from
+        Total number of starts: ``max(n_starts, m)``, at most `MAX_STARTS`; starts beyond
+        the explicit ones are drawn by ``model.random_params`` with generators spawned from
         ``rng`` (``SeedSequence.spawn``), so the result is reproducible for a
         given seed and independent of anything else.
     rng : Generator, int, SeedSequence or None
@@ -323,13 +332,16 @@ def fit(model, X, y, *, start=None, n_starts: int = 1, rng=None, method: str | N
     tol = check_real(tol, "tol", minimum=0.0, maximum=1.0, strict_minimum=True,
                      strict_maximum=True)
     max_iter = check_int(max_iter, "max_iter", 1)
-    n_starts = check_int(n_starts, "n_starts", 1)
+    n_starts = check_int(n_starts, "n_starts", 1, maximum=MAX_STARTS)
     explicit = np.empty((0, pb.P))
     if start is not None:
         explicit = model.check_theta(start, name="start")
         explicit = np.atleast_2d(explicit)
         if explicit.ndim != 2:
             raise SymmleValueError(f"start must have shape (P,) or (m, P) with P = {pb.P}")
+        if explicit.shape[0] > MAX_STARTS:
+            raise SymmleValueError(f"start holds {explicit.shape[0]} starting points, more than "
+                                   f"the {MAX_STARTS} one fit runs")
     total = max(n_starts, explicit.shape[0])
     gens = _start_generators(rng, total + 1)  # the last one draws the refinement's units
 
@@ -353,7 +365,10 @@ def fit(model, X, y, *, start=None, n_starts: int = 1, rng=None, method: str | N
     message, converged = best.message, best.converged
     info = pb.cm.fisher(best.params, pb.X)
     root = information_root(model, best.params, pb.X)
-    verdict = information_rank(info, root=root, rtol=info_rtol)
+    with np.errstate(over="ignore"):
+        # separated data: θ̂ far out where the information underflowed (columns of the root
+        # ~1e-160); its inverse is beyond float64, and an infinite variance is the answer
+        verdict = information_rank(info, root=root, rtol=info_rtol)
     names = render_param_names(model, input_names)
     findings, missing, advice = _diagnose(pb, best.params, verdict, names)
     if missing:

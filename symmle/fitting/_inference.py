@@ -25,7 +25,7 @@ import scipy.stats as st
 from .._checks import as_real_array, check_probability
 from .._information import InformationRank
 from ..display import html_report
-from ..errors import DataError, SymmleValueError, require
+from ..errors import DataError, SymmleTypeError, SymmleValueError, require
 
 __all__ = ["TestResult", "Prediction", "score_rows", "sandwich", "wald", "delta_prediction",
            "delta_functional", "subspace_inverse", "restricted_cov", "effective_df",
@@ -92,7 +92,8 @@ def sandwich(verdict: InformationRank, scores: np.ndarray | None = None, *,
     B = scores.T @ scores if outer is None else np.asarray(outer, dtype=float)
     C = np.full_like(G, np.nan)
     Gi = G[np.ix_(ok, ok)]
-    C[np.ix_(ok, ok)] = Gi @ B[np.ix_(ok, ok)] @ Gi
+    with np.errstate(over="ignore", invalid="ignore"):  # a near-null information: inf variances
+        C[np.ix_(ok, ok)] = Gi @ B[np.ix_(ok, ok)] @ Gi
     return C
 
 
@@ -139,13 +140,22 @@ def wald(theta, verdict: InformationRank, cov: np.ndarray, R, q=None,
             f"information's null space ({verdict.null_dim} unidentified direction(s)); a "
             f"hypothesis must be about identified combinations of θ (invariant under the "
             f"symmetries), e.g. about predictions, not single weights of a symmetric network")
-    V = R @ _full_cov(verdict, cov) @ R.T
+    with np.errstate(all="ignore"):   # overflow is checked for below
+        V = R @ _full_cov(verdict, cov) @ R.T
+        d = R @ theta - q
+    if not (np.all(np.isfinite(V)) and np.all(np.isfinite(d))):
+        raise SymmleValueError("the Wald test cannot be computed: the covariance of Rθ̂ (or Rθ̂ "
+                               "- q) is not finite at this fit (an information that is not "
+                               "finite, or entries of R, θ̂ or q too large)")
     rank = int(np.linalg.matrix_rank(V, hermitian=True))
     if rank < R.shape[0]:
         raise SymmleValueError(f"R's rows are linearly dependent given the covariance (rank "
                                f"{rank} of {R.shape[0]}); drop the redundant rows")
-    d = R @ theta - q
-    stat = float(d @ np.linalg.solve(V, d))
+    with np.errstate(all="ignore"):
+        stat = float(d @ np.linalg.solve(V, d))
+    if not math.isfinite(stat):
+        raise SymmleValueError(f"the Wald statistic is not finite ({stat}): the covariance of "
+                               f"Rθ̂ is too ill-conditioned at this fit")
     df = R.shape[0]
     return TestResult(statistic=stat, df=df, pvalue=float(st.chi2.sf(stat, df)), method="wald")
 
@@ -182,7 +192,8 @@ class Prediction:
         """Confidence interval of the mean, ``mean ± z·se``; shape ``mean.shape + (2,)``."""
         alpha = self.alpha if alpha is None else check_probability(alpha, "alpha")
         z = st.norm.ppf(1.0 - alpha / 2.0)
-        return np.stack([self.mean - z * self.se, self.mean + z * self.se], axis=-1)
+        with np.errstate(over="ignore", invalid="ignore"):  # an infinite se: an infinite interval
+            return np.stack([self.mean - z * self.se, self.mean + z * self.se], axis=-1)
 
     def pred_int(self, alpha: float | None = None) -> np.ndarray:
         """Prediction interval of a new ``y`` (Gaussian outputs): ``mean ± z·√(se² + σ̂²)``."""
@@ -191,8 +202,9 @@ class Prediction:
                                    "y with noise σ); use conf_int for the mean")
         alpha = self.alpha if alpha is None else check_probability(alpha, "alpha")
         z = st.norm.ppf(1.0 - alpha / 2.0)
-        s = np.sqrt(self.se ** 2 + self.sigma ** 2)
-        return np.stack([self.mean - z * s, self.mean + z * s], axis=-1)
+        with np.errstate(over="ignore", invalid="ignore"):  # σ̂ or se beyond 1e154: inf
+            s = np.hypot(self.se, np.float64(self.sigma))
+            return np.stack([self.mean - z * s, self.mean + z * s], axis=-1)
 
     def summary_frame(self, alpha: float | None = None):
         """A pandas DataFrame (``mean``, ``mean_se``, ``mean_ci_lower``, ``mean_ci_upper`` and,
@@ -230,25 +242,28 @@ def delta_prediction(model, theta, X, verdict: InformationRank, cov: np.ndarray,
     Pn, P = model.n_network_params, model.n_params
     eta = cm.linear_predictor(theta, X)
     mean = fam.mean(eta, theta[Pn:])
+    if not np.all(np.isfinite(mean)):
+        raise DataError("the predicted mean is not finite at some rows of X (|η| too large)")
     J = cm.jacobian(theta, X)  # (n, K, Pn): ∂η/∂θ
-    dmu = _mean_jacobian(fam, eta, theta[Pn:], mean)  # (n, C, K): ∂μ/∂η
-    G = np.einsum("nkl,nlp->nkp", dmu, J)
-    if P > Pn:
-        G = np.concatenate([G, np.zeros(G.shape[:2] + (P - Pn,))], axis=2)
-    rows = G.reshape(-1, P)
-    ok = _estimable(verdict, rows)
-    C = _full_cov(verdict, cov)
-    var = np.einsum("ip,pq,iq->i", rows, C, rows)
-    with np.errstate(invalid="ignore"):
-        se = np.where(ok & (var >= 0), np.sqrt(np.abs(var)), np.nan)
+    with np.errstate(all="ignore"):  # overflow is read below: no finite variance, se NaN
+        dmu = _mean_jacobian(fam, eta, theta[Pn:], mean)  # (n, C, K): ∂μ/∂η
+        G = np.einsum("nkl,nlp->nkp", dmu, J)
+        if P > Pn:
+            G = np.concatenate([G, np.zeros(G.shape[:2] + (P - Pn,))], axis=2)
+        rows = G.reshape(-1, P)
+        finite = np.all(np.isfinite(rows), axis=1)
+        ok = np.zeros(rows.shape[0], dtype=bool)
+        ok[finite] = _estimable(verdict, rows[finite])
+        C = _full_cov(verdict, cov)
+        var = np.einsum("ip,pq,iq->i", np.where(finite[:, None], rows, 0.0), C,
+                        np.where(finite[:, None], rows, 0.0))
+        se = np.where(ok & (var >= 0) & np.isfinite(var), np.sqrt(np.abs(var)), np.nan)
     shape = mean.shape
     if shape[1] == 1:
         mean, se, ok = mean[:, 0], se.reshape(-1), ok.reshape(-1)
     else:
         se, ok = se.reshape(shape), ok.reshape(shape)
     sigma = fam.noise_scale(theta[Pn:]) if fam.least_squares else None
-    if not np.all(np.isfinite(mean)):
-        raise DataError("the predicted mean is not finite at some rows of X (|η| too large)")
     return Prediction(mean=mean, se=se, alpha=alpha, sigma=sigma, estimable=ok,
                       names=tuple(names))
 
@@ -261,8 +276,8 @@ def _mean_jacobian(fam, eta, extra, mean) -> np.ndarray:
     others': its row is minus the sum of theirs."""
     W = np.asarray(fam.weight(eta, extra), dtype=float)
     if fam.least_squares:
-        sigma = fam.noise_scale(extra)
-        return W * sigma ** 2
+        sigma = np.float64(fam.noise_scale(extra))   # numpy: σ² beyond 1e308 is inf, not an error
+        return W * (sigma * sigma)
     C, K = mean.shape[1], eta.shape[1]
     if C == K:
         return W
@@ -294,10 +309,20 @@ def subspace_inverse(verdict: InformationRank, A) -> np.ndarray:
         return np.full((verdict.n_params,) * 2, np.nan)
     s = verdict.scale
     U = _identified_basis(verdict)
-    At = np.asarray(A, dtype=float) / s[:, None] / s[None, :]
-    M = U.T @ At @ U
-    Ht = U @ np.linalg.solve(0.5 * (M + M.T), U.T)
-    return Ht / s[:, None] / s[None, :]
+    with np.errstate(all="ignore"):   # an overflow is read below: no finite inverse
+        At = np.asarray(A, dtype=float) / s[:, None] / s[None, :]
+        M = U.T @ At @ U
+    M = 0.5 * (M + M.T)
+    if not np.all(np.isfinite(M)):
+        return np.full((verdict.n_params,) * 2, np.nan)
+    try:
+        Ht = U @ np.linalg.solve(M, U.T)
+    except np.linalg.LinAlgError:
+        # exactly singular in floating point although the rule found the rank (an information
+        # whose identified block underflowed): the Moore–Penrose inverse on the subspace
+        Ht = U @ np.linalg.pinv(M, hermitian=True) @ U.T
+    with np.errstate(all="ignore"):
+        return Ht / s[:, None] / s[None, :]
 
 
 def restricted_cov(verdict: InformationRank, bread, meat=None, *, mask: bool = True) -> np.ndarray:
@@ -308,8 +333,9 @@ def restricted_cov(verdict: InformationRank, bread, meat=None, *, mask: bool = T
     quadratic forms ``cᵀCc`` are the variances of the estimable functions ``c·θ`` (including
     combinations of unidentified parameters, which a NaN mask would hide)."""
     H = subspace_inverse(verdict, bread)
-    C = H if meat is None else H @ np.asarray(meat, dtype=float) @ H
-    C = 0.5 * (C + C.T)
+    with np.errstate(over="ignore", invalid="ignore"):  # a near-null information: inf variances
+        C = H if meat is None else H @ np.asarray(meat, dtype=float) @ H
+        C = 0.5 * C + 0.5 * C.T
     if not mask:
         return C
     ok = verdict.identified
@@ -325,7 +351,8 @@ def effective_df(verdict: InformationRank, information, penalty_diag) -> float:
         return math.nan
     I = np.asarray(information, dtype=float)
     H = subspace_inverse(verdict, I + np.diag(penalty_diag))
-    return float(np.trace(H @ I))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.trace(H @ I))
 
 
 # ------------------------------------------------------------ functionals of θ
@@ -359,7 +386,12 @@ def value_and_gradient(g, theta):
         up, dn = theta.copy(), theta.copy()
         up[j] += h
         dn[j] -= h
-        grad[j] = (_scalar(_value(g(up))) - _scalar(_value(g(dn)))) / (2.0 * h)
+        with np.errstate(over="ignore", invalid="ignore"):
+            grad[j] = (_scalar(_value(g(up))) - _scalar(_value(g(dn)))) / (2.0 * h)
+    if not np.all(np.isfinite(grad)):
+        raise SymmleValueError(f"the central-difference gradient of g is not finite at θ̂ "
+                               f"(entries {np.flatnonzero(~np.isfinite(grad)).tolist()}): g "
+                               f"varies too fast there; return (value, gradient) from g instead")
     return value, grad
 
 
@@ -368,7 +400,8 @@ def _value(out):
 
 
 def _scalar(v) -> float:
-    arr = np.asarray(v, dtype=float)
+    arr = as_real_array(v, name="the value g returned", expected="one real number",
+                        error=SymmleTypeError)
     if arr.size != 1:
         raise SymmleValueError(f"g must return one number (a scalar function of θ), got shape "
                                f"{arr.shape}")
@@ -389,7 +422,7 @@ def delta_functional(g, theta, verdict: InformationRank, cov, images, alpha=0.05
     """
     alpha = check_probability(alpha, "alpha")
     if not callable(g):
-        raise SymmleValueError(f"g must be a callable g(theta) -> float, got {type(g).__name__}")
+        raise SymmleTypeError(f"g must be a callable g(theta) -> float, got {type(g).__name__}")
     value, grad = value_and_gradient(g, theta)
     tol = INVARIANCE_RTOL * max(1.0, abs(value))
     for image in images:
@@ -408,7 +441,11 @@ def delta_functional(g, theta, verdict: InformationRank, cov, images, alpha=0.05
             f"data do not determine (a continuous symmetry or a reducible point), so it is not "
             f"estimable")
     C = _full_cov(verdict, cov)
-    var = float(grad @ C @ grad)
+    with np.errstate(all="ignore"):
+        var = float(grad @ C @ grad)
+    if not math.isfinite(var):
+        raise SymmleValueError(f"the delta-method variance of {name} is not finite ({var}): "
+                               f"its gradient or the fit's covariance is too large")
     se = math.sqrt(var) if var >= 0 else math.nan
     return Prediction(mean=np.array(value), se=np.array(se), alpha=alpha, sigma=None,
                       estimable=np.array(True), names=(str(name),))

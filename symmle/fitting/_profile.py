@@ -35,6 +35,11 @@ __all__ = ["Profile", "profile_likelihood", "profile_intervals"]
 
 #: a profile whose deviance stays below this over the whole grid is flat (no information).
 _FLAT_DEVIANCE = 1e-6
+
+#: The most points a profile curve may have: each is a refit of the model, so a larger grid is
+#: hours of work that a caller asking for a curve did not mean (refused instead of hanging).
+MAX_PROFILE_POINTS = 10_000
+
 #: a profile above ℓ(θ̂) by more than this (relative to max(1, |ℓ(θ̂)|)) means the fit stopped
 #: short of the maximum.
 _ABOVE_FIT_RTOL = 1e-6
@@ -280,16 +285,23 @@ def _curve(model, X, y, theta_hat, i, values, n_points, width, loglik, informati
                      strict_maximum=True)
     pr = _Profiler(model, theta_hat, X, y, i, tol, ceiling=loglik)
     if values is None:
-        n_points = check_int(n_points, "n_points", 2)
+        n_points = check_int(n_points, "n_points", 2, maximum=MAX_PROFILE_POINTS)
+        width = check_real(width, "width", minimum=0.0, strict_minimum=True)
         se = _stderr(_stderrs(information), i)
         half = width * (se if np.isfinite(se) and se > 0 else 0.25 * (1 + abs(theta_hat[i])))
         values = np.linspace(theta_hat[i] - half, theta_hat[i] + half, n_points)
         values = np.sort(np.concatenate([values, [theta_hat[i]]]))
         values = np.unique(values)
     else:
-        values = np.unique(np.asarray(values, dtype=float))
+        values = as_real_array(values, name="values", expected="a non-empty 1-D array of "
+                               "finite numbers")
         if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
-            raise SymmleValueError("values must be a non-empty 1-D array of finite numbers")
+            raise SymmleValueError(f"values must be a non-empty 1-D array of finite numbers, "
+                                   f"got shape {values.shape}")
+        if values.size > MAX_PROFILE_POINTS:
+            raise SymmleValueError(f"values may hold at most {MAX_PROFILE_POINTS} points (each "
+                                   f"is a refit), got {values.size}")
+        values = np.unique(values)
     t_hat = float(theta_hat[i])
     ll_hat = pr(t_hat)
     pr.ceiling = ll_hat if loglik is None else max(ll_hat, loglik)

@@ -7,18 +7,34 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._checks import _short, as_real_array, check_bool, check_int
 from ..errors import SymmleTypeError, SymmleValueError
 from ._persist import json_float
 
-__all__ = ["FitStart", "CovarianceMatrix", "frozen_array"]
+__all__ = ["FitStart", "CovarianceMatrix", "frozen_array", "real_or_nan"]
 
 
-def frozen_array(a, shape=None) -> np.ndarray:
-    arr = np.array(a, dtype=np.float64)
+def frozen_array(a, shape=None, *, name: str = "array") -> np.ndarray:
+    """A read-only float64 copy of ``a`` (of ``shape`` when given), refusing non-numbers."""
+    arr = np.array(as_real_array(a, name=name, expected="an array of real numbers"),
+                   dtype=np.float64)
     if shape is not None and arr.shape != shape:
-        raise SymmleValueError(f"expected an array of shape {shape}, got {arr.shape}")
+        raise SymmleValueError(f"{name} must have shape {shape}, got {arr.shape}")
     arr.flags.writeable = False
     return arr
+
+
+def real_or_nan(value, name: str) -> float:
+    """``value`` as a float (NaN and ±inf allowed: a failed start's log-likelihood)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)):
+        raise SymmleTypeError(f"{name} must be a real number, got {type(value).__name__} "
+                              f"{_short(value)}")
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float range
+        raise SymmleValueError(f"{name} must be a real number of float64 range, got an "
+                               f"integer beyond it") from None
 
 
 @dataclass(frozen=True)
@@ -51,13 +67,21 @@ class FitStart:
     objective: float | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "start", frozen_array(self.start))
-        object.__setattr__(self, "params", frozen_array(self.params, self.start.shape))
-        object.__setattr__(self, "loglik", float(self.loglik))
-        object.__setattr__(self, "converged", bool(self.converged))
-        object.__setattr__(self, "n_iter", int(self.n_iter))
-        object.__setattr__(self, "objective",
-                           self.loglik if self.objective is None else float(self.objective))
+        start = frozen_array(self.start, name="FitStart: start")
+        if start.ndim != 1:
+            raise SymmleValueError(f"FitStart: start must be a vector θ of shape (P,), got shape "
+                                   f"{start.shape}")
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "params", frozen_array(self.params, start.shape,
+                                                        name="FitStart: params"))
+        object.__setattr__(self, "loglik", real_or_nan(self.loglik, "FitStart: loglik"))
+        object.__setattr__(self, "converged", check_bool(self.converged, "FitStart: converged"))
+        object.__setattr__(self, "n_iter", check_int(self.n_iter, "FitStart: n_iter", 0))
+        if not isinstance(self.message, str):
+            raise SymmleTypeError(f"FitStart: message must be a str, got "
+                                  f"{type(self.message).__name__}")
+        object.__setattr__(self, "objective", self.loglik if self.objective is None
+                           else real_or_nan(self.objective, "FitStart: objective"))
 
     def to_dict(self) -> dict:
         doc = {"start": self.start.tolist(), "params": self.params.tolist(),

@@ -17,7 +17,15 @@ from functools import cached_property
 import numpy as np
 import scipy.stats as st
 
-from .._checks import as_rng, check_int, check_probability, check_real, json_dumps, read_json
+from .._checks import (
+    as_rng,
+    check_bool,
+    check_int,
+    check_probability,
+    check_real,
+    json_dumps,
+    read_json,
+)
 from .._information import INFO_RTOL, NULL_COMPONENT_TOL, information_rank
 from ..display import html_report
 from ..errors import SymmleTypeError, SymmleValueError
@@ -39,7 +47,7 @@ from ._names import check_names, render_param_names, select_columns
 from ._persist import result_from_doc, result_to_doc
 from ._problem import penalised_mask
 from ._profile import profile_intervals
-from ._records import CovarianceMatrix, FitStart, frozen_array
+from ._records import CovarianceMatrix, FitStart, frozen_array, real_or_nan
 from ._root import information_root
 from ._summary import summary_parts, summary_text
 
@@ -156,14 +164,16 @@ class FitResult:
         if not isinstance(self.model, Model):
             raise SymmleTypeError(f"model must be a Model, got {type(self.model).__name__}")
         P = self.model.n_params
-        object.__setattr__(self, "params", frozen_array(self.params, (P,)))
-        object.__setattr__(self, "information", frozen_array(self.information, (P, P)))
+        object.__setattr__(self, "params", frozen_array(self.params, (P,), name="params"))
+        object.__setattr__(self, "information", frozen_array(self.information, (P, P),
+                                                             name="information"))
         if self.observed_information_ is not None:
             object.__setattr__(self, "observed_information_",
-                               frozen_array(self.observed_information_, (P, P)))
-        object.__setattr__(self, "loglik", float(self.loglik))
-        object.__setattr__(self, "converged", bool(self.converged))
-        object.__setattr__(self, "n_iter", int(self.n_iter))
+                               frozen_array(self.observed_information_, (P, P),
+                                            name="observed_information_"))
+        object.__setattr__(self, "loglik", real_or_nan(self.loglik, "loglik"))
+        object.__setattr__(self, "converged", check_bool(self.converged, "converged"))
+        object.__setattr__(self, "n_iter", check_int(self.n_iter, "n_iter", 0))
         object.__setattr__(self, "n_obs", check_int(self.n_obs, "n_obs", 1))
         object.__setattr__(self, "starts", tuple(self.starts))
         if self.method not in METHODS:
@@ -174,9 +184,11 @@ class FitResult:
                 strict_maximum=True))
         if self.information_root_ is not None:
             object.__setattr__(self, "information_root_",
-                               frozen_array(self.information_root_, (P, P)))
+                               frozen_array(self.information_root_, (P, P),
+                                            name="information_root_"))
         if self.score_outer_ is not None:
-            object.__setattr__(self, "score_outer_", frozen_array(self.score_outer_, (P, P)))
+            object.__setattr__(self, "score_outer_", frozen_array(self.score_outer_, (P, P),
+                                                               name="score_outer_"))
         object.__setattr__(self, "penalty", check_real(self.penalty, "penalty", minimum=0.0))
         if self.cov_type not in COV_TYPES:
             raise SymmleValueError(f"cov_type must be one of {COV_TYPES}, got {self.cov_type!r}")
@@ -242,8 +254,9 @@ class FitResult:
         """The information rule's verdict on the expected information at θ̂
         (`symmle._information.InformationRank`: rank, null space, identified parameters, the
         tolerance policy in words)."""
-        return information_rank(self.information, root=self.information_root,
-                                rtol=self.info_rtol)
+        with np.errstate(over="ignore"):  # an underflowed information: inf variances (see fit)
+            return information_rank(self.information, root=self.information_root,
+                                    rtol=self.info_rtol)
 
     @cached_property
     def information_root(self) -> np.ndarray | None:
@@ -344,7 +357,8 @@ class FitResult:
             return restricted_cov(verdict, M, mask=False)
         if kind == "expected":
             return verdict.cov.copy()
-        return information_rank(self.observed_information).cov.copy()
+        with np.errstate(over="ignore"):  # an underflowed information: inf variances (see fit)
+            return information_rank(self.observed_information).cov.copy()
 
     def covariance(self, kind: str = "expected") -> np.ndarray:
         """Covariance of θ̂; rows/columns of unidentified parameters are NaN.

@@ -28,6 +28,10 @@ MU0_CONCAVE = 1e-3
 _SCALE_FLOOR = 1e-12
 #: damping beyond which a step is below working precision: no ascent direction is left.
 _MU_MAX = 1e16
+#: the damping a refused step restarts from when a long run of accepted steps took it to 0
+#: (separated data: Newton steps while the information underflows); without it ``0·ν`` stays 0
+#: (then ``0·∞`` is NaN) and the refused steps repeat until ``max_iter``, however large.
+_MU_MIN = 1e-30
 
 
 #: a penalised start claiming convergence must also have an undamped Newton gain ½ gᵀA⁺g below
@@ -151,9 +155,12 @@ def _damped(pb, theta, idx, tol, max_iter, lam, signed=False):
         try:
             c = cho_factor(A + mu * np.diag(d))
         except np.linalg.LinAlgError:
-            mu *= nu
+            mu = max(mu, _MU_MIN) * nu
             nu *= 2.0
             n_iter += 1
+            if mu > _MU_MAX:   # not positive definite however damped (a non-finite entry)
+                message = "the damped information is not positive definite at any damping"
+                break
             continue
         step = cho_solve(c, g)
         pred = 0.5 * float(step @ (g + mu * d * step))  # predicted decrease of f (> 0)
@@ -187,7 +194,7 @@ def _damped(pb, theta, idx, tol, max_iter, lam, signed=False):
                        "relative change of the log-likelihood below tol" if small_f
                        else "relative step below tol")
         else:
-            mu *= nu
+            mu = max(mu, _MU_MIN) * nu
             nu *= 2.0
             if mu > _MU_MAX:
                 # no ascent direction is left at working precision: a stationary point

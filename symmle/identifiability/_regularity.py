@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..display import html_report
-from ..errors import SymmleValueError
+from ..errors import SymmleTypeError, SymmleValueError
 from ..model import Model
 from ._report import check_model, identifiability
 
@@ -34,6 +34,10 @@ class RegularityCondition:
     reason: str
 
     def __post_init__(self):
+        for field in ("name", "verdict", "reason"):
+            if not isinstance(getattr(self, field), str):
+                raise SymmleTypeError(f"RegularityCondition: {field} must be a str, got "
+                                      f"{type(getattr(self, field)).__name__}")
         if self.verdict not in _VERDICTS:
             raise SymmleValueError(f"verdict must be one of {_VERDICTS}, got {self.verdict!r}")
 
@@ -48,6 +52,14 @@ class RegularityTable:
     model: Model
     conditions: tuple
 
+    def __post_init__(self):
+        check_model(self.model, "RegularityTable: model")
+        if not isinstance(self.conditions, (tuple, list)) or not all(
+                isinstance(c, RegularityCondition) for c in self.conditions):
+            raise SymmleTypeError("RegularityTable: conditions must be a tuple of "
+                                  "RegularityCondition")
+        object.__setattr__(self, "conditions", tuple(self.conditions))
+
     def __getitem__(self, name: str) -> RegularityCondition:
         for c in self.conditions:
             if c.name == name:
@@ -61,8 +73,8 @@ class RegularityTable:
         return len(self.conditions)
 
     def __str__(self) -> str:
-        w1 = max(len("condition"), *(len(c.name) for c in self.conditions))
-        w2 = max(len("verdict"), *(len(c.verdict) for c in self.conditions))
+        w1 = max([len("condition")] + [len(c.name) for c in self.conditions])
+        w2 = max([len("verdict")] + [len(c.verdict) for c in self.conditions])
         head = f"{'condition':<{w1}}  {'verdict':<{w2}}  reason"
         lines = [f"Regularity conditions of the MLE for {self.model!r}", head,
                  f"{'-' * w1}  {'-' * w2}  {'-' * 6}"]

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as sla
 
-from .._checks import as_rng, check_int, check_real
+from .._checks import as_real_array, as_rng, check_bool, check_int, check_real
 from .._information import ROOT_RTOL, information_rank
 from ..fitting._root import information_root
 from ..architecture import Architecture
 from ..display import format_count, html_report
-from ..errors import SymmleTypeError, SymmleValueError
+from ..errors import ParamsError, SymmleTypeError, SymmleValueError
 from ..model import Model
 from ..symmetry import continuous_symmetries, symmetry_group
 from ._certify import VERDICTS, certify_rank
@@ -50,6 +50,9 @@ _WORD_TOL = 0.05
 #: parameters that a rank drop at random N(0, I) inputs is the model's, not the sample's.
 _MIN_ROWS = 500
 _ROWS_PER_PARAM = 20
+#: The most rows `identifiability` draws when asked (``n_rows``; or the default, if larger):
+#: the rank settles long before, and 10¹² rows would be terabytes of X (refused, not hung).
+MAX_ROWS = 10 ** 6
 #: smallest singular values printed for an undecided verdict.
 _N_SMALLEST = 3
 #: two units whose incoming vectors agree (equal, opposite, proportional) to this relative
@@ -201,18 +204,84 @@ class IdentifiabilityReport:
     unexplained_dim: int | None = None
 
     def __post_init__(self):
-        for name in ("theta", "singular_values", "null_space"):
-            arr = np.array(getattr(self, name), dtype=float)
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        def text(name):
+            if not isinstance(getattr(self, name), str):
+                raise SymmleTypeError(f"IdentifiabilityReport: {name} must be a str, got "
+                                      f"{type(getattr(self, name)).__name__}")
+
+        def texts(name):
+            v = getattr(self, name)
+            if not isinstance(v, (tuple, list)) or not all(isinstance(w, str) for w in v):
+                raise SymmleTypeError(f"IdentifiabilityReport: {name} must be a tuple of str, "
+                                      f"got {type(v).__name__}")
+            put(name, tuple(v))
+
+        def array(name, shape):
+            arr = np.array(as_real_array(getattr(self, name), name=f"IdentifiabilityReport: "
+                                         f"{name}", expected=f"an array of shape {shape}"))
+            if shape is None:   # any vector
+                shape = arr.shape if arr.ndim == 1 else ("k",)
+            if arr.shape != shape:
+                raise SymmleValueError(f"IdentifiabilityReport: {name} must have shape {shape}, "
+                                       f"got {arr.shape}")
             arr.flags.writeable = False
-            object.__setattr__(self, name, arr)
-        mask = (np.linalg.norm(self.null_space, axis=1) == 0 if self.identified is None
-                else np.array(self.identified, dtype=bool))
+            put(name, arr)
+
+        def count(name, minimum=0, maximum=None, optional=False):
+            v = getattr(self, name)
+            if not (optional and v is None):
+                put(name, check_int(v, f"IdentifiabilityReport: {name}", minimum,
+                                    maximum=maximum))
+
+        check_model(self.model, "IdentifiabilityReport: model")
+        count("n_params", 1)
+        P = self.n_params
+        if P != self.model.n_params:
+            raise SymmleValueError(f"IdentifiabilityReport: n_params must be the model's "
+                                   f"{self.model.n_params}, got {P}")
+        count("fisher_rank", 0, P)
+        count("n_rows", 1)
+        count("group_order", 1)
+        count("continuous_dim", 0, P)
+        count("exact_rank", 0, P, optional=True)
+        count("unexplained_dim", 0, P, optional=True)
+        array("theta", (P,))
+        array("singular_values", None)
+        array("null_space", (P, P - self.fisher_rank))
+        for name in ("generic", "explained"):
+            put(name, check_bool(getattr(self, name), f"IdentifiabilityReport: {name}"))
+        for name in ("explanation", "exact_note", "certificate", "verdict"):
+            text(name)
+        texts("null_space_words")
+        texts("reducible")
+        put("rtol", check_real(self.rtol, "IdentifiabilityReport: rtol", minimum=0.0,
+                               maximum=1.0, strict_minimum=True, strict_maximum=True))
+        put("condition_number", check_real(self.condition_number,
+                                           "IdentifiabilityReport: condition_number",
+                                           minimum=0.0, finite=False))
+        ranks = self.certified_rank
+        if not isinstance(ranks, (tuple, list)) or len(ranks) != 2:
+            raise SymmleTypeError(f"IdentifiabilityReport: certified_rank must be a pair "
+                                  f"(lower, upper), got {type(ranks).__name__}")
+        put("certified_rank", tuple(check_int(r, "IdentifiabilityReport: certified_rank", 0,
+                                              maximum=P) for r in ranks))
+        if self.identified is None:
+            mask = np.linalg.norm(self.null_space, axis=1) == 0
+        else:
+            mask = np.array(self.identified)
+            if mask.dtype != bool or mask.shape != (P,):
+                raise SymmleValueError(f"IdentifiabilityReport: identified must be {P} booleans, "
+                                       f"got dtype {mask.dtype} and shape {mask.shape}")
         mask.flags.writeable = False
-        object.__setattr__(self, "identified", mask)
-        if self.null_space.shape != (self.n_params, self.n_params - self.fisher_rank):
-            raise SymmleValueError("null_space must have shape (n_params, n_params - fisher_rank)")
+        put("identified", mask)
         if self.verdict not in VERDICTS:
             raise SymmleValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        if self.locally_identifiable is not None:
+            put("locally_identifiable", check_bool(self.locally_identifiable,
+                                                   "IdentifiabilityReport: locally_identifiable"))
         expected = {"identifiable": True, "not identifiable": False, "undecided": None}
         if self.locally_identifiable is not expected[self.verdict]:
             raise SymmleValueError(f"locally_identifiable must be "
@@ -368,16 +437,24 @@ def identifiability(model, theta=None, X=None, rng=None, *, exact: bool = False,
     generic = theta is None
     theta = model.random_params(rng) if generic else check_vector(arch, model, theta)
     P, Pn = model.n_params, model.n_network_params
+    exact = check_bool(exact, "exact")
+    default_rows = max(_MIN_ROWS, _ROWS_PER_PARAM * P)
+    given_X = X is not None
     if X is None:
-        if n_rows is None:
-            n_rows = max(_MIN_ROWS, _ROWS_PER_PARAM * P)
-        n_rows = check_int(n_rows, "n_rows", 1)
+        n_rows = check_int(default_rows if n_rows is None else n_rows, "n_rows", 1,
+                           maximum=max(MAX_ROWS, default_rows))
         X = rng.standard_normal((n_rows, arch.n_inputs))
     else:
         X = arch.check_X(X)
     n = X.shape[0]
 
     info = information_rank(None, root=information_root(model, theta, X), rtol=rtol)
+    if not info.finite:
+        which = "this X" if given_X else "the sampled X"
+        raise ParamsError(
+            f"the Fisher information at theta is not finite for {which} (the family's weight "
+            f"or ∂η/∂θ overflows float64: |η| up to {_max_abs_eta(model, theta, X):.3g}); "
+            f"identifiability needs a theta (and X) where it is finite")
     rank, N = info.rank, info.null_space
     s = np.sqrt(np.clip(info.eigenvalues, 0.0, None))
     C = continuous_symmetries(model, theta)
@@ -451,6 +528,13 @@ def identifiability(model, theta=None, X=None, rng=None, *, exact: bool = False,
         exact_note=exact_note, identified=info.identified, verdict=cert.verdict,
         certificate=cert.describe(), certified_rank=(lo, hi), condition_number=cond,
         unexplained_dim=unexplained)
+
+
+def _max_abs_eta(model, theta, X) -> float:
+    """max |η| over the rows of X (inf or NaN when the forward pass overflows)."""
+    with np.errstate(all="ignore"):
+        eta = model.compile().linear_predictor(theta, X)
+    return float(np.max(np.abs(eta), initial=0.0))
 
 
 def _data_reasons(arch: Architecture, theta: np.ndarray, X: np.ndarray) -> list[str]:

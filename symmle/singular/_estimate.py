@@ -185,8 +185,8 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
     mici, arviz = _samplers()
     compiled = model.compile()
     X = model.architecture.check_X(X)
-    y = np.asarray(y, dtype=float)
     n = X.shape[0]
+    y = model.family.check_y(y, n, model.architecture.n_outputs)
     if n < 3:
         raise SymmleValueError(f"need at least 3 rows (β = 1/log n), got {n}")
     gen = as_rng(rng)
