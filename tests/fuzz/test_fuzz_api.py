@@ -14,7 +14,6 @@ from hypothesis import given, strategies as hst
 import symmle as sm
 import symmle.strategies as strategies
 
-import fuzz_known as known
 import fuzz_models as zoo
 from fuzz_harness import examples, run
 from fuzz_values import counts, scalars
@@ -24,6 +23,11 @@ from fuzz_values import counts, scalars
 CLASSES = tuple(name for name in sm.__all__ if inspect.isclass(getattr(sm, name))
                 and not issubclass(getattr(sm, name), (BaseException, Warning))
                 and name != "Family")   # abstract: ``test_fuzz_model`` covers Family()
+
+ARGUMENTS = hst.one_of(scalars, hst.sampled_from([zoo.arch("tanh-gaussian"),
+                                                  zoo.model("tanh-gaussian"),
+                                                  np.zeros(3), np.eye(2), (), "x1"]))
+
 
 def _known_for(cls):
     """No constructor violation is known any more (issue 17: every record checks its fields)."""
