@@ -154,3 +154,14 @@ file_bytes = hst.one_of(
     hst.sampled_from([b"", b"\x00" * 64, b"\xff\xfe\x00", b"[" * 10000, b"{\"a\":" * 3000,
                       b"1" * 5000, b"x" * (2 ** 16)]),
 )
+
+
+def finite_vector(value) -> bool:
+    """Whether ``value`` is a non-empty finite numeric vector (for a one-input network a
+    valid X: its one column)."""
+    try:
+        arr = np.asarray(value)
+        return arr.ndim == 1 and arr.size > 0 and arr.dtype.kind in "biuf" and bool(
+            np.all(np.isfinite(arr)))
+    except (TypeError, ValueError):
+        return False

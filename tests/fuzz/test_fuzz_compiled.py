@@ -16,7 +16,7 @@ import fuzz_known as known
 import fuzz_models as zoo
 from fuzz_harness import Mismatch, SilentNaN, close, examples, run
 from fuzz_oracles import compare, truth
-from fuzz_values import broken, designs, example_kinds, responses, thetas
+from fuzz_values import finite_vector, broken, designs, example_kinds, responses, thetas
 
 METHODS = ("predict", "linear_predictor", "jacobian", "loglik", "loglik_rows", "score",
            "fisher", "hessian", "evaluate")
@@ -84,15 +84,6 @@ def _oracle(model, method, theta, X, y):
     return check
 
 
-def _finite_vector(value) -> bool:
-    try:
-        arr = np.asarray(value)
-        return arr.ndim == 1 and arr.size > 0 and arr.dtype.kind in "biuf" and bool(
-            np.all(np.isfinite(arr)))
-    except (TypeError, ValueError):
-        return False
-
-
 def _call(cm, method, theta, X, y):
     if method in ("predict", "linear_predictor", "jacobian", "fisher"):
         return lambda: getattr(cm, method)(theta, X)
@@ -114,7 +105,7 @@ def test_compiled_model_methods(data, name, method, kind, n):
     X = data.draw(designs(n, arch.n_inputs, kind if bad == "X" else "valid"), "X")
     y = data.draw(responses(model.family, n, arch.n_outputs, kind if bad == "y" else "valid"),
                   "y")
-    if bad == "X" and arch.n_inputs == 1 and _finite_vector(X):
+    if bad == "X" and arch.n_inputs == 1 and finite_vector(X):
         kind = "lenient"   # a vector is the one column of a one-input network's X
     def refused(out):
         raise AssertionError(f"an invalid {bad} was accepted: {out!r:.200}")

@@ -18,18 +18,9 @@ import fuzz_known as known
 import fuzz_models as zoo
 from fuzz_harness import close, examples, run
 from fuzz_oracles import compare, truth
-from fuzz_values import broken, counts, designs, example_kinds, scalars, thetas
+from fuzz_values import finite_vector, broken, counts, designs, example_kinds, scalars, thetas
 
 RANDOM_STATES = hst.one_of(hst.integers(0, 2 ** 32), hst.none(), scalars)
-
-
-def _finite_vector(value) -> bool:
-    try:
-        arr = np.asarray(value)
-        return arr.ndim == 1 and arr.size > 0 and arr.dtype.kind in "biuf" and bool(
-            np.all(np.isfinite(arr)))
-    except (TypeError, ValueError):
-        return False
 
 
 def _refused(out):
@@ -48,7 +39,7 @@ def test_architecture_forward(data, name, kind, n, units):
     bad = data.draw(broken(kind, ("theta", "X")))
     theta = data.draw(thetas(arch.n_params, kind if bad == "theta" else "valid"))
     X = data.draw(designs(n, arch.n_inputs, kind if bad == "X" else "valid"))
-    if bad == "X" and arch.n_inputs == 1 and _finite_vector(X):
+    if bad == "X" and arch.n_inputs == 1 and finite_vector(X):
         kind = "lenient"   # a vector is the one column of a one-input network's X
 
     def check(out):
