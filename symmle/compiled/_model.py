@@ -226,6 +226,8 @@ class CompiledModel:
 
     def loglik_rows(self, theta, X, y) -> np.ndarray:
         """Per-row log-likelihood, shape (n,)."""
+        if y is None:
+            raise SymmleValueError("y is needed for loglik_rows")
         theta, X, y = self._check(theta, X, y)
         eta = self.linear_predictor(theta, X)
         return self._family.loglik_rows(eta, y, theta[self._Pn:])

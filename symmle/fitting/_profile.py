@@ -33,6 +33,11 @@ from ._scoring import maximise
 
 __all__ = ["Profile", "profile_likelihood", "profile_intervals"]
 
+#: the smallest ``alpha`` of a profile interval: the cut χ²₁(1 − α) grows without bound as α → 0
+#: (41.8 at 1e-10), and the search for where the profile crosses it would walk out to the
+#: float range; 1e-10 is far beyond any confidence level in use.
+MIN_PROFILE_ALPHA = 1e-10
+
 #: a profile whose deviance stays below this over the whole grid is flat (no information).
 _FLAT_DEVIANCE = 1e-6
 
@@ -418,10 +423,15 @@ def _intervals(model, X, y, theta_hat, idx, alpha, loglik, information, max_step
                tol) -> tuple[np.ndarray, str]:
     """The intervals of θ_idx, and a warning message ('' when none) naming unbounded ones."""
     alpha = check_probability(alpha, "alpha")
+    if alpha < MIN_PROFILE_ALPHA:
+        raise SymmleValueError(
+            f"alpha must be at least {MIN_PROFILE_ALPHA:g} for profile intervals (a cut of "
+            f"χ²₁ = {float(st.chi2.isf(MIN_PROFILE_ALPHA, df=1)):.1f} log-likelihood units "
+            f"already reaches far beyond where the quadratic picture holds), got {alpha!r}")
     max_steps = check_int(max_steps, "max_steps", 1)
     tol = check_real(tol, "tol", minimum=0.0, maximum=1.0, strict_minimum=True,
                      strict_maximum=True)
-    crit = float(st.chi2.ppf(1.0 - alpha, df=1))
+    crit = float(st.chi2.isf(alpha, df=1))  # isf: 1 − α would round to 1 for tiny α
     out = np.empty((len(idx), 2))
     unbounded = []
     stderrs = _stderrs(information)

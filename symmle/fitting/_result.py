@@ -331,7 +331,10 @@ class FitResult:
     def objective(self) -> float:
         """The penalised log-likelihood ``ℓ(θ̂) − (penalty/2)·Σ w²`` that θ̂ maximises."""
         w = self.params[self.penalised]
-        return self.loglik - 0.5 * self.penalty * float(w @ w)
+        if not self.penalty:
+            return self.loglik
+        with np.errstate(over="ignore"):  # weights beyond 1e154: the penalty is inf
+            return self.loglik - 0.5 * self.penalty * float(w @ w)
 
     @cached_property
     def effective_df(self) -> float:

@@ -449,6 +449,7 @@ def certify_rank(model, theta, X, numerical_rank: int, continuous: np.ndarray, *
         size = np.linalg.norm(known * scale[:, None], axis=0)
         known = known[:, img <= _NULL_CHECK * np.sqrt(Pn) * np.maximum(size, 1e-300)]
     Dt = known * scale[:, None]
+    Dt = Dt[:, np.linalg.norm(Dt, axis=0) > 0]   # a direction all of whose entries vanish
     U, k_known = None, 0
     if Dt.shape[1]:
         U, s, _ = np.linalg.svd(Dt / np.linalg.norm(Dt, axis=0), full_matrices=True)
