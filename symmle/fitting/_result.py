@@ -316,7 +316,8 @@ class FitResult:
                 "the robust covariance needs the per-row scores: this FitResult was loaded "
                 "without X and y and without saved score products")
         S = score_rows(self.model, self.params, self.X, self.y)
-        return frozen_array(S.T @ S)
+        with np.errstate(over="ignore", invalid="ignore"):  # scores beyond 1e154: inf entries
+            return frozen_array(S.T @ S)
 
     @property
     def penalised(self) -> np.ndarray:

@@ -31,6 +31,11 @@ METHODS = ("wbic", "local")
 #: error, near enough for both to be in the asymptotic regime.
 WBIC_BETA_RATIO = 1.5
 
+#: the most chains and draws per chain (far beyond any use; a typo is refused before hours of
+#: sampling).
+MAX_CHAINS = 64
+MAX_DRAWS = 1_000_000
+
 #: Target acceptance statistic of the step-size adaptation (Stan's and mici's default).
 TARGET_ACCEPT = 0.8
 
@@ -174,9 +179,9 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
     values = None if theta is None else _check_model_theta(model, theta)
     if method not in METHODS:
         raise SymmleValueError(f"method must be one of {METHODS}, got {method!r}")
-    n_chains = check_int(n_chains, "n_chains", 1)
-    n_warmup = check_int(n_warmup, "n_warmup", 1)
-    n_draws = check_int(n_draws, "n_draws", 4)
+    n_chains = check_int(n_chains, "n_chains", 1, maximum=MAX_CHAINS)
+    n_warmup = check_int(n_warmup, "n_warmup", 1, maximum=MAX_DRAWS)
+    n_draws = check_int(n_draws, "n_draws", 4, maximum=MAX_DRAWS)
     prior_scale = check_real(prior_scale, "prior_scale")
     localization = check_real(localization, "localization")
     if not prior_scale > 0 or not localization > 0:
