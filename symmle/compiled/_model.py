@@ -422,9 +422,17 @@ def _unscale(M):
 def _times_exp(v, M):
     """``v · e^M`` without forming e^M (which overflows for M > 709.78): ``M = k ln 2 + r``
     and ``ldexp(v e^r, k)``, so an overflow is the infinity of v's sign and 0 stays 0."""
+    if M > _EXP_BEYOND_FLOAT:  # e^M times the least positive float is still infinite
+        with np.errstate(invalid="ignore"):
+            return np.where(v == 0, 0.0, np.sign(v) * np.inf) + 0.0 * v
     k = math.floor(M / math.log(2.0))
     with np.errstate(over="ignore"):
         return np.ldexp(v * math.exp(M - k * math.log(2.0)), k)
+
+
+#: above this M, ``v · e^M`` is ±inf for every nonzero float v (the least subnormal is
+#: e^{−744.4}, the largest float e^{709.8}); `_times_exp` then needs no arithmetic.
+_EXP_BEYOND_FLOAT = 1500.0
 
 
 def _ignore(_):

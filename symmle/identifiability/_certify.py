@@ -243,7 +243,10 @@ def _gram_inverse_bound(N, A_rows, Mq, scale) -> float:
                 Ai = A.inv()
             except ZeroDivisionError:
                 raise NotCertifiable("the interval minor could not be inverted") from None
-            s = sum(N.upper_abs(Ai[i, j]) ** 2 for i in range(r) for j in range(r))
+            try:
+                s = sum(N.upper_abs(Ai[i, j]) ** 2 for i in range(r) for j in range(r))
+            except OverflowError:  # an inverse entry beyond 1e154: no useful bound
+                raise NotCertifiable("the interval minor's inverse overflows") from None
             bound = 1.0 / np.sqrt(s) * (1 - 1e-12)
         return float(np.sqrt(bound) if gram else bound)
     # mpmath intervals: plain python matrices, Cholesky and the inverse of its factor

@@ -36,6 +36,10 @@ WBIC_BETA_RATIO = 1.5
 MAX_CHAINS = 64
 MAX_DRAWS = 1_000_000
 
+#: the largest prior scale and localisation (their squares and inverse squares stay in the
+#: float range).
+MAX_SCALE = 1e100
+
 #: Target acceptance statistic of the step-size adaptation (Stan's and mici's default).
 TARGET_ACCEPT = 0.8
 
@@ -182,8 +186,8 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
     n_chains = check_int(n_chains, "n_chains", 1, maximum=MAX_CHAINS)
     n_warmup = check_int(n_warmup, "n_warmup", 1, maximum=MAX_DRAWS)
     n_draws = check_int(n_draws, "n_draws", 4, maximum=MAX_DRAWS)
-    prior_scale = check_real(prior_scale, "prior_scale")
-    localization = check_real(localization, "localization")
+    prior_scale = check_real(prior_scale, "prior_scale", maximum=MAX_SCALE)
+    localization = check_real(localization, "localization", maximum=MAX_SCALE)
     if not prior_scale > 0 or not localization > 0:
         raise SymmleValueError(f"prior_scale and localization must be positive, got "
                                f"{prior_scale!r} and {localization!r}")
