@@ -102,6 +102,7 @@ def similar_pairs(units, vectors: dict, act_of, *, zero: float, screen: float) -
         if len(members) < 2:
             continue
         M = np.array([[vectors[u][k] for k in supp] for u in members])
+        M = M / np.max(np.abs(M), axis=1)[:, None]  # first to O(1): a subnormal row's norm is 0
         M = M / np.linalg.norm(M, axis=1)[:, None]
         for a in range(len(members) - 1):
             rest = M[a + 1:]

@@ -36,8 +36,8 @@ WBIC_BETA_RATIO = 1.5
 MAX_CHAINS = 64
 MAX_DRAWS = 1_000_000
 
-#: the largest prior scale and localisation (their squares and inverse squares stay in the
-#: float range).
+#: the largest prior scale and localisation, and the inverse of the smallest (their squares and
+#: inverse squares stay in the float range).
 MAX_SCALE = 1e100
 
 #: Target acceptance statistic of the step-size adaptation (Stan's and mici's default).
@@ -191,6 +191,9 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
     if not prior_scale > 0 or not localization > 0:
         raise SymmleValueError(f"prior_scale and localization must be positive, got "
                                f"{prior_scale!r} and {localization!r}")
+    if min(prior_scale, localization) < 1 / MAX_SCALE:
+        raise SymmleValueError(f"prior_scale and localization must be at least "
+                               f"{1 / MAX_SCALE:g}, got {prior_scale!r} and {localization!r}")
     mici, arviz = _samplers()
     compiled = model.compile()
     X = model.architecture.check_X(X)
