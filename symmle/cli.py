@@ -28,6 +28,7 @@ from .identifiability import identifiability, regularity
 from .identifiability._reduction import reduction_reasons  # the reasons in words, not public
 from .model import Model
 from .singular import learning_coefficient, learning_coefficient_theory, rrr_learning_coefficient
+from .singular._theory import rank_r_truth
 from .study import (
     QUICK_REPS,
     QUICK_SIZES,
@@ -506,16 +507,6 @@ def _cmd_study(args):
         print(f"table written to {args.csv}")
 
 
-def _rank_r_truth(widths, r, rng) -> np.ndarray:
-    """θ of a bias-free linear M-H-N network whose product W2·W1 has rank exactly r: the first
-    r hidden units carry generic weights, the others are switched off (zero weights)."""
-    M, H, N = widths
-    W1, W2 = np.zeros((H, M)), np.zeros((N, H))
-    W1[:r] = rng.normal(size=(r, M))
-    W2[:, :r] = rng.normal(size=(N, r))
-    return np.concatenate([W1.ravel(), W2.ravel()])
-
-
 def _cmd_lambda(args):
     widths = parse_widths(args.arch)
     rng = np.random.default_rng(args.seed)
@@ -526,7 +517,7 @@ def _cmd_lambda(args):
         M, H, N = widths
         lam, m = rrr_learning_coefficient(M, N, H, args.true_rank)
         model = Model(mlp(*widths, activation="identity", bias=False), Gaussian(sigma=args.sigma))
-        theta = _rank_r_truth(widths, args.true_rank, rng)
+        theta = rank_r_truth(widths, args.true_rank, rng)
         print(f"{model!r}, true rank {args.true_rank}: reduced-rank regression "
               f"(Aoyagi & Watanabe 2005)")
         print(f"λ = {lam} = {float(lam):.6g}, multiplicity m = {m}   "

@@ -50,3 +50,17 @@ def test_bad_requests_are_clean_errors(capsys, argv, fragment):
     code, out, err = _run(capsys, *argv)
     assert code == 2 and out == "" and err.startswith("symmle: error:") and fragment in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("M, H, N, r", [(5, 3, 5, 0), (4, 3, 4, 2), (6, 4, 6, 3), (3, 2, 5, 2)])
+def test_the_drawn_truth_has_the_asked_rank(M, H, N, r):
+    import numpy as np
+
+    import symmle as sm
+    from symmle.singular._theory import rank_r_truth
+
+    theta = rank_r_truth((M, H, N), r, np.random.default_rng(0))
+    W1, W2 = theta[:H * M].reshape(H, M), theta[H * M:].reshape(N, H)
+    assert np.linalg.matrix_rank(W2 @ W1) == r
+    model = sm.Model(sm.mlp(M, H, N, activation="identity", bias=False), sm.Gaussian(sigma=1.0))
+    assert sm.learning_coefficient_theory(model, theta) == rrr_learning_coefficient(M, N, H, r)

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import _short, as_real_array, check_bool, check_int
+from .._checks import _short, as_real_array, check_bool, check_int, check_real
 from ..errors import SymmleTypeError, SymmleValueError
+from ..model import Model
+from ._names import check_names
 from ._persist import json_float
 
 __all__ = ["FitStart", "CovarianceMatrix", "frozen_array", "real_or_nan"]
@@ -117,3 +119,42 @@ class CovarianceMatrix(np.ndarray):
         if self._result is None:
             raise SymmleTypeError("this covariance matrix is detached from its FitResult")
         return self._result.covariance(kind)
+
+
+def check_result_fields(res, methods, cov_types) -> None:
+    """Check and normalise every field of a `FitResult` ``res`` in place (frozen arrays of the
+    model's shapes, ints, reals and bools checked, names and diagnostics as tuples of str)."""
+    if not isinstance(res.model, Model):
+        raise SymmleTypeError(f"model must be a Model, got {type(res.model).__name__}")
+    P = res.model.n_params
+
+    def put(name, value):
+        object.__setattr__(res, name, value)
+
+    put("params", frozen_array(res.params, (P,), name="params"))
+    for name in ("information", "observed_information_", "information_root_", "score_outer_"):
+        if name == "information" or getattr(res, name) is not None:
+            put(name, frozen_array(getattr(res, name), (P, P), name=name))
+    put("loglik", real_or_nan(res.loglik, "loglik"))
+    put("converged", check_bool(res.converged, "converged"))
+    put("n_iter", check_int(res.n_iter, "n_iter", 0))
+    put("n_obs", check_int(res.n_obs, "n_obs", 1))
+    put("starts", tuple(res.starts))
+    if res.method not in methods:
+        raise SymmleValueError(f"method must be one of {methods}, got {res.method!r}")
+    if res.info_rtol is not None:
+        put("info_rtol", check_real(res.info_rtol, "info_rtol", minimum=0.0, maximum=1.0,
+                                    strict_minimum=True, strict_maximum=True))
+    put("penalty", check_real(res.penalty, "penalty", minimum=0.0))
+    if res.cov_type not in cov_types:
+        raise SymmleValueError(f"cov_type must be one of {cov_types}, got {res.cov_type!r}")
+    put("input_names", check_names(res.input_names, res.model.architecture.n_inputs,
+                                   "input_names"))
+    if res.output_names is not None:
+        put("output_names", tuple(str(n) for n in res.output_names))
+    put("diagnostics", tuple(str(d) for d in res.diagnostics))
+    if res.tol is not None:
+        put("tol", check_real(res.tol, "tol", minimum=0.0))
+    if res.max_iter is not None:
+        put("max_iter", check_int(res.max_iter, "max_iter", 1))
+    put("refined", check_int(res.refined, "refined", 0, maximum=len(res.starts)))

@@ -19,16 +19,13 @@ import scipy.stats as st
 
 from .._checks import (
     as_rng,
-    check_bool,
-    check_int,
     check_probability,
-    check_real,
     json_dumps,
     read_json,
 )
 from .._information import INFO_RTOL, NULL_COMPONENT_TOL, information_rank
 from ..display import html_report
-from ..errors import SymmleTypeError, SymmleValueError
+from ..errors import SymmleValueError
 from ..model import Model
 from ..symmetry import symmetry_group
 from ._canonical import canonical_result
@@ -43,11 +40,11 @@ from ._inference import (
     score_rows,
     wald,
 )
-from ._names import check_names, render_param_names, select_columns
+from ._names import render_param_names, select_columns
 from ._persist import result_from_doc, result_to_doc
 from ._problem import penalised_mask
 from ._profile import profile_intervals
-from ._records import CovarianceMatrix, FitStart, frozen_array, real_or_nan
+from ._records import CovarianceMatrix, FitStart, check_result_fields, frozen_array
 from ._root import information_root
 from ._summary import summary_parts, summary_text
 
@@ -161,48 +158,7 @@ class FitResult:
     refined: int = 0
 
     def __post_init__(self):
-        if not isinstance(self.model, Model):
-            raise SymmleTypeError(f"model must be a Model, got {type(self.model).__name__}")
-        P = self.model.n_params
-        object.__setattr__(self, "params", frozen_array(self.params, (P,), name="params"))
-        object.__setattr__(self, "information", frozen_array(self.information, (P, P),
-                                                             name="information"))
-        if self.observed_information_ is not None:
-            object.__setattr__(self, "observed_information_",
-                               frozen_array(self.observed_information_, (P, P),
-                                            name="observed_information_"))
-        object.__setattr__(self, "loglik", real_or_nan(self.loglik, "loglik"))
-        object.__setattr__(self, "converged", check_bool(self.converged, "converged"))
-        object.__setattr__(self, "n_iter", check_int(self.n_iter, "n_iter", 0))
-        object.__setattr__(self, "n_obs", check_int(self.n_obs, "n_obs", 1))
-        object.__setattr__(self, "starts", tuple(self.starts))
-        if self.method not in METHODS:
-            raise SymmleValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.info_rtol is not None:
-            object.__setattr__(self, "info_rtol", check_real(
-                self.info_rtol, "info_rtol", minimum=0.0, maximum=1.0, strict_minimum=True,
-                strict_maximum=True))
-        if self.information_root_ is not None:
-            object.__setattr__(self, "information_root_",
-                               frozen_array(self.information_root_, (P, P),
-                                            name="information_root_"))
-        if self.score_outer_ is not None:
-            object.__setattr__(self, "score_outer_", frozen_array(self.score_outer_, (P, P),
-                                                               name="score_outer_"))
-        object.__setattr__(self, "penalty", check_real(self.penalty, "penalty", minimum=0.0))
-        if self.cov_type not in COV_TYPES:
-            raise SymmleValueError(f"cov_type must be one of {COV_TYPES}, got {self.cov_type!r}")
-        object.__setattr__(self, "input_names", check_names(
-            self.input_names, self.model.architecture.n_inputs, "input_names"))
-        if self.output_names is not None:
-            object.__setattr__(self, "output_names", tuple(str(n) for n in self.output_names))
-        object.__setattr__(self, "diagnostics", tuple(str(d) for d in self.diagnostics))
-        if self.tol is not None:
-            object.__setattr__(self, "tol", check_real(self.tol, "tol", minimum=0.0))
-        if self.max_iter is not None:
-            object.__setattr__(self, "max_iter", check_int(self.max_iter, "max_iter", 1))
-        object.__setattr__(self, "refined", check_int(self.refined, "refined", 0,
-                                                      maximum=len(self.starts)))
+        check_result_fields(self, METHODS, COV_TYPES)
 
     # ------------------------------------------------------------ basics
     @cached_property
@@ -294,15 +250,18 @@ class FitResult:
         """Mask of the parameters with no component (> ``NULL_COMPONENT_TOL``) in the null space."""
         return self.rank_verdict.identified.copy()
 
+    def _need_data(self, what: str, saved: str) -> None:
+        """A `SymmleValueError` when the fit holds no X and y (loaded from JSON)."""
+        if self.X is None or self.y is None:
+            raise SymmleValueError(f"{what}: this FitResult was loaded without X and y and "
+                                   f"without {saved}")
+
     @cached_property
     def observed_information(self) -> np.ndarray:
         """Minus the Hessian of the log-likelihood at θ̂ (needs the data, or a saved value)."""
         if self.observed_information_ is not None:
             return self.observed_information_
-        if self.X is None or self.y is None:
-            raise SymmleValueError(
-                "the observed information needs the data: this FitResult was loaded without "
-                "X and y and without a saved observed information")
+        self._need_data("the observed information needs the data", "a saved observed information")
         H = self.model.compile().hessian(self.params, self.X, self.y)
         return frozen_array(-0.5 * (H + H.T))
 
@@ -311,10 +270,7 @@ class FitResult:
         """``Σᵢ sᵢ sᵢᵀ`` of the per-row scores at θ̂ (needs the data, or a saved value)."""
         if self.score_outer_ is not None:
             return self.score_outer_
-        if self.X is None or self.y is None:
-            raise SymmleValueError(
-                "the robust covariance needs the per-row scores: this FitResult was loaded "
-                "without X and y and without saved score products")
+        self._need_data("the robust covariance needs the per-row scores", "saved score products")
         S = score_rows(self.model, self.params, self.X, self.y)
         with np.errstate(over="ignore", invalid="ignore"):  # scores beyond 1e154: inf entries
             return frozen_array(S.T @ S)

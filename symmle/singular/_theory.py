@@ -351,3 +351,13 @@ def learning_coefficient_theory(model, theta) -> LearningCoefficient | None:
     if report.verdict != "identifiable":
         return None
     return LearningCoefficient(Fraction(report.n_params, 2), 1, "regular", REGULAR_REFERENCE)
+
+
+def rank_r_truth(widths, r, rng) -> np.ndarray:
+    """θ of a bias-free linear M-H-N network whose product W2·W1 has rank exactly r: the first
+    r hidden units carry generic weights, the others are switched off (zero weights)."""
+    M, H, N = widths
+    W1, W2 = np.zeros((H, M)), np.zeros((N, H))
+    W1[:r] = rng.normal(size=(r, M))
+    W2[:, :r] = rng.normal(size=(N, r))
+    return np.concatenate([W1.ravel(), W2.ravel()])
