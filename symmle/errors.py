@@ -21,6 +21,7 @@ __all__ = [
     "ConvergenceError",
     "PersistenceError",
     "MissingDependencyError",
+    "SymmleResourceError",
     "SymmleWarning",
     "NonIdentifiableWarning",
     "ConvergenceWarning",
@@ -65,6 +66,11 @@ class PersistenceError(SymmleValueError):
 
 class MissingDependencyError(SymmleError, ImportError):
     """An optional dependency (an extra) is not installed."""
+
+
+class SymmleResourceError(SymmleError, MemoryError):
+    """A computation that would need more memory than the machine has available now
+    (raised before the allocation, saying how much and what to do instead)."""
 
 
 class SymmleWarning(UserWarning):

@@ -40,6 +40,7 @@ from ..model import Model
 from ._backend import resolve_backend
 from ._blas import GRAM_BLAS_MIN_PARAMS, gram, weighted_sum
 from ._chunks import plan
+from ._gram import INPLACE_MIN_PARAMS, GramSum, check_memory
 from ._parallel import ChunkRunner, blas_may_thread, numba_threads
 from ._program import NumericProgram, Workspace
 
@@ -160,6 +161,23 @@ class CompiledModel:
         acc = self._prog.accelerated
         bounds = acc.chunk_bounds(chunks, gram=True) if gram else acc.chunk_bounds(chunks)
         return [slice(0, chunks[-1].stop)], bounds
+
+    def _big_sums(self, fisher, hessian, chunks):
+        """The one buffer (`symmle.compiled._gram.GramSum`) the Fisher information's chunks
+        add into from `INPLACE_MIN_PARAMS` network parameters on (else None), after
+        checking that the P×P results and the chunks' buffers fit in memory."""
+        P, Pn, K = self._P, self._Pn, self._K
+        if Pn < INPLACE_MIN_PARAMS:
+            return None
+        rows = max(s.stop - s.start for s in chunks)
+        # the results, and per chunk Jᵀ, its weighted copy B and (Hessian) one P×P sum
+        need = 8 * (P * P * (int(fisher) + 2 * int(hessian)) + 2 * K * Pn * rows)
+        asked = " and ".join(q for q, w in (("Fisher information", fisher),
+                                            ("Hessian", hessian)) if w)
+        check_memory(need, f"the {asked} of {P} parameters",
+                     "use a smaller network, or fewer quantities (the log-likelihood and the "
+                     "score need no P×P matrix)")
+        return GramSum(P) if fisher else None
 
     def _run(self, chunk, chunks, parallel, reduce, in_kernel, gram=False):
         """``reduce(chunk(s, par))`` for the chunks in order: on the calling thread with
@@ -300,6 +318,10 @@ class CompiledModel:
         weights = prog.weights(tn)
         K = self._K
         chunks, parallel = self._plan(X.shape[0], jacobian=need_jac, hessian=want_he)
+        gsum = None  # from INPLACE_MIN_PARAMS on: the chunks add into one P×P buffer
+        if need_jac:
+            gsum = self._big_sums(want_fi, want_he, chunks)
+            parallel = parallel and gsum is None
         planned, bounds = chunks, None
         if only_eta or fisher_x is not None:
             chunks, bounds = self._whole(chunks, in_kernel, gram=fisher_x is not None)
@@ -350,12 +372,26 @@ class CompiledModel:
                         score[:Pn] = prog.grad(weights, Z, A, g, ws, par)
                     if E:
                         score[Pn:] = fam.grad_extra(eta, yc, extra).sum(axis=0) * _unscale(M)
-                if want_fi:
+                if want_fi and gsum is not None:  # one after the other, into one buffer
+                    f = 1.0 if M > scale[0] else math.exp(M - scale[0])
+                    if M > scale[0]:  # the sum so far to this chunk's scale (`reduce`: the rest)
+                        gsum.scale(math.exp(scale[0] - M))
+                    if fused_fi is not None:
+                        gsum.add_block(0, f * fused_fi)
+                    else:
+                        root = fam.weight_root(eta, extra) if K > 1 and not M else None
+                        _accumulate_jwj(None, Jt, weight_of(), None, root,
+                                        add=lambda B, a: gsum.add(B, a * f))
+                    if E:
+                        gsum.add_block(Pn, f * eta.shape[0] * _unscale(M)
+                                       * fam.extra_fisher(eta, extra))
+                elif want_fi:
                     fisher = np.zeros((P, P))
                     if fused_fi is not None:
                         fisher[:Pn, :Pn] = fused_fi
                     else:
-                        _accumulate_jwj(fisher, Jt, weight_of(), self._gram)
+                        root = fam.weight_root(eta, extra) if K > 1 and not M else None
+                        _accumulate_jwj(fisher, Jt, weight_of(), self._gram, root)
                     if E:
                         fisher[Pn:, Pn:] += (eta.shape[0] * _unscale(M)
                                              * fam.extra_fisher(eta, extra))
@@ -374,24 +410,37 @@ class CompiledModel:
             return ll, score, fisher, hess, M
 
         shapes = {"score": (P,), "fisher": (P, P), "hessian": (P, P)}
-        total = {"loglik": 0.0, **{q: np.zeros(shapes[q]) for q in what if q in shapes}}
+        total = {"loglik": 0.0, **{q: np.zeros(shapes[q]) for q in what if q in shapes
+                                   and not (q == "fisher" and gsum is not None)}}
 
         scale = [0.0]  # M of the sums in `total` (the largest of the chunks' so far)
+
+        reduced = [0]  # chunks reduced so far
 
         def reduce(part):  # in chunk order: the sums do not depend on the thread count
             ll, score, fisher, hess, M = part
             total["loglik"] += ll
-            if M > scale[0]:  # the sums so far to the new scale
-                for name in shapes:
+            if M > scale[0]:  # the sums so far to the new scale: e^{−ΔM} may underflow to 0,
+                for name in shapes:  # but then they are below 2^{−1074} of the new chunk's
                     if name in total:
-                        total[name] *= math.exp(scale[0] - M)
+                        total[name] *= _exp_or_zero(scale[0] - M)
                 scale[0] = M
-            f = math.exp(M - scale[0]) if M != scale[0] else None
+            f = _exp_or_zero(M - scale[0]) if M != scale[0] else None
             for name, value in (("score", score), ("fisher", fisher), ("hessian", hess)):
                 if value is not None:
                     total[name] += value if f is None else f * value
+            reduced[0] += 1
+            if reduced[0] == len(chunks) and scale[0]:   # the last chunk, sums at e^{−M}
+                if fisher is not None:
+                    _check_scaled_gram(total["fisher"], scale[0], "Fisher information")
+                if hess is not None and not self._arch.hidden_nodes and all(
+                        self._arch.activation_of(v).linear for v in self._arch.output_nodes):
+                    # η linear in θ: the Hessian is −Jᵀ W J, minus a Gram sum
+                    _check_scaled_gram(-total["hessian"], scale[0], "Hessian")
 
         self._run(chunk, chunks, parallel, reduce, in_kernel, gram=need_jac)
+        if gsum is not None:
+            total["fisher"] = gsum.result().T  # symmetric: the C-ordered view of the buffer
         if scale[0]:
             for name in shapes:
                 if name in total:
@@ -430,6 +479,47 @@ def _times_exp(v, M):
         return np.ldexp(v * math.exp(M - k * math.log(2.0)), k)
 
 
+def _exp_or_zero(a):
+    """``e^a`` for ``a ≤ 0`` (0.0 below e^{−745}; `math.exp` raises no error there)."""
+    return math.exp(a) if a > -800.0 else 0.0
+
+
+#: the relative rounding level of an entry of a Gram sum ``Σ_r w_r J_rp J_rq`` against
+#: ``√(G_pp G_qq)`` (Cauchy–Schwarz bounds ``Σ_r |w_r J_rp J_rq|`` by it): below this an
+#: off-diagonal entry is rounding noise whose sign and size are unknown.
+_GRAM_NOISE = 1e-12
+
+
+def _check_scaled_gram(G, M, what):
+    """Refuse a Gram sum ``G e^M`` (G the sums at the scale e^{−M}, PSD in exact arithmetic:
+    the Fisher information) whose infinities the float64 sums cannot decide: an entry
+    ``G_pq e^M = ±inf`` where Cauchy–Schwarz, ``|G_pq| ≤ √(G_pp G_qq)``, fails while
+    ``G_pp e^M`` or ``G_qq e^M`` is finite (the diagonal's terms ``w J_p²`` underflowed, e.g.
+    at subnormal |x|, while e^M brings ``w J_p J_q`` back beyond float64), or one whose
+    ``|G_pq|`` is at the rounding level of ``√(G_pp G_qq)`` (rows that cancel: its true value
+    may be anything up to ±inf). A finite result is kept: its errors are below 2^{−1074} e^M,
+    negligible against its norm."""
+    F = _times_exp(G, M)
+    inf = np.isinf(F)
+    if not inf.any():
+        return
+    d = np.abs(np.diag(G))
+    with np.errstate(under="ignore"):
+        cs = np.sqrt(d)[:, None] * np.sqrt(d)[None, :]
+    noise = inf & (np.abs(G) <= _GRAM_NOISE * cs)
+    dinf = np.isinf(np.diag(F))
+    broken = inf & (np.abs(G) > (1.0 + 1e-6) * cs) & ~(dinf[:, None] & dinf[None, :])
+    bad = np.argwhere(broken | noise)
+    if bad.size:
+        p, q = (int(i) for i in bad[0])
+        raise SymmleValueError(
+            f"the {what} at this θ and X is beyond float64 and cannot be "
+            f"resolved: its entry ({p}, {q}) is {F[p, q]!r} while entries ({p}, {p}) and "
+            f"({q}, {q}) are {F[p, p]!r} and {F[q, q]!r} ({len(bad)} such entries): exp(η) "
+            f"reaches e^{M:.0f} while ∂η/∂θ spans more than float64 can square (subnormal "
+            f"|x|), or rows cancel below rounding; use rows and θ with |η| ≲ 700")
+
+
 #: above this M, ``v · e^M`` is ±inf for every nonzero float v (the least subnormal is
 #: e^{−744.4}, the largest float e^{709.8}); `_times_exp` then needs no arithmetic.
 _EXP_BEYOND_FLOAT = 1500.0
@@ -443,32 +533,49 @@ def _all_finite(a) -> bool:
     return bool(np.isfinite(a).all())
 
 
-def _accumulate_jwj(acc, Jt, W, small_gram=None):
+def _accumulate_jwj(acc, Jt, W, small_gram=None, root=None, add=None):
     """``acc[:Pn, :Pn] += Σ_rows J W Jᵀ`` for Jt (K, Pn, m) and W (m, K, K) symmetric per row.
 
-    W is factored per row as ``Σ_j λ_j v_j v_jᵀ``; the rows of each sign are
-    stacked into one (Pn, K·m) matrix ``B`` and added as ``± B Bᵀ``, which
-    numpy hands to BLAS ``syrk`` (half the work of a general product). With one
-    output, ``small_gram(J, w)`` (the numba backend's small-P kernel) is tried first.
+    ``root``: a factor (m, K, K) with ``root rootᵀ = W`` per row (`Family.weight_root`,
+    exact for the categorical weight ``diag(p) − ppᵀ``), used for several outputs: the
+    rows ``Σ_k J_k root_kj`` are stacked into one (Pn, K·m) matrix ``B`` and added as
+    ``B Bᵀ``, one BLAS ``syrk``, PSD by construction. Without it W is factored per row
+    as ``Σ_j λ_j v_j v_jᵀ``, and the rows of each sign are added as ``± B Bᵀ`` (the
+    Hessian's weight is indefinite). With one output, ``small_gram(J, w)`` (the numba
+    backend's small-P kernel) is tried first. ``add(B, α)``: what adds ``α B Bᵀ``
+    (default: into ``acc`` by `symmle.compiled._blas.gram`; `symmle.compiled._gram.GramSum`
+    adds into one buffer).
     """
     K, Pn, m = Jt.shape
+    if add is None:
+        def add(B, alpha):
+            if alpha == 1.0:
+                acc[:Pn, :Pn] += gram(B)
+            elif alpha == -1.0:
+                acc[:Pn, :Pn] -= gram(B)
+            else:
+                acc[:Pn, :Pn] += alpha * gram(B)
     if K == 1:
         w = np.asarray(W[:, 0, 0])
         J = Jt[0]
-        if small_gram is not None:
+        if small_gram is not None and acc is not None:
             G = small_gram(J, w)
             if G is not None:
                 acc[:Pn, :Pn] += G
                 return
         if np.all(w == w[0]):
             if w[0] != 0:
-                acc[:Pn, :Pn] += w[0] * gram(J)
+                add(J, w[0])
             return
         pos, neg = np.maximum(w, 0.0), np.maximum(-w, 0.0)
         if np.any(pos):
-            acc[:Pn, :Pn] += gram(J * np.sqrt(pos))
+            add(J * np.sqrt(pos), 1.0)
         if np.any(neg):
-            acc[:Pn, :Pn] -= gram(J * np.sqrt(neg))
+            add(J * np.sqrt(neg), -1.0)
+        return
+    if root is not None:
+        # B[p, j, m] = Σ_k Jt[k, p, m] root[m, k, j]
+        add(np.einsum("kpm,mkj->pjm", Jt, root).reshape(Pn, K * m), 1.0)
         return
     lam, V = np.linalg.eigh(W)  # (m, K), (m, K, K)
     for sign in (1.0, -1.0):
@@ -477,4 +584,4 @@ def _accumulate_jwj(acc, Jt, W, small_gram=None):
             continue
         # B[p, j, m] = Σ_k Jt[k, p, m] V[m, k, j] r[m, j]
         B = np.einsum("kpm,mkj->pjm", Jt, V * r[:, None, :]).reshape(Pn, K * m)
-        acc[:Pn, :Pn] += sign * gram(B)
+        add(B, sign)
