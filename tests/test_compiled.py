@@ -239,10 +239,10 @@ def test_thread_count_gives_bit_identical_results(monkeypatch, arch, family):
     names = set()
     forward = cm._prog.forward
 
-    def recording(*args):
+    def recording(*args, **kwargs):
         import threading
         names.add(threading.current_thread().name.split("_")[0])
-        return forward(*args)
+        return forward(*args, **kwargs)
 
     monkeypatch.setattr(cm._prog, "forward", recording)
     what = ("loglik", "score", "fisher", "hessian")

@@ -32,7 +32,12 @@ GRAM_BLAS_MIN_PARAMS = math.isqrt(BLAS_ONE_THREAD_MACS // BLAS_MIN_ROWS) + 1
 
 
 def _step(m, macs_per_row):
-    """Rows per cut of a product over m rows with ``macs_per_row`` multiply–adds each."""
+    """Rows per cut of a product over m rows with ``macs_per_row`` multiply–adds each: all
+    m when even `BLAS_MIN_ROWS` rows are over `BLAS_ONE_THREAD_MACS` (every cut would be
+    one BLAS may thread, so one product does the same work in fewer calls; the chunks of
+    such a program run on the calling thread alone, `symmle.compiled.CompiledModel`)."""
+    if macs_per_row * BLAS_MIN_ROWS > BLAS_ONE_THREAD_MACS:
+        return max(1, m)
     return max(BLAS_MIN_ROWS, BLAS_ONE_THREAD_MACS // max(1, macs_per_row))
 
 

@@ -186,9 +186,11 @@ class CompiledModel:
         `symmle.compiled._blas.GRAM_BLAS_MIN_PARAMS` parameters on that is one BLAS
         product, and when BLAS may use several threads such chunks run on the calling thread
         alone (BLAS's threads give the parallelism; two symmle threads each calling a
-        threaded BLAS would ask for more threads than there are cores)."""
+        threaded BLAS would ask for more threads than there are cores). So do the chunks of
+        a program with a wide layer (`symmle.compiled._program.NumericProgram.wide`)."""
         if not in_kernel:
-            if gram and self._Pn >= GRAM_BLAS_MIN_PARAMS and blas_may_thread():
+            big = (gram and self._Pn >= GRAM_BLAS_MIN_PARAMS) or self._prog.wide
+            if big and blas_may_thread():
                 parallel = False
             self._runner.run(lambda s: chunk(s, False), chunks, parallel, reduce)
             return
@@ -347,7 +349,9 @@ class CompiledModel:
                     ll = _loglik_sum(fam, eta, yc, extra)
                 elif want_ll:  # the planned chunks' sums, in their order
                     for c in planned:
-                        ll += _loglik_sum(fam, eta[c], yc[c], extra)
+                        if s.start <= c.start < s.stop:
+                            r = slice(c.start - s.start, c.stop - s.start)
+                            ll += _loglik_sum(fam, eta[r], yc[r], extra)
                 # the family's derivatives times e^{−M} (M = 0 but where they overflow:
                 # `Family.log_scale`); `reduce` multiplies the sums by e^M last
                 M = fam.log_scale(eta) if (want_sc or need_jac) and fused_fi is None else 0.0
@@ -420,12 +424,12 @@ class CompiledModel:
         def reduce(part):  # in chunk order: the sums do not depend on the thread count
             ll, score, fisher, hess, M = part
             total["loglik"] += ll
-            if M > scale[0]:  # the sums so far to the new scale: e^{−ΔM} may underflow to 0,
-                for name in shapes:  # but then they are below 2^{−1074} of the new chunk's
+            if M > scale[0]:  # the sums so far to the new scale
+                for name in shapes:
                     if name in total:
-                        total[name] *= _exp_or_zero(scale[0] - M)
+                        total[name] *= math.exp(scale[0] - M)
                 scale[0] = M
-            f = _exp_or_zero(M - scale[0]) if M != scale[0] else None
+            f = math.exp(M - scale[0]) if M != scale[0] else None
             for name, value in (("score", score), ("fisher", fisher), ("hessian", hess)):
                 if value is not None:
                     total[name] += value if f is None else f * value
@@ -477,11 +481,6 @@ def _times_exp(v, M):
     k = math.floor(M / math.log(2.0))
     with np.errstate(over="ignore"):
         return np.ldexp(v * math.exp(M - k * math.log(2.0)), k)
-
-
-def _exp_or_zero(a):
-    """``e^a`` for ``a ≤ 0`` (0.0 below e^{−745}; `math.exp` raises no error there)."""
-    return math.exp(a) if a > -800.0 else 0.0
 
 
 #: the relative rounding level of an entry of a Gram sum ``Σ_r w_r J_rp J_rq`` against

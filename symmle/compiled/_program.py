@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._chain import activation_pieces
-from ._blas import matmul_cols, matmul_rows
+from ._blas import BLAS_MIN_ROWS, BLAS_ONE_THREAD_MACS, matmul_cols, matmul_rows
 
 __all__ = ["NumericProgram", "Workspace"]
 
@@ -172,6 +172,15 @@ class NumericProgram:
                 w_slice=w_slice if isinstance(w_slice, slice) else None,
                 b_units=L.bias_units, b_idx=L.bias_idx, groups=tuple(groups)))
         self.layers = tuple(layers)
+        #: whether a layer that reads hidden units reads inputs too (then the numpy forward
+        #: pass needs the inputs among Z's rows even for η alone)
+        self.mixed_inputs = any(not L.src_inputs_only and np.any(np.asarray(
+            [pos[u] for u in AL.sources]) < d) for L, AL in zip(layers, arch.layers))
+        #: whether some layer's product has more multiply–adds per row than BLAS keeps on
+        #: the calling thread over `BLAS_MIN_ROWS` rows (wide inputs, `mlp(784, 32, 10)`):
+        #: such products are one BLAS call per chunk, which BLAS may thread
+        self.wide = any(L.n_units * L.n_src * BLAS_MIN_ROWS > BLAS_ONE_THREAD_MACS
+                        for L in layers)
         #: `symmle.compiled._numba_fused.FusedProgram` when asked for and supported,
         #: else None.
         self.fused = None
@@ -217,12 +226,14 @@ class NumericProgram:
         """The numba program (fused or layered) that runs this program, or None."""
         return self.fused if self.fused is not None else self.layered
 
-    def forward(self, weights, X, ws=None, parallel=False):
+    def forward(self, weights, X, ws=None, parallel=False, inputs=True):
         """Activations ``Z`` (n_nodes, m) (inputs first) and pre-activations ``A`` (n_units, m).
 
         With a `Workspace` ``ws``, Z and A live in its buffers ``"Z"`` and ``"A"``.
         ``parallel``: a numba program may run its blocks of rows on numba's threads (the
-        same bits as without).
+        same bits as without). ``inputs=False``: the numpy program may leave the inputs'
+        rows of Z unwritten (the layers that read inputs alone multiply straight from X's
+        layout, ``W Xᵀ``, without a copy of X).
         """
         m = X.shape[0]
         Z = _empty(ws, "Z", (self.n_nodes, m))
@@ -234,10 +245,12 @@ class NumericProgram:
             Zb, Ab, _ = self.forward_blocked(weights, X, ws, parallel)
             self.layered.unblock(Zb, Ab, Z, A)
             return Z, A
-        Z[: self.n_inputs] = X.T
+        XT = X.T  # a view: BLAS reads the transposed layout as it is
+        if inputs or self.mixed_inputs:
+            Z[: self.n_inputs] = XT
         for L, (W, b) in zip(self.layers, weights):
             a = A[L.a_rows]
-            matmul_cols(W, Z[L.src], a)
+            matmul_cols(W, XT[L.src] if L.src_inputs_only else Z[L.src], a)
             h = Z[L.units]
             kernel = self.kernels.get(L.groups[0][0].name) if len(L.groups) == 1 else None
             if kernel is not None and kernel.value_into(a, b, h):  # bias and σ in one pass
@@ -266,7 +279,7 @@ class NumericProgram:
             return self.fused.eta(weights.theta, X, parallel, bounds)
         if self.layered is not None:
             return self.layered.eta(weights.packed, X, parallel, bounds)
-        Z, _ = self.forward(weights, X, ws)
+        Z, _ = self.forward(weights, X, ws, inputs=False)
         return self.eta(Z)
 
     def forward_blocked(self, weights, X, ws=None, parallel=False):
