@@ -319,7 +319,7 @@ def test_workspace_results_do_not_alias_scratch_space():
 
 def test_backend_choice_and_errors(monkeypatch):
     model = sm.Model(sm.mlp(2, 2, 1), sm.Gaussian(sigma=1.0))
-    assert model.compile() is model.compile("numpy") is model.compile(None)
+    assert model.compile() is model.compile(compiled.default_backend()) is model.compile(None)
     assert model.compile("numba") is model.compile("numba")
     assert "backend='numba'" in repr(model.compile("numba"))
     assert model.compile("auto").backend == "numba"
@@ -334,6 +334,24 @@ def test_backend_choice_and_errors(monkeypatch):
     monkeypatch.setenv("SYMMLE_BACKEND", "auto")
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     assert compiled.default_backend() == "numpy"
+
+
+def test_default_backend_is_measured(monkeypatch):
+    from symmle.compiled import _backend
+
+    monkeypatch.delenv("SYMMLE_BACKEND", raising=False)
+    for ns, want in ((13.6, "numba"), (0.76, "numpy"), (3.0, "numpy")):
+        _backend.measured_backend.cache_clear()
+        monkeypatch.setattr(_backend, "tanh_ns", lambda ns=ns: ns)
+        assert compiled.default_backend() == want
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    _backend.measured_backend.cache_clear()
+    monkeypatch.setattr(_backend, "tanh_ns", lambda: 13.6)
+    assert compiled.default_backend() == "numpy"  # numba not installed
+    monkeypatch.undo()
+    _backend.measured_backend.cache_clear()
+    # the measurement itself: a float64 tanh takes a positive time under a microsecond
+    assert 0 < _backend.tanh_ns(values=4096, runs=3) < 1000
 
 
 def test_missing_numba_is_a_clear_error(monkeypatch):
