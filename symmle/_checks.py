@@ -24,6 +24,7 @@ __all__ = [
     "check_real",
     "check_probability",
     "check_bool",
+    "check_choice",
     "as_rng",
     "spawn",
     "json_dumps",
@@ -365,6 +366,32 @@ def write_json(path, doc, **kw) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def check_choice(value, name: str, choices) -> str:
+    """``value`` when it is one of the strings ``choices``.
+
+    A value that is not a string (a number, bytes, a list, an array) raises
+    `SymmleTypeError`, an unknown string `SymmleValueError`; both name the argument and the
+    choices.
+
+    Examples
+    --------
+    >>> from symmle._checks import check_choice
+    >>> check_choice("wald", "method", ("wald", "lr"))
+    'wald'
+    >>> check_choice(3, "method", ("wald", "lr"))
+    Traceback (most recent call last):
+    ...
+    symmle.errors.SymmleTypeError: method must be one of ('wald', 'lr') (a str), got int 3
+    """
+    choices = tuple(choices)
+    if not isinstance(value, str):
+        raise SymmleTypeError(f"{name} must be one of {choices} (a str), got "
+                              f"{type(value).__name__} {_short(value)}")
+    if value not in choices:
+        raise SymmleValueError(f"{name} must be one of {choices}, got {_short(value)}")
+    return str(value)
 
 
 def _short(value, limit: int = 60) -> str:
