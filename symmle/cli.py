@@ -190,7 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reps", type=_positive_int, default=None, help=f"replications per size (default {QUICK_REPS})")
     p.add_argument("--starts", type=_starts, default=None,
                    help=f"random starts per fit (default {QUICK_STARTS})")
-    p.add_argument("--jobs", type=_jobs, default=None, help="parallel processes (joblib; default 2)")
+    p.add_argument("--jobs", type=_jobs, default=None,
+                   help="parallel processes (joblib; default: as many as there are cores once "
+                        "the tasks are measured to be worth their start-up)")
     p.add_argument("--scheduler", default=None, help="address of a Dask scheduler to run on")
     p.add_argument("--plot", default=None, help="write the figure to this PNG path")
     p.add_argument("--json", default=None, help="write the result to this JSON path")
@@ -489,7 +491,7 @@ def _cmd_study(args):
         replications=args.reps or QUICK_REPS,
         n_starts=args.starts or QUICK_STARTS,
         rng=args.seed,
-        n_jobs=args.jobs or (1 if client else 2),
+        n_jobs=args.jobs or (1 if client else "auto"),
         client=client,
         checkpoint=args.checkpoint,
         progress=not args.no_progress and sys.stderr.isatty(),

@@ -184,6 +184,57 @@ def test_joblib_gives_the_same_table(model, tiny):
     assert [r["theta_hat"] for r in par.records] == [r["theta_hat"] for r in tiny.records]
 
 
+def test_auto_jobs_gives_the_same_table_and_starts_workers_only_when_they_pay(
+        model, tiny, monkeypatch):
+    from symmle.study import _execution
+
+    started = []
+    real = _execution.run_joblib
+
+    def recording(config, todo, n_jobs):
+        started.append(list(todo))
+        return real(config, todo, n_jobs)
+
+    monkeypatch.setattr(_execution, "run_joblib", recording)
+    # the tiny study is a second of work: never worth the workers' start-up
+    auto = consistency_study(model, SEED_THETA, n_jobs="auto", **TINY)
+    same_table(tiny.table, auto.table)
+    assert [r["theta_hat"] for r in auto.records] == [r["theta_hat"] for r in tiny.records]
+    assert started == []
+    # with a start-up of no cost, the workers take every task after the first
+    monkeypatch.setattr(_execution, "WORKER_START_SECONDS", 0.0)
+    monkeypatch.setattr(_execution, "PARALLEL_CONTENTION", 1.0)
+    monkeypatch.setattr(_execution, "usable_cpus", lambda: 2)
+    import symmle.study._study as study_mod
+    monkeypatch.setattr(study_mod, "usable_cpus", lambda: 2)
+    auto = consistency_study(model, SEED_THETA, n_jobs="auto", **TINY)
+    same_table(tiny.table, auto.table)
+    assert [r["theta_hat"] for r in auto.records] == [r["theta_hat"] for r in tiny.records]
+    assert started == [[(300, 1), (300, 2), (900, 0), (900, 1), (900, 2)]]
+
+
+def test_parallel_pays_from_the_measured_task_times():
+    from symmle.study._execution import PARALLEL_CONTENTION, WORKER_START_SECONDS, parallel_pays
+
+    rest = [(1000, r) for r in range(10)]
+    # 10 tasks of 0.1 s: 1 s of work, 1.2 s of start-up: stay
+    assert not parallel_pays([(1000, 0.1)], rest, 2)
+    # 10 tasks of 2 s on 2 workers: 1.2 + 1.25 · 10 s < 20 s
+    assert parallel_pays([(1000, 2.0)], rest, 2)
+    # the break-even point: total T with S + c T / k = T
+    k = 2
+    T = WORKER_START_SECONDS / (1 - PARALLEL_CONTENTION / k)
+    assert not parallel_pays([(1000, 0.99 * T / 10)], rest, k)
+    assert parallel_pays([(1000, 1.01 * T / 10)], rest, k)
+    # a fixed cost and a cost per row fitted from two sizes: 0.1 + 1e-4 n
+    done = [(1000, 0.2), (4000, 0.5)]
+    T = 10 * (0.1 + 1e-4 * 16000)
+    assert parallel_pays(done, [(16000, r) for r in range(10)], 2) == (
+        WORKER_START_SECONDS + PARALLEL_CONTENTION * T / 2 < T)
+    assert not parallel_pays(done, [(16000, 0)], 2)  # one task: nothing to share
+    assert not parallel_pays([], rest, 2) and not parallel_pays([(1000, 9.0)], rest, 1)
+
+
 def test_dask_local_cluster_gives_the_same_table(model, tiny):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
@@ -450,6 +501,7 @@ def test_plot_writes_a_png(tiny, tmp_path):
     (dict(replications=0), SymmleValueError, "replications"),
     (dict(n_starts=0), SymmleValueError, "n_starts"),
     (dict(n_jobs=0), SymmleValueError, "n_jobs"),
+    (dict(n_jobs="fast"), SymmleValueError, "n_jobs must be .* or 'auto'"),
     (dict(n_jobs=2, client="tcp://127.0.0.1:1"), SymmleValueError, "not both"),
     (dict(level=1.0), SymmleValueError, "level"),
     (dict(rng=-1), SymmleValueError, "rng"),

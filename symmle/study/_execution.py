@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 import os
 import time
@@ -185,6 +186,72 @@ def run_sequential(config: dict, todo, model: Model):
     """Run the tasks one after the other in this process, yielding each record."""
     for n, rep in todo:
         yield _run_task(config, n, rep, model)
+
+
+#: seconds a joblib worker process takes to start and be ready for a task (imports, the
+#: model rebuilt from the configuration), measured on a 2-core VM: 1.2 s.
+WORKER_START_SECONDS = 1.2
+
+#: the time of the same tasks on k workers against one process beyond their start-up: the
+#: cores' shared caches, memory bandwidth and turbo make k workers less than k times faster.
+PARALLEL_CONTENTION = 1.25
+
+
+def _estimate(done, n):
+    """Seconds a task of n rows is expected to take, from ``done`` [(n, seconds), ...]: a
+    fixed cost plus a cost per row, fitted by least squares (the largest n's seconds per row
+    alone while one size is done)."""
+    ns = np.array([d[0] for d in done], dtype=float)
+    ts = np.array([d[1] for d in done], dtype=float)
+    if len(set(ns)) < 2:
+        return float(ts.mean() * n / ns.mean())
+    slope, fixed = np.polyfit(ns, ts, 1)
+    return float(max(0.0, fixed) + max(0.0, slope) * n) or float(ts.max())
+
+
+def parallel_pays(done, rest, n_jobs: int) -> bool:
+    """Whether running the tasks ``rest`` [(n, rep), ...] on ``n_jobs`` workers is expected
+    to finish sooner than in this process, from the times of the tasks ``done`` here: the
+    workers' start-up (`WORKER_START_SECONDS`, paid once, in parallel) and their contention
+    (`PARALLEL_CONTENTION`) against the tasks' estimated total.
+
+    Examples
+    --------
+    >>> parallel_pays([(100, 0.05)], [(100, r) for r in range(20)], 2)  # 1 s of work
+    False
+    >>> parallel_pays([(100, 0.5)], [(1000, r) for r in range(20)], 2)  # 100 s of work
+    True
+    """
+    if n_jobs <= 1 or len(rest) <= 1 or not done:
+        return False
+    total = sum(_estimate(done, n) for n, _ in rest)
+    k = min(n_jobs, len(rest))
+    return WORKER_START_SECONDS + PARALLEL_CONTENTION * total / k < total
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def run_auto(config: dict, todo, model: Model, n_jobs: int):
+    """The tasks in this process, each timed, until the rest is expected to finish sooner on
+    ``n_jobs`` joblib workers (`parallel_pays`); then the rest on them. A study too small to
+    pay for the workers' start-up never starts them; the records are the same either way."""
+    todo = list(todo)
+    done = []
+    if importlib.util.find_spec("joblib") is None:  # without the parallel extra: here
+        n_jobs = 1
+    for i, (n, rep) in enumerate(todo):
+        if parallel_pays(done, todo[i:], n_jobs):
+            yield from run_joblib(config, todo[i:], n_jobs)
+            return
+        t0 = time.perf_counter()
+        yield _run_task(config, n, rep, model)
+        done.append((n, time.perf_counter() - t0))
 
 
 def run_joblib(config: dict, todo, n_jobs: int):

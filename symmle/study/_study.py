@@ -20,7 +20,7 @@ from ..fitting import fit
 from ..fitting._root import information_root
 from ..model import Model
 from ._checkpoint import append_record, check_same_study, read_checkpoint, start_checkpoint
-from ._execution import root_seed, run_dask, run_joblib, run_sequential
+from ._execution import root_seed, run_auto, run_dask, run_joblib, run_sequential, usable_cpus
 from ._result import StudyResult, aggregate, loglog_slope
 
 #: θ* of the seed's experiment, mlp(2, 3, 1, tanh) with Gaussian(sigma=0.5), in DESIGN order:
@@ -112,11 +112,16 @@ def _seed_from(rng):
                               f"a numpy.random.Generator or None, got {rng!r:.60}") from None
 
 
-def _check_n_jobs(n_jobs, client) -> int:
+def _check_n_jobs(n_jobs, client):
+    if isinstance(n_jobs, str) and n_jobs == "auto":
+        return "auto"
+    if isinstance(n_jobs, str):
+        raise SymmleValueError(f"n_jobs must be a positive integer, -1 (all cores) or 'auto', "
+                               f"got {n_jobs!r:.40}")
     n_jobs = check_int(n_jobs, "n_jobs")
     if n_jobs == 0:
         raise SymmleValueError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}")
-    if client is not None and n_jobs != 1:
+    if client is not None and n_jobs not in (1, "auto"):
         raise SymmleValueError("pass either n_jobs (joblib on this machine) or client (a Dask "
                                "cluster), not both")
     return n_jobs
@@ -271,8 +276,11 @@ def consistency_study(model, theta_true, sample_sizes, replications=50, n_starts
         The study's seed. With ``None`` a fresh seed is drawn (and stored in
         the result), unless ``checkpoint`` names an existing file, whose seed
         is then reused.
-    n_jobs : int
-        Worker processes for joblib (``-1``: all cores); 1 runs in this process.
+    n_jobs : int or "auto"
+        Worker processes for joblib (``-1``: all cores); 1 runs in this process; ``"auto"``
+        runs the tasks here, timed, until the rest is expected to finish sooner on one
+        worker a usable core (their start-up of about a second included), then on them
+        (`symmle.study._execution.run_auto`; the CLI's default). The table is the same.
     client : dask.distributed.Client or str, optional
         Run the tasks on this Dask cluster (or on the scheduler at this
         address). A worker that dies has its tasks rerun by the scheduler.
@@ -370,6 +378,8 @@ def consistency_study(model, theta_true, sample_sizes, replications=50, n_starts
             results = run_dask(config, todo, client)
         elif n_jobs == 1:
             results = run_sequential(config, todo, model)
+        elif n_jobs == "auto":  # workers only where the tasks are worth their start-up
+            results = run_auto(config, todo, model, usable_cpus())
         else:
             results = run_joblib(config, todo, n_jobs)
         bar = None
