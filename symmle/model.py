@@ -16,10 +16,10 @@ import numpy as np
 import sympy as sp
 
 from ._chain import symbolic_gradient, symbolic_jacobian
-from ._checks import as_rng, check_choice, check_int, check_real
+from ._checks import as_rng, check_int, check_real
 from .architecture import Architecture
 from .display import model_repr_latex, model_view
-from .errors import ArchitectureError, SymmleTypeError
+from .errors import ArchitectureError, SymmleTypeError, SymmleValueError
 from .families import Family
 
 __all__ = ["Model", "as_rng", "MAX_SIMULATED_ROWS", "MAX_PARAM_SCALE"]
@@ -67,11 +67,11 @@ class Model:
             raise SymmleTypeError(
                 f"family must be a Family such as sm.Gaussian(), got {type(self.family).__name__}")
         self.family.check_outputs(self.architecture.n_outputs)
-        own = self.architecture._has_param_name   # an MLP's names are not built for this
+        own = set(self.architecture.param_names)
         for what, names in (("response", [str(s) for s in self.family.y_symbols(
                 self.architecture.n_outputs)]), ("family parameter", self.family.extra_names)):
             for name in names:
-                if own(name):
+                if name in own:
                     # sympy symbols are equal by name: the weight would be the response (or
                     # log σ) in the log-likelihood
                     raise ArchitectureError(
@@ -95,7 +95,7 @@ class Model:
 
     @property
     def n_params(self) -> int:
-        return self.architecture.n_params + self.family.n_extra
+        return len(self.params)
 
     @property
     def n_network_params(self) -> int:
@@ -200,7 +200,8 @@ class Model:
         'y \\\\left(W^{(1)}_{1 1} x_{1} + b^{(1)}_{1}\\\\right) - \\\\operatorname{softplus}\\\\left(W^{(1)}_{1 1} x_{1} + b^{(1)}_{1}\\\\right)'
         """
         choices = ("loglik", "score", "hessian", "fisher", "output", "mean")
-        what = check_choice(what, "what", choices)
+        if not isinstance(what, str) or what not in choices:
+            raise SymmleValueError(f"what must be one of {choices}, got {what!r}")
         obj = self.eta if what == "output" else getattr(self, what)
         names = dict(self.architecture.latex_names)
         for s in self.extra_params:
