@@ -67,11 +67,11 @@ class Model:
             raise SymmleTypeError(
                 f"family must be a Family such as sm.Gaussian(), got {type(self.family).__name__}")
         self.family.check_outputs(self.architecture.n_outputs)
-        own = set(self.architecture.param_names)
+        own = self.architecture._has_param_name   # an MLP's names are not built for this
         for what, names in (("response", [str(s) for s in self.family.y_symbols(
                 self.architecture.n_outputs)]), ("family parameter", self.family.extra_names)):
             for name in names:
-                if name in own:
+                if own(name):
                     # sympy symbols are equal by name: the weight would be the response (or
                     # log σ) in the log-likelihood
                     raise ArchitectureError(
@@ -95,7 +95,7 @@ class Model:
 
     @property
     def n_params(self) -> int:
-        return len(self.params)
+        return self.architecture.n_params + self.family.n_extra
 
     @property
     def n_network_params(self) -> int:

@@ -22,23 +22,32 @@ from .._checks import as_real_array, check_int
 from ..activations import get_activation
 from ..errors import ArchitectureError, DataError, ParamsError
 from ._graph import input_name, normalise_graph
-from ._persist import graph_from_dict, graph_to_dict
+from ._layout import Layer as _Layer
+from ._layout import MlpLayout, layout_from_dict
+from ._persist import graph_from_dict, graph_to_dict, node_list
 from ._views import SVG_MAX_UNITS, repr_html, to_mermaid, to_svg
 
 __all__ = ["Architecture"]
 
 
-@dataclass(frozen=True)
-class _Layer:
-    """Index bookkeeping of one layer: which units, which sources, which θ entries."""
+class _GraphField:
+    """The `Architecture.graph` field: what ``__init__`` is given is kept for ``__post_init__``;
+    reading it gives the normalised graph (kept in the instance's ``__dict__`` under the
+    field's name), built on first read for a network held as an `MlpLayout`. (A dataclass field
+    whose default is a descriptor, as the dataclasses documentation describes; it has none.)"""
 
-    units: tuple  # nodes of this layer, in order
-    sources: tuple  # nodes feeding this layer, in (layer, order) order
-    rows: np.ndarray  # row (unit index) of each weight parameter
-    cols: np.ndarray  # column (source index) of each weight parameter
-    weight_idx: np.ndarray  # θ indices of the weights, in the same order
-    bias_units: np.ndarray  # unit indices that have a bias
-    bias_idx: np.ndarray  # θ indices of the biases
+    def __get__(self, arch, owner=None):
+        if arch is None:
+            raise AttributeError("graph")   # no default value: the field is required
+        d = arch.__dict__
+        g = d.get("graph")
+        if g is None:
+            # two threads may both build it; setdefault hands both the first one
+            g = d.setdefault("graph", arch._layout.graph(arch._node_data, arch._layer_names))
+        return g
+
+    def __set__(self, arch, value):
+        arch.__dict__["_graph_arg"] = value
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,7 +62,8 @@ class Architecture:
     graph : networkx.DiGraph
         A frozen copy of the network with normalised node attributes ``role``,
         ``layer``, ``activation``, ``bias`` (and ``name`` on every edge,
-        ``bias_name`` on every biased unit).
+        ``bias_name`` on every biased unit). A network `mlp` built holds its
+        layers as arrays and builds this graph on first read.
 
     Examples
     --------
@@ -66,11 +76,21 @@ class Architecture:
     W2_1_1*tanh(W1_1_1*x1 + W1_1_2*x2 + b1_1) + W2_1_2*tanh(W1_2_1*x1 + W1_2_2*x2 + b1_2) + W2_1_3*tanh(W1_3_1*x1 + W1_3_2*x2 + b1_3) + b2_1
     """
 
-    graph: nx.DiGraph
+    graph: nx.DiGraph = _GraphField()
 
     def __post_init__(self):
-        graph = self.graph.graph if isinstance(self.graph, Architecture) else self.graph
-        object.__setattr__(self, "graph", normalise_graph(graph))
+        given = self.__dict__.pop("_graph_arg")
+        if isinstance(given, Architecture):
+            layout, graph = given._layout, given.__dict__.get("graph")
+        elif isinstance(given, MlpLayout):   # from `mlp`, which checked it
+            layout, graph = given, None
+        else:
+            layout, graph = None, normalise_graph(given)
+        if graph is not None:   # else built on first read of `graph`
+            self.__dict__["graph"] = graph
+        if layout is not None:
+            self.__dict__["_layout"] = layout
+            self._node_data   # the units' attributes: refuses a bad activation or bias now
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -113,38 +133,57 @@ class Architecture:
 
     # ------------------------------------------------------------ structure
     @cached_property
+    def _layout(self) -> MlpLayout | None:
+        """The arrays of a network `mlp` built (set by ``__post_init__``); None for a graph."""
+        return None
+
+    @cached_property
+    def _node_data(self):
+        """``{node: attributes}`` in graph order (``graph.nodes``, without building the graph
+        of an MLP)."""
+        return self._layout.node_data() if self._layout is not None else self.graph.nodes
+
+    @cached_property
+    def _layer_names(self) -> list:
+        """An MLP's node names per layer (see `MlpLayout.names`)."""
+        return self._layout.names()
+
+    @cached_property
     def input_nodes(self) -> tuple:
         """Input nodes, in graph order."""
-        return tuple(v for v, r in self.graph.nodes(data="role") if r == "input")
+        return tuple(v for v, d in self._node_data.items() if d["role"] == "input")
 
     @cached_property
     def output_nodes(self) -> tuple:
         """Output nodes, in graph order."""
-        return tuple(v for v, r in self.graph.nodes(data="role") if r == "output")
+        return tuple(v for v, d in self._node_data.items() if d["role"] == "output")
 
     @cached_property
     def hidden_nodes(self) -> tuple:
         """Hidden nodes, in (layer, graph order) order."""
-        return tuple(v for v in self._unit_order if self.graph.nodes[v]["role"] == "hidden")
+        nd = self._node_data
+        return tuple(v for v in self._unit_order if nd[v]["role"] == "hidden")
 
     @cached_property
     def _node_rank(self) -> dict:
-        return {v: i for i, v in enumerate(self.graph.nodes)}
+        return {v: i for i, v in enumerate(self._node_data)}
 
     @cached_property
     def _unit_order(self) -> tuple:
-        g = self.graph
-        units = [v for v in g.nodes if g.nodes[v]["role"] != "input"]
-        return tuple(sorted(units, key=lambda v: (g.nodes[v]["layer"], self._node_rank[v])))
+        nd = self._node_data
+        units = [v for v, d in nd.items() if d["role"] != "input"]
+        return tuple(sorted(units, key=self._sort_key))
 
     def _sort_key(self, v):
-        return (self.graph.nodes[v]["layer"], self._node_rank[v])
+        return (self._node_data[v]["layer"], self._node_rank[v])
 
     @cached_property
     def layers(self) -> tuple[_Layer, ...]:
         """Per-layer index bookkeeping (units, sources, θ indices)."""
+        if self._layout is not None:
+            return self._layout.layers(self._layer_names)
         g = self.graph
-        depth = max((g.nodes[v]["layer"] for v in g.nodes), default=0)
+        depth = max((d["layer"] for d in self._node_data.values()), default=0)
         out, k = [], 0
         for layer in range(1, depth + 1):
             units = tuple(v for v in self._unit_order if g.nodes[v]["layer"] == layer)
@@ -186,12 +225,24 @@ class Architecture:
     @cached_property
     def param_names(self) -> tuple[str, ...]:
         """Parameter names, in θ order."""
+        if self._layout is not None:
+            return self._layout.param_names()
         names = [None] * self.n_params
         for (u, v), i in self.edge_index.items():
             names[i] = self.graph.edges[u, v]["name"]
         for v, i in self.bias_index.items():
             names[i] = self.graph.nodes[v]["bias_name"]
         return tuple(names)
+
+    def _has_param_name(self, name) -> bool:
+        """Whether ``name`` is in `param_names` (for an MLP, without building them)."""
+        if self._layout is not None:
+            return self._layout.has_param_name(name)
+        return name in self._param_name_set
+
+    @cached_property
+    def _param_name_set(self) -> frozenset:
+        return frozenset(self.param_names)
 
     @cached_property
     def n_params(self) -> int:
@@ -209,6 +260,8 @@ class Architecture:
     @cached_property
     def widths(self) -> tuple[int, ...] | None:
         """Layer widths if this is a fully connected layered network (an MLP), else None."""
+        if self._layout is not None:
+            return self._layout.widths
         prev = self.input_nodes
         widths = [len(prev)]
         for L in self.layers:
@@ -223,7 +276,7 @@ class Architecture:
     def activation_of(self, v):
         """The `symmle.activations.Activation` of unit ``v`` (a hidden or output node)."""
         try:
-            name = self.graph.nodes[v].get("activation")
+            name = self._node_data[v].get("activation")
         except (KeyError, TypeError):  # not a node (or not hashable)
             raise ArchitectureError(f"{v!r} is not a node of this network") from None
         if name is None:
@@ -259,17 +312,23 @@ class Architecture:
     @cached_property
     def unit_expressions(self) -> dict:
         """``{node: sympy.Expr}``: each unit's activation as a function of x and θ."""
-        g = self.graph
         h = dict(zip(self.input_nodes, self.inputs))
         p = self.params
-        for v in self._unit_order:
-            a = sp.Add(*[p[self.edge_index[(u, v)]] * h[u]
-                         for u in sorted(g.predecessors(v), key=self._sort_key)])
-            if v in self.bias_index:
-                a = a + p[self.bias_index[v]]
-            f = self.activation_of(v).sympy
-            # evaluate=False skips sympy's assumption queries on long sums (seconds for 784 terms)
-            h[v] = f(a, evaluate=False) if isinstance(f, sp.FunctionClass) and not a.is_Number else f(a)
+        for L in self.layers:
+            src = [h[u] for u in L.sources]
+            terms = [[] for _ in L.units]   # unit j's terms, its sources in (layer, order) order
+            for r, c, i in zip(L.rows.tolist(), L.cols.tolist(), L.weight_idx.tolist()):
+                terms[r].append(p[i] * src[c])
+            bias = dict(zip(L.bias_units.tolist(), L.bias_idx.tolist()))
+            for j, v in enumerate(L.units):
+                a = sp.Add(*terms[j])
+                if j in bias:
+                    a = a + p[bias[j]]
+                f = self.activation_of(v).sympy
+                # evaluate=False skips sympy's assumption queries on long sums (seconds for 784
+                # terms)
+                h[v] = f(a, evaluate=False) if isinstance(f, sp.FunctionClass) and not a.is_Number \
+                    else f(a)
         return h
 
     @cached_property
@@ -470,8 +529,9 @@ class Architecture:
 
     def __repr__(self) -> str:
         if self.widths is not None:
-            acts = sorted({self.graph.nodes[v]["activation"] for v in self.hidden_nodes})
-            outs = sorted({self.graph.nodes[v]["activation"] for v in self.output_nodes})
+            nd = self._node_data
+            acts = sorted({nd[v]["activation"] for v in self.hidden_nodes})
+            outs = sorted({nd[v]["activation"] for v in self.output_nodes})
             act = f", activation={acts[0]!r}" if len(acts) == 1 else ""
             out = f", output_activation={outs[0]!r}" if outs != ["identity"] else ""
             return f"mlp({', '.join(map(str, self.widths))}{act}{out})"
@@ -481,9 +541,14 @@ class Architecture:
     # ---------------------------------------------------------- persistence
     def to_dict(self) -> dict:
         """A JSON-ready description of the graph (node names must be str or int)."""
+        if self._layout is not None:
+            return {"nodes": node_list(self._node_data),
+                    "edges": self._layout.edge_list(self._layer_names)}
         return graph_to_dict(self.graph)
 
     @classmethod
     def from_dict(cls, data) -> "Architecture":
-        """Rebuild an architecture written by `to_dict` (validated like any graph)."""
-        return cls(graph_from_dict(data))
+        """Rebuild an architecture written by `to_dict` (validated like any graph; the
+        description of an `mlp` gives an `mlp` again, its graph built on first use)."""
+        layout = layout_from_dict(data)
+        return cls(layout if layout is not None else graph_from_dict(data))

@@ -18,10 +18,12 @@ from ..errors import ArchitectureError, SymmleTypeError
 __all__ = ["ROLES", "NORMALISED_FLAG", "MAX_PARAMS", "normalise_graph", "safe_name", "input_name",
            "check_size"]
 
-#: The most parameters (weights and biases) a network may have: every parameter is a sympy
-#: symbol and the graph a networkx graph, and building a network of 2**20 parameters already
-#: takes some 15 s; a larger one would look like a hang (issue 17 §6) long before any use.
-MAX_PARAMS = 2 ** 20
+#: The most parameters (weights and biases) a network may have. `mlp` holds its layers as
+#: arrays and builds one of this size in well under a second, but its parameter names, sympy
+#: symbols and networkx graph, built on first use, take some ten seconds and a gigabyte per
+#: million parameters; two million (a little above ``mlp(784, 1000, 1000, 10)``) keeps that
+#: first use from looking like a hang (issue 17 §6).
+MAX_PARAMS = 2_000_000
 
 #: The node roles of a network graph.
 ROLES = ("input", "hidden", "output")
@@ -76,7 +78,7 @@ def check_size(n_params: int) -> None:
     if n_params > MAX_PARAMS:
         raise ArchitectureError(
             f"the network would have about {n_params} parameters, more than the {MAX_PARAMS} "
-            f"symmle builds (MAX_PARAMS): every parameter is a sympy symbol")
+            f"symmle builds (MAX_PARAMS): every parameter can become a sympy symbol")
 
 
 def _node_attributes(v, d: dict) -> dict:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 
-import networkx as nx
-
 from .._checks import check_int
 from ..activations import get_activation
 from ..errors import ArchitectureError
 from ._architecture import Architecture
 from ._graph import check_size
+from ._layout import MlpLayout
 
 __all__ = ["mlp", "parse_widths"]
 
@@ -55,6 +54,9 @@ def mlp(*widths: int, activation="tanh", output_activation="identity", bias: boo
     Architecture
         Nodes ``x1…xd``, ``h{layer}_{unit}``, ``y`` (or ``y1…yK``); weights
         ``W{layer}_{unit}_{source}`` and biases ``b{layer}_{unit}`` (1-based).
+        It holds the layers as arrays: the parameter names, the sympy symbols and
+        ``arch.graph`` are built on first use, so that the numeric path and the
+        symmetry group of a large network never wait for them.
 
     Raises
     ------
@@ -82,19 +84,4 @@ def mlp(*widths: int, activation="tanh", output_activation="identity", bias: boo
     check_size(sum(a * b for a, b in zip(widths, widths[1:])) + sum(widths))
     get_activation(activation)
     get_activation(output_activation)
-    G = nx.DiGraph()
-    n_layers = len(widths) - 1
-    names = [[f"x{i + 1}" for i in range(widths[0])]]
-    for layer in range(1, n_layers):
-        names.append([f"h{layer}_{j + 1}" for j in range(widths[layer])])
-    names.append(["y"] if widths[-1] == 1 else [f"y{k + 1}" for k in range(widths[-1])])
-    for v in names[0]:
-        G.add_node(v, role="input")
-    for layer in range(1, n_layers + 1):
-        role = "output" if layer == n_layers else "hidden"
-        act = output_activation if role == "output" else activation
-        for j, v in enumerate(names[layer]):
-            G.add_node(v, role=role, activation=act, bias=bias, bias_name=f"b{layer}_{j + 1}")
-            for k, u in enumerate(names[layer - 1]):
-                G.add_edge(u, v, name=f"W{layer}_{j + 1}_{k + 1}")
-    return Architecture(G)
+    return Architecture(MlpLayout(widths, activation, output_activation, bias))

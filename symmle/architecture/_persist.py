@@ -6,7 +6,7 @@ import networkx as nx
 
 from ..errors import PersistenceError, SymmleTypeError
 
-__all__ = ["graph_to_dict", "graph_from_dict"]
+__all__ = ["graph_to_dict", "graph_from_dict", "node_list"]
 
 #: The node attributes a saved architecture keeps (``layer`` is recomputed on loading).
 _SAVED_NODE_ATTRS = ("role", "activation", "bias", "bias_name")
@@ -14,14 +14,20 @@ _SAVED_NODE_ATTRS = ("role", "activation", "bias", "bias_name")
 
 def graph_to_dict(graph: nx.DiGraph) -> dict:
     """``{"nodes": [[name, attrs], ...], "edges": [[u, v, name], ...]}`` (str or int node names)."""
+    nodes = node_list(graph.nodes)
+    edges = [[u, v, d["name"]] for u, v, d in graph.edges(data=True)]
+    return {"nodes": nodes, "edges": edges}
+
+
+def node_list(node_data) -> list:
+    """``[[name, attrs], ...]`` of `graph_to_dict` from ``{node: attributes}`` (``graph.nodes``)."""
     nodes = []
-    for v, d in graph.nodes(data=True):
+    for v, d in node_data.items():
         if not isinstance(v, (str, int)) or isinstance(v, bool):
             raise SymmleTypeError(f"node {v!r}: only str or int node names can be saved to JSON")
         attrs = {k: d[k] for k in _SAVED_NODE_ATTRS if k in d}
         nodes.append([v, attrs])
-    edges = [[u, v, d["name"]] for u, v, d in graph.edges(data=True)]
-    return {"nodes": nodes, "edges": edges}
+    return nodes
 
 
 def graph_from_dict(data) -> nx.DiGraph:

@@ -29,10 +29,10 @@ def _pretty(v) -> str:
     return m.group(1) + m.group(2).replace("_", "").translate(_SUBSCRIPTS) if m else str(v)
 
 
-def _mermaid_ids(graph) -> dict:
+def _mermaid_ids(nodes) -> dict:
     """A distinct mermaid identifier per node."""
     ids, used = {}, set()
-    for v in graph.nodes:
+    for v in nodes:
         base = safe_name(v)
         nid, k = base, 1
         while nid in used:
@@ -65,25 +65,26 @@ def to_mermaid(arch, *, labels=None) -> str:
     if labels is None:
         labels = len(arch.edge_index) <= MERMAID_MAX_LABELLED_EDGES
     labels = check_bool(labels, "labels")
-    g = arch.graph
-    ids = _mermaid_ids(g)
+    nd = arch._node_data   # the graph's nodes (an MLP's graph is not built for a picture)
+    ids = _mermaid_ids(nd)
     lines = ["graph LR", f"    {_MERMAID_INIT}", "    %% Input layer"]
     for i, v in enumerate(arch.input_nodes):
         lines.append(f'    {ids[v]}["{_label(v)}<br>input {i + 1}"]')
-    hidden_layers = sorted({g.nodes[v]["layer"] for v in arch.hidden_nodes})
+    hidden_layers = sorted({nd[v]["layer"] for v in arch.hidden_nodes})
     for layer in hidden_layers:
         lines.append(f"    %% Hidden layer {layer}")
         for v in arch.hidden_nodes:
-            if g.nodes[v]["layer"] == layer:
-                lines.append(f'    {ids[v]}(("{_label(v)}<br>{g.nodes[v]["activation"]}"))')
+            if nd[v]["layer"] == layer:
+                lines.append(f'    {ids[v]}(("{_label(v)}<br>{nd[v]["activation"]}"))')
     lines.append("    %% Output layer")
     for i, v in enumerate(arch.output_nodes):
         label = "output" if arch.n_outputs == 1 else f"output {i + 1}"
         lines.append(f'    {ids[v]}["{_label(v)}<br>{label}"]')
     lines.append("    %% Connections" + (" with weights" if labels else ""))
     rank = arch._node_rank
-    for (u, v), _ in sorted(arch.edge_index.items(), key=lambda kv: (rank[kv[0][0]], kv[1])):
-        weight = f'|"{_label(g.edges[u, v]["name"], pretty=False)}"|' if labels else ""
+    names = arch.param_names if labels else None
+    for (u, v), i in sorted(arch.edge_index.items(), key=lambda kv: (rank[kv[0][0]], kv[1])):
+        weight = f'|"{_label(names[i], pretty=False)}"|' if labels else ""
         lines.append(f"    {ids[u]} -->{weight} {ids[v]}")
     lines.append("    %% Styling")
     lines += [f"    classDef {role} fill:{colour}" for role, colour in _FILL.items()]
@@ -102,11 +103,11 @@ def _label(v, *, pretty=True) -> str:
 
 def to_svg(arch, *, max_units: int = SVG_MAX_UNITS) -> str:
     """The layered SVG drawing of `Architecture.to_svg`."""
-    g = arch.graph
-    n_units = g.number_of_nodes()
+    n_units = len(arch._node_data)
     if n_units > max_units:
         raise ArchitectureError(f"the network has {n_units} units; to_svg draws at most "
                                 f"max_units={max_units}")
+    g = arch.graph
     last = max(g.nodes[v]["layer"] for v in g.nodes) + 1
     columns: dict[int, list] = {}
     for v in arch.input_nodes:
@@ -152,6 +153,6 @@ def repr_html(arch) -> str:
     head = (f'<p style="{_HEAD_STYLE}"><code>{html.escape(repr(arch))}</code>: {arch.n_inputs} inputs, '
             f"{len(arch.hidden_nodes)} hidden units, {arch.n_outputs} outputs, "
             f"{arch.n_params} parameters</p>")
-    if arch.graph.number_of_nodes() > SVG_MAX_UNITS:
+    if len(arch._node_data) > SVG_MAX_UNITS:
         return head
     return head + to_svg(arch)

@@ -305,6 +305,8 @@ def fibre_block_is_small(block) -> bool:
 def _fibre_directions(arch, theta: np.ndarray, Ptot: int) -> np.ndarray:
     """A basis (Ptot × k) of the kernels of the differentials of every linear block's product."""
     out = []
+    if not any(arch.activation_of(v).linear for v in arch.hidden_nodes):
+        return np.zeros((Ptot, 0))   # no linear block (and an MLP's graph is not built for it)
     for block in linear_blocks(arch.graph):
         if not fibre_block_is_small(block):
             continue

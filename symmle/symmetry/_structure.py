@@ -30,13 +30,14 @@ _TWIN_HASH_SEED = 12345
 class _Structure:
     """Integer bookkeeping of an architecture, computed once per architecture.
 
-    It holds the architecture's (frozen) graph but not the architecture itself, so that the
-    weak cache `structure` keeps it only as long as the architecture lives.
+    It holds index arrays, node names and activation facts but not the architecture itself (nor
+    its graph, which an MLP builds only on first use), so that the weak cache `structure` keeps
+    it only as long as the architecture lives.
     """
 
     def __init__(self, arch: Architecture):
-        g = self.graph = arch.graph
-        self.nodes = list(g.nodes)
+        nd = arch._node_data   # the graph's nodes and their attributes
+        self.nodes = list(nd)
         nid = {v: i for i, v in enumerate(self.nodes)}
         self.nid = nid
         N = self.N = len(self.nodes)
@@ -84,10 +85,10 @@ class _Structure:
         self.linear = np.zeros(N, bool)
         self.degree = np.zeros(N, dtype=np.intp)   # r of a monomial activation z^r, else 0
         for i, v in enumerate(self.nodes):
-            if g.nodes[v]["role"] == "input":
+            if nd[v]["role"] == "input":
                 self.act_name.append(None)
                 continue
-            name = g.nodes[v]["activation"]
+            name = nd[v]["activation"]
             act = acts.setdefault(name, arch.activation_of(v))
             self.act_name.append(name)
             self.linear[i] = act.linear
@@ -104,12 +105,12 @@ class _Structure:
     def _flip_fits(self, v: int) -> bool:
         """Whether the graph can absorb unit v's flip: the successors' biases take ``α`` and
         ``γ·b_v``, and skip edges from every input of v to every successor take ``γ·w``."""
-        succ = self.succs(v)
         needs_bias = self.alpha[v] != 0 or (self.gamma[v] != 0 and self.bias_pos[v] >= 0)
-        if needs_bias and not np.all(self.bias_pos[succ] >= 0):
+        if needs_bias and not np.all(self.bias_pos[self.succs(v)] >= 0):
             return False
         if self.gamma[v] == 0:
-            return True
+            return True   # (an odd unit's flip moves nothing: no adjacency needed)
+        succ = self.succs(v)
         pred = self.preds(v)
         if self.edge_lookup(pred[:1], succ[:1], check=True) is None:
             return False   # the common case (no skip edge at all), without the full product
@@ -157,35 +158,42 @@ class _Structure:
         return tuple(out)
 
     @cached_property
-    def _adjacency(self):
-        """CSR arrays ``(in_ptr, in_src, in_edge, out_ptr, out_dst, out_edge)`` over node ids."""
-        order_in = np.lexsort((self.E_src, self.E_dst))
-        in_ptr = np.searchsorted(self.E_dst[order_in], np.arange(self.N + 1))
-        order_out = np.lexsort((self.E_dst, self.E_src))
-        out_ptr = np.searchsorted(self.E_src[order_out], np.arange(self.N + 1))
-        return (in_ptr, self.E_src[order_in], self.E_idx[order_in],
-                out_ptr, self.E_dst[order_out], self.E_idx[order_out])
+    def _in_adjacency(self):
+        """CSR arrays ``(in_ptr, in_src)`` over node ids: sources by target, in id order."""
+        _, order = _key_order(self.E_dst, self.E_src, self.N)
+        in_src = self.E_src if order is None else self.E_src[order]
+        return _pointers(self.E_dst, self.N), in_src
+
+    @cached_property
+    def _out_adjacency(self):
+        """CSR arrays ``(out_ptr, out_dst)`` over node ids: targets by source, in id order."""
+        order = self._edge_keys[2]
+        out_dst = self.E_dst if order is None else self.E_dst[order]
+        return _pointers(self.E_src, self.N), out_dst
 
     def preds(self, v: int) -> np.ndarray:
         """Node ids of the sources of node v."""
-        in_ptr, in_src = self._adjacency[:2]
+        in_ptr, in_src = self._in_adjacency
         return in_src[in_ptr[v]:in_ptr[v + 1]]
 
     def succs(self, v: int) -> np.ndarray:
         """Node ids of the successors of node v."""
-        out_ptr, out_dst = self._adjacency[3:5]
+        out_ptr, out_dst = self._out_adjacency
         return out_dst[out_ptr[v]:out_ptr[v + 1]]
 
     # -------------------------------------------------------------- lookups
     @cached_property
     def _edge_keys(self):
-        keys = self.E_src.astype(np.int64) * self.N + self.E_dst
-        order = np.argsort(keys, kind="stable")
-        return keys[order], self.E_idx[order]
+        """``(keys, θ indices, order)``: the edges' ``src·N + dst`` sorted, and the sorting
+        permutation (None when they are sorted already)."""
+        keys, order = _key_order(self.E_src, self.E_dst, self.N)
+        if order is None:
+            return keys, self.E_idx, None
+        return keys[order], self.E_idx[order], order
 
     def edge_lookup(self, src, dst, *, check: bool = False):
         """θ indices of the edges ``src → dst`` (arrays of node ids)."""
-        keys, idx = self._edge_keys
+        keys, idx, _ = self._edge_keys
         q = np.asarray(src, dtype=np.int64) * self.N + dst
         pos = np.searchsorted(keys, q)
         if check:
@@ -220,18 +228,17 @@ class _Structure:
                    float(h_in[v]), float(h_out[v]), tuple(src_layers[v]))
             groups.setdefault(key, []).append(h)
         classes = []
-        g = self.graph
         for key, members in groups.items():
             v0 = self.hidden[members[0]]
             exact = self.layer_complete[key[0]] and out_complete[v0]
             if exact or len(members) == 1:
                 classes.append(members)
                 continue
-            # verify with the graph itself (incomplete layers only)
+            # verify with the adjacency itself (incomplete layers only)
             sub: dict = {}
             for h in members:
-                node = self.nodes[self.hidden[h]]
-                sig = (frozenset(g.pred[node]), frozenset(g.succ[node]))
+                v = int(self.hidden[h])
+                sig = (frozenset(self.preds(v).tolist()), frozenset(self.succs(v).tolist()))
                 sub.setdefault(sig, []).append(h)
             classes.extend(sub.values())
         classes.sort(key=lambda m: m[0])
@@ -244,6 +251,23 @@ class _Structure:
         for c, m in enumerate(self.twin_classes):
             out[m] = c
         return out
+
+
+def _key_order(major: np.ndarray, minor: np.ndarray, N: int):
+    """``(keys, order)``: the edges' keys ``major·N + minor`` and their stable order (that of
+    ``np.lexsort((minor, major))``), None when they are in order already (a layered network's
+    edges are, by target)."""
+    keys = major.astype(np.int64) * N + minor
+    if np.all(keys[1:] >= keys[:-1]):
+        return keys, None
+    return keys, np.argsort(keys, kind="stable")
+
+
+def _pointers(ids: np.ndarray, N: int) -> np.ndarray:
+    """CSR row pointers: where each node id's run starts in ``ids`` sorted, and the end."""
+    ptr = np.zeros(N + 1, dtype=np.intp)
+    np.cumsum(np.bincount(ids, minlength=N), out=ptr[1:])
+    return ptr
 
 
 # Keyed weakly by the architecture (``Architecture`` has identity equality and hash), so an entry
