@@ -158,7 +158,7 @@ class NumericProgram:
             src = np.array([pos[u] for u in L.sources], dtype=np.intp)
             dense = (len(L.rows) == U * S and np.array_equal(L.rows, np.repeat(np.arange(U), S))
                      and np.array_equal(L.cols, np.tile(np.arange(S), U)))
-            names = [arch.graph.nodes[v]["activation"] for v in L.units]
+            names = [arch.activation_of(v).name for v in L.units]  # the graph stays unbuilt
             groups = []
             for name in dict.fromkeys(names):
                 members = [j for j, n in enumerate(names) if n == name]

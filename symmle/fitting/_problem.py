@@ -18,7 +18,8 @@ def penalised_mask(model) -> np.ndarray:
     """Boolean mask over θ of the parameters the penalty applies to: the network's weights
     (its edges), not the biases nor the family's own parameters."""
     mask = np.zeros(model.n_params, dtype=bool)
-    mask[list(model.architecture.edge_index.values())] = True
+    for layer in model.architecture.layers:  # the layers' weight indices: no graph needed
+        mask[layer.weight_idx] = True
     return mask
 
 
