@@ -58,11 +58,12 @@ from .singular import (
     LearningCoefficientEstimate,
     learning_coefficient,
     learning_coefficient_theory,
+    odd_1h1_learning_coefficient,
     population_kl,
     population_kl_function,
     rrr_learning_coefficient,
 )
-from .study import StudyResult, consistency_study
+from .study import SingularStudyResult, StudyResult, consistency_study, singular_study
 from .symmetry import (
     ParamTransform,
     SymmetryGroup,
@@ -115,7 +116,10 @@ __all__ = [
     "OptimaClusters",
     "consistency_study",
     "StudyResult",
+    "singular_study",
+    "SingularStudyResult",
     "rrr_learning_coefficient",
+    "odd_1h1_learning_coefficient",
     "learning_coefficient_theory",
     "learning_coefficient",
     "LearningCoefficient",

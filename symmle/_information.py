@@ -9,6 +9,9 @@ The rule
 --------
 1. Equilibrate: ``Ĩ = S I S`` with ``S = diag(1/√I_ii)`` (a parameter with zero information
    keeps scale 1; its row and column are zero). The rank is then the same in any units of θ.
+   ``√I_ii = ν_i 2^{e_i}`` with ν_i in [1/2, 1): the powers of two are applied exactly
+   (``ldexp``) and each in one step, so that scales from 1e-300 to 1e300 neither overflow nor
+   underflow on the way (the norms of a root's columns are taken after the exact scaling).
 2. Resolve the spectrum of ``Ĩ`` as accurately as the inputs allow, and call a direction
    empty of information by a tolerance six orders of magnitude above the rounding level of
    that computation:
@@ -37,7 +40,7 @@ The rule
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -99,6 +102,9 @@ class InformationRank:
     cov: np.ndarray
     from_root: bool = False
     finite: bool = True
+    #: the standard errors when computed with the covariance (a variance beyond float64 can
+    #: have a finite root: information 2^{-1024} gives the standard error 2^{512}).
+    stderr_values: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def null_dim(self) -> int:
@@ -113,6 +119,8 @@ class InformationRank:
     @property
     def stderr(self) -> np.ndarray:
         """Standard errors ``√cov_ii``: NaN for unidentified parameters."""
+        if self.stderr_values is not None:
+            return self.stderr_values.copy()
         d = np.diag(self.cov).copy()
         with np.errstate(invalid="ignore"):
             return np.where(d >= 0, np.sqrt(np.abs(d)), np.nan)
@@ -193,23 +201,23 @@ def information_rank(information, *, root=None, rtol: float | None = None) -> In
     rtol = default if rtol is None else check_real(
         rtol, "rtol", minimum=0.0, maximum=1.0, strict_minimum=True, strict_maximum=True)
     if not np.all(np.isfinite(R if from_root else A)):
-        return InformationRank(rank=0, n_params=P, rtol=rtol, eigenvalues=np.full(P, np.nan),
-                               scale=np.ones(P), null_space=np.eye(P),
-                               identified=np.zeros(P, dtype=bool), cov=np.full((P, P), np.nan),
-                               from_root=from_root, finite=False)
+        return _non_finite(P, rtol, from_root)
     if from_root:
-        norms = np.linalg.norm(R, axis=0)
-        scale = np.where(norms > 0, norms, 1.0)
-        _, sv, Vt = np.linalg.svd(R / scale, full_matrices=True)
+        Rs, nu, exps = _equilibrate_columns(R)
+        _, sv, Vt = np.linalg.svd(Rs / nu, full_matrices=True)
         sv = np.concatenate([sv, np.zeros(P - sv.size)])
         w, V = sv ** 2, Vt.T
         top = float(sv[0]) if P else 0.0
         rank = int(np.sum(sv > rtol * top)) if top > 0 else 0
     else:
         A = 0.5 * (A + A.T)
-        diag = np.abs(np.diag(A))
-        scale = np.where(diag > 0, np.sqrt(diag), 1.0)
-        w, V = np.linalg.eigh(A / scale[:, None] / scale[None, :])
+        # √I_ii = ν_i 2^{e_i}, ν_i in [1/2, 1) (the root of a subnormal I_ii is normal)
+        nu, exps = np.frexp(np.sqrt(np.abs(np.diag(A))))
+        nu, exps = np.where(nu > 0, nu, 1.0), exps.astype(np.int64)
+        At = _ldexp_outer(A, -exps) / nu[:, None] / nu[None, :]
+        if not np.all(np.isfinite(At)):   # |I_ij| ≫ √(I_ii I_jj): far from PSD, beyond float64
+            return _non_finite(P, rtol, from_root)
+        w, V = np.linalg.eigh(At)
         order = np.argsort(-np.abs(w), kind="stable")
         w, V = w[order], V[:, order]
         top = float(np.abs(w[0])) if P else 0.0
@@ -217,11 +225,58 @@ def information_rank(information, *, root=None, rtol: float | None = None) -> In
     Vr, wr, Vn = V[:, :rank], w[:rank], V[:, rank:]
     identified = (np.linalg.norm(Vn, axis=1) <= NULL_COMPONENT_TOL if Vn.shape[1]
                   else np.ones(P, dtype=bool))
-    N = Vn / scale[:, None]
+    with np.errstate(over="ignore"):
+        scale = np.ldexp(nu, exps)   # √I_ii (inf only where I_ii itself is beyond float64)
+    # S Ṽ_n, times the constant 2^{min e}: the same directions without overflow (the rows of
+    # the largest scales, whose components are then below 2^{−1074}, underflow to 0)
+    N = np.ldexp(Vn / nu[:, None], (exps.min(initial=0) - exps)[:, None])
     if N.shape[1]:
         N = np.linalg.qr(N)[0]
-    C = (Vr / wr) @ Vr.T / scale[:, None] / scale[None, :]
+    # S Ṽ_r Λ_r⁻¹ Ṽ_rᵀ S in one exact step per entry: a variance beyond float64 is inf
+    Ct = (Vr / wr) @ Vr.T / nu[:, None] / nu[None, :]
+    # symmetric to the bit: the product rounds (V_pk / w_k) V_qk and (V_qk / w_k) V_pk apart,
+    # which an ill-conditioned information makes visible far above 1e-10 in small entries
+    Ct = 0.5 * Ct + 0.5 * Ct.T
+    C = _ldexp_outer(Ct, -exps)
     C[~identified, :] = np.nan
     C[:, ~identified] = np.nan
+    d = np.diag(Ct)
+    with np.errstate(invalid="ignore", over="ignore"):
+        se = np.where((d >= 0) & identified, np.ldexp(np.sqrt(np.abs(d)), -exps), np.nan)
     return InformationRank(rank=rank, n_params=P, rtol=rtol, eigenvalues=w, scale=scale,
-                           null_space=N, identified=identified, cov=C, from_root=from_root)
+                           null_space=N, identified=identified, cov=C, from_root=from_root,
+                           stderr_values=se)
+
+
+def _non_finite(P: int, rtol: float, from_root: bool) -> InformationRank:
+    """The verdict on a matrix that is not finite: rank 0, nothing identified."""
+    return InformationRank(rank=0, n_params=P, rtol=rtol, eigenvalues=np.full(P, np.nan),
+                           scale=np.ones(P), null_space=np.eye(P),
+                           identified=np.zeros(P, dtype=bool), cov=np.full((P, P), np.nan),
+                           from_root=from_root, finite=False)
+
+
+def _equilibrate_columns(R):
+    """``(R 2^{−e}, ν, e)``: R's columns scaled by powers of two, exactly, to norms ν in
+    [1/2, 1) (a zero column has e = 0 and ν = 1), so that ``‖R_i‖ = ν_i 2^{e_i}``. The norms
+    are taken of the columns already scaled by the power of two of their largest entry, so that
+    neither squares of 1e200 overflow nor squares of 1e-200 underflow (entries below 2^{−1074}
+    of their column's largest are lost, far below any tolerance)."""
+    P = R.shape[1]
+    if R.shape[0] == 0:
+        return R.copy(), np.ones(P), np.zeros(P, dtype=np.int64)
+    top = np.frexp(np.max(np.abs(R), axis=0))[1].astype(np.int64)
+    Rs = np.ldexp(R, -top[None, :])
+    exps = top + np.frexp(np.linalg.norm(Rs, axis=0))[1].astype(np.int64)
+    zero = ~np.any(R != 0, axis=0)
+    exps[zero] = 0
+    Rs = np.ldexp(R, -exps[None, :])
+    nu = np.linalg.norm(Rs, axis=0)
+    return Rs, np.where(zero, 1.0, nu), exps
+
+
+def _ldexp_outer(A, e):
+    """``A_ij 2^{e_i + e_j}`` in one exact step (dividing twice by scales of 1e-160 overflows
+    on the way to a finite result); a result beyond float64 is ±inf."""
+    with np.errstate(over="ignore"):
+        return np.ldexp(A, e[:, None] + e[None, :])

@@ -167,8 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tol", type=_positive_float, default=None,
                    help="convergence tolerance of the optimiser (default 1e-10)")
     p.add_argument("--starts", type=_starts, default=4, help="random starts (default 4)")
-    p.add_argument("--method", default=None, choices=("scoring", "lm", "trf", "trust-exact"),
-                   help="optimiser (default: damped Fisher scoring)")
+    p.add_argument("--method", default=None,
+                   choices=("auto", "scoring", "lbfgs", "lm", "trf", "trust-exact"),
+                   help="optimiser (default auto: damped Fisher scoring below 100 parameters, "
+                        "L-BFGS then scoring from 100 on)")
     p.add_argument("--json", default=None, help="also write the result to this JSON path")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
 

@@ -18,7 +18,8 @@ import html
 import math
 from typing import Iterable, Sequence
 
-from .errors import SymmleTypeError, SymmleValueError
+from ._checks import check_choice
+from .errors import SymmleTypeError
 
 __all__ = ["html_table", "html_report", "format_cell", "LatexView", "model_view", "model_repr_latex",
            "MODEL_LHS", "REPR_LATEX_MAX_PARAMS", "format_count", "MAX_EXACT_DIGITS"]
@@ -223,8 +224,7 @@ def model_view(model, what: str = "loglik") -> LatexView:
     >>> model_view(model, "fisher")._repr_latex_()
     '$$\\\\mathcal{I}(\\\\theta; x) = \\\\left[\\\\begin{matrix}x_{1}^{2} & x_{1}\\\\\\\\x_{1} & 1\\\\end{matrix}\\\\right]$$'
     """
-    if not isinstance(what, str) or what not in MODEL_LHS:
-        raise SymmleValueError(f"what must be one of {tuple(MODEL_LHS)}, got {what!r}")
+    what = check_choice(what, "what", tuple(MODEL_LHS))
     return LatexView(model.latex(what), lhs=MODEL_LHS[what])
 
 

@@ -16,10 +16,10 @@ import numpy as np
 import sympy as sp
 
 from ._chain import symbolic_gradient, symbolic_jacobian
-from ._checks import as_rng, check_int, check_real
+from ._checks import as_rng, check_choice, check_int, check_real
 from .architecture import Architecture
 from .display import model_repr_latex, model_view
-from .errors import ArchitectureError, SymmleTypeError, SymmleValueError
+from .errors import ArchitectureError, SymmleTypeError
 from .families import Family
 
 __all__ = ["Model", "as_rng", "MAX_SIMULATED_ROWS", "MAX_PARAM_SCALE"]
@@ -200,8 +200,7 @@ class Model:
         'y \\\\left(W^{(1)}_{1 1} x_{1} + b^{(1)}_{1}\\\\right) - \\\\operatorname{softplus}\\\\left(W^{(1)}_{1 1} x_{1} + b^{(1)}_{1}\\\\right)'
         """
         choices = ("loglik", "score", "hessian", "fisher", "output", "mean")
-        if not isinstance(what, str) or what not in choices:
-            raise SymmleValueError(f"what must be one of {choices}, got {what!r}")
+        what = check_choice(what, "what", choices)
         obj = self.eta if what == "output" else getattr(self, what)
         names = dict(self.architecture.latex_names)
         for s in self.extra_params:

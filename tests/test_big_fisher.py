@@ -129,3 +129,24 @@ def test_an_allocation_that_cannot_fit_is_refused_before(monkeypatch):
         model.compile().hessian(theta, X, y)
     # the score needs no P×P matrix
     assert model.compile().score(theta, X, y).shape == (model.n_params,)
+
+
+@given(st.booleans(), st.integers(1, 4), st.integers(1, 6), st.floats(0, 40),
+       st.integers(0, 2 ** 32 - 1))
+def test_categorical_structured_root_is_the_roots_product(reference, K, m, spread, seed):
+    # Σ_k J_k R_kj from the rank-one structure of R = diag(√p)(I − c √p √pᵀ) against the
+    # family's generic product with its exact root (a dominant class up to e^40 : 1)
+    fam = sm.Categorical(reference=reference)
+    rng = np.random.default_rng(seed)
+    eta = rng.standard_normal((m, K)) * spread
+    Jt = rng.standard_normal((K, 3, m))
+    want = sm.families.Family.weight_root_times(fam, Jt, eta, ())
+    got = fam.weight_root_times(Jt, eta, ())
+    scale = np.abs(Jt).max()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-14 * scale)
+    # and B Bᵀ per row is J W Jᵀ
+    W = fam.weight(eta, ())
+    for r in range(m):
+        Br = got[:, :, r]
+        np.testing.assert_allclose(Br @ Br.T, Jt[:, :, r].T @ W[r] @ Jt[:, :, r],
+                                   rtol=1e-12, atol=1e-13 * scale ** 2)

@@ -81,7 +81,7 @@ def test_custom_functions_print_as_powers():
 def test_latex_and_show_refuse_a_non_string(what):
     model = sm.Model(sm.mlp(1, 1), sm.Bernoulli())
     for call in (model.latex, model.show):
-        with pytest.raises(sm.SymmleValueError):
+        with pytest.raises(sm.SymmleTypeError, match="what must be one of"):  # a wrong type
             call(what)
 
 

@@ -362,3 +362,174 @@ class TestRegularityRecords:
         _raises(SymmleTypeError, lambda: RegularityTable(tab.model, [1, 2]), "conditions")
         empty = RegularityTable(tab.model, ())
         assert "condition" in str(empty) and len(empty) == 0
+
+
+# ----------------------------------------------------------------- string choices
+def _choice_entry_points(fit):
+    """``{entry: (call(value), choices)}``: every public argument that takes one string of a
+    fixed set."""
+    from symmle.display import model_view
+
+    model, X, y = fit.model, fit.X, fit.y
+    small = sm.fit(sm.Model(sm.mlp(1, 1), sm.Gaussian()), X[:, :1], y, rng=0)
+    arch = model.architecture
+    theta = model.random_params(0)[:arch.n_params]
+    return {
+        "backend": (lambda v: sm.CompiledModel(model, backend=v), ("numpy", "numba", "auto")),
+        "compile backend": (lambda v: model.compile(backend=v), ("numpy", "numba", "auto")),
+        "latex what": (lambda v: model.latex(v), ("loglik", "score", "fisher")),
+        "model_view what": (lambda v: model_view(model, v), ("loglik", "fisher")),
+        "fit method": (lambda v: sm.fit(model, X, y, method=v), ("scoring", "lm")),
+        "fit cov_type": (lambda v: sm.fit(model, X, y, cov_type=v), ("expected", "robust")),
+        "covariance kind": (lambda v: fit.covariance(kind=v), ("expected", "robust")),
+        "lr_test method": (lambda v: sm.lr_test(small, fit, method=v), ("chi2", "bootstrap")),
+        "input_relevance method": (lambda v: sm.input_relevance(fit, method=v), ("wald", "lr")),
+        "learning_coefficient method": (
+            lambda v: sm.learning_coefficient(model, X, y, method=v), ("wbic", "local")),
+        "align method": (lambda v: sm.align(arch, theta, theta, method=v),
+                         ("auto", "exhaustive", "branch_and_bound")),
+        "family_from_name": (lambda v: sm.family_from_name(v), ("gaussian", "poisson")),
+    }
+
+
+_NAME_OF = {"backend": "backend", "compile backend": "backend", "latex what": "what",
+            "model_view what": "what", "fit method": "method", "fit cov_type": "cov_type",
+            "covariance kind": "kind", "lr_test method": "method",
+            "input_relevance method": "method", "learning_coefficient method": "method",
+            "align method": "method", "family_from_name": "name"}
+
+#: values that are not strings: numbers, bools, bytes, containers, numpy arrays (whose ``in``
+#: test against a tuple raised numpy's plain "truth value of an array is ambiguous").
+_NOT_STRINGS = [5, 1.5, True, b"numpy", ["numpy"], ("lm",), {"a": 1},
+                np.array(["numpy", "lm"]), np.array([1.0, 2.0]), np.float64(2.0), 1 + 2j]
+
+
+class TestStringChoices:
+    @pytest.mark.parametrize("entry", sorted(_NAME_OF))
+    @pytest.mark.parametrize("value", _NOT_STRINGS, ids=repr)
+    def test_a_non_string_is_a_type_error_naming_the_argument_and_choices(
+            self, gaussian_fit, entry, value):
+        call, choices = _choice_entry_points(gaussian_fit)[entry]
+        exc = _raises(SymmleTypeError, lambda: call(value), _NAME_OF[entry])
+        assert isinstance(exc, TypeError)
+        text = str(exc)
+        assert all(c in text for c in choices), text
+
+    @pytest.mark.parametrize("entry", sorted(_NAME_OF))
+    def test_an_unknown_string_is_a_value_error_naming_the_choices(self, gaussian_fit, entry):
+        call, choices = _choice_entry_points(gaussian_fit)[entry]
+        for value in ("bogus", "", "NUMPY " * 40):
+            exc = _raises(SymmleValueError, lambda: call(value))
+            assert isinstance(exc, ValueError)
+            assert all(c in str(exc) for c in choices), str(exc)
+            assert len(str(exc)) < 400
+
+    @pytest.mark.xfail(strict=True, reason="CompiledModel.evaluate iterates what= before checking "
+                       "it (symmle/compiled/_model.py, the lead's): a plain TypeError")
+    @pytest.mark.parametrize("value", [5, None, True, 1.5])
+    def test_evaluate_what_that_is_not_a_string_or_sequence(self, gaussian_fit, value):
+        cm = gaussian_fit.model.compile()
+        _raises(SymmleTypeError, lambda: cm.evaluate(gaussian_fit.params, gaussian_fit.X,
+                                                     gaussian_fit.y, what=value), "what")
+
+    @pytest.mark.parametrize("value", ["numpy", np.str_("numpy")])
+    def test_a_valid_choice_still_works(self, value):
+        from symmle.compiled import resolve_backend
+
+        assert resolve_backend(value) == "numpy"
+        assert type(resolve_backend(value)) is str
+
+
+# ----------------------------------------------------------------- result records
+@pytest.fixture(scope="module")
+def records(gaussian_fit):
+    """Valid instances of the records that do not come from `FitResult`'s own checks."""
+    res = gaussian_fit
+    bern = sm.Model(sm.mlp(1, 2), sm.Categorical())
+    Xc, yc = bern.simulate(bern.random_params(0), 60, rng=1)
+    cat = sm.fit(bern, Xc, yc, rng=0)
+    return {
+        "wald": res.wald_test(np.eye(res.n_params)[:1]),
+        "lr": sm.lr_test(sm.fit(sm.Model(sm.mlp(1, 1), sm.Gaussian()), res.X[:, :1], res.y,
+                                rng=0), res),
+        "prediction": res.get_prediction(res.X[:5]),
+        "prediction_k": cat.get_prediction(Xc[:4]),
+        "functional": res.functional(lambda t: float(t[0] + t[1])),
+        "profile": sm.profile(res, "W1_1_1", n_points=5),
+        "clusters": sm.cluster_optima(np.array([[1.0, 2.0, 0.5], [1.0, 2.0, 0.5],
+                                                [-3.0, 1.0, 0.0]]), sm.mlp(2, 1)),
+    }
+
+
+_RECORD_CASES = [
+    # (record, field, value, error class)
+    ("wald", "statistic", "x", SymmleTypeError), ("wald", "statistic", -1.0, SymmleValueError),
+    ("wald", "statistic", np.nan, SymmleValueError), ("wald", "statistic", [1.0], SymmleTypeError),
+    ("wald", "df", 1.5, SymmleTypeError), ("wald", "df", True, SymmleTypeError),
+    ("wald", "pvalue", 1.5, SymmleValueError), ("wald", "pvalue", -0.1, SymmleValueError),
+    ("wald", "pvalue", "0.5", SymmleTypeError), ("wald", "method", "bogus", SymmleValueError),
+    ("wald", "method", 3, SymmleTypeError), ("lr", "note", None, SymmleTypeError),
+    ("prediction", "mean", "x", SymmleTypeError), ("prediction", "mean", [np.inf] * 5,
+                                                   SymmleValueError),
+    ("prediction", "mean", np.zeros((5, 1, 1)), SymmleValueError),
+    ("prediction", "se", np.zeros(4), SymmleValueError),
+    ("prediction", "se", -np.ones(5), SymmleValueError),
+    ("prediction", "se", np.full(5, np.inf), SymmleValueError),
+    ("prediction", "se", [1j] * 5, SymmleValueError),
+    ("prediction", "alpha", 0.0, SymmleValueError), ("prediction", "alpha", "a", SymmleTypeError),
+    ("prediction", "sigma", -1.0, SymmleValueError), ("prediction", "sigma", "s", SymmleTypeError),
+    ("prediction", "estimable", np.ones(5), SymmleTypeError),
+    ("prediction", "estimable", np.ones(4, dtype=bool), SymmleValueError),
+    ("prediction", "names", "y", SymmleTypeError), ("prediction", "names", (1,), SymmleTypeError),
+    ("prediction_k", "names", ("a",), SymmleValueError),
+    ("functional", "se", [1.0, 2.0], SymmleValueError),
+    ("profile", "param", 3, SymmleTypeError), ("profile", "index", 99, SymmleValueError),
+    ("profile", "index", "0", SymmleTypeError), ("profile", "estimate", np.nan, SymmleValueError),
+    ("profile", "loglik_max", "x", SymmleTypeError),
+    ("profile", "values", [3.0, 1.0, 2.0, 4.0, 5.0, 6.0], SymmleValueError),
+    ("profile", "values", [], SymmleValueError), ("profile", "values", "abc", SymmleTypeError),
+    ("profile", "loglik", [0.0], SymmleValueError),
+    ("profile", "params", np.zeros((2, 3)), SymmleValueError),
+    ("clusters", "labels", [0.0, 0.0, 1.0], SymmleTypeError),
+    ("clusters", "labels", [0, 0, 2], SymmleValueError),
+    ("clusters", "labels", [0, 1, 1], SymmleValueError),
+    ("clusters", "labels", [0, -1, 1], SymmleValueError),
+    ("clusters", "counts", [2, 1, 0], SymmleValueError),
+    ("clusters", "counts", [True, True], SymmleTypeError),
+    ("clusters", "representatives", np.zeros((1, 3)), SymmleValueError),
+    ("clusters", "representatives", [[np.nan] * 3] * 2, SymmleValueError),
+    ("clusters", "logliks", [0.0], SymmleValueError),
+    ("clusters", "logliks", [np.inf, 0.0], SymmleValueError),
+    ("clusters", "tol", -1.0, SymmleValueError), ("clusters", "tol", None, SymmleTypeError),
+]
+
+
+class TestResultRecords:
+    def test_valid_records_rebuild_unchanged(self, records):
+        import dataclasses
+
+        for rec in records.values():
+            again = dataclasses.replace(rec)
+            for f in dataclasses.fields(rec):
+                a, b = getattr(rec, f.name), getattr(again, f.name)
+                assert np.array_equal(a, b, equal_nan=True) if isinstance(a, np.ndarray) \
+                    else (a == b or a != a), f.name
+
+    @pytest.mark.parametrize("record, field, value, cls", _RECORD_CASES,
+                             ids=[f"{r}-{f}-{i}" for i, (r, f, _, _) in enumerate(_RECORD_CASES)])
+    def test_each_field(self, records, record, field, value, cls):
+        import dataclasses
+
+        rec = records[record]
+        exc = _raises(cls, lambda: dataclasses.replace(rec, **{field: value}), field)
+        assert isinstance(exc, TypeError if cls is SymmleTypeError else ValueError)
+
+    def test_arrays_are_read_only_copies(self, records):
+        pred = records["prediction"]
+        with pytest.raises(ValueError):
+            pred.mean[0] = 1.0
+        prof = records["profile"]
+        assert not prof.values.flags.writeable and not prof.params.flags.writeable
+        cl = records["clusters"]
+        assert cl.labels.tolist() == [0, 0, 1] and cl.counts.tolist() == [2, 1]
+        assert not cl.labels.flags.writeable

@@ -383,7 +383,8 @@ class CompiledModel:
                     if fused_fi is not None:
                         gsum.add_block(0, f * fused_fi)
                     else:
-                        root = fam.weight_root(eta, extra) if K > 1 and not M else None
+                        root = ((lambda J: fam.weight_root_times(J, eta, extra))
+                                if K > 1 and not M else None)
                         _accumulate_jwj(None, Jt, weight_of(), None, root,
                                         add=lambda B, a: gsum.add(B, a * f))
                     if E:
@@ -394,7 +395,8 @@ class CompiledModel:
                     if fused_fi is not None:
                         fisher[:Pn, :Pn] = fused_fi
                     else:
-                        root = fam.weight_root(eta, extra) if K > 1 and not M else None
+                        root = ((lambda J: fam.weight_root_times(J, eta, extra))
+                                if K > 1 and not M else None)
                         _accumulate_jwj(fisher, Jt, weight_of(), self._gram, root)
                     if E:
                         fisher[Pn:, Pn:] += (eta.shape[0] * _unscale(M)
@@ -535,9 +537,9 @@ def _all_finite(a) -> bool:
 def _accumulate_jwj(acc, Jt, W, small_gram=None, root=None, add=None):
     """``acc[:Pn, :Pn] += Σ_rows J W Jᵀ`` for Jt (K, Pn, m) and W (m, K, K) symmetric per row.
 
-    ``root``: a factor (m, K, K) with ``root rootᵀ = W`` per row (`Family.weight_root`,
-    exact for the categorical weight ``diag(p) − ppᵀ``), used for several outputs: the
-    rows ``Σ_k J_k root_kj`` are stacked into one (Pn, K·m) matrix ``B`` and added as
+    ``root``: ``root(Jt)`` gives ``Σ_k Jt_k R_kj`` (Pn, K, m) for a factor R with
+    ``R Rᵀ = W`` per row (`Family.weight_root_times`; exact for the categorical weight
+    ``diag(p) − ppᵀ``), used for several outputs: its rows are one (Pn, K·m) matrix ``B``, added as
     ``B Bᵀ``, one BLAS ``syrk``, PSD by construction. Without it W is factored per row
     as ``Σ_j λ_j v_j v_jᵀ``, and the rows of each sign are added as ``± B Bᵀ`` (the
     Hessian's weight is indefinite). With one output, ``small_gram(J, w)`` (the numba
@@ -572,9 +574,8 @@ def _accumulate_jwj(acc, Jt, W, small_gram=None, root=None, add=None):
         if np.any(neg):
             add(J * np.sqrt(neg), -1.0)
         return
-    if root is not None:
-        # B[p, j, m] = Σ_k Jt[k, p, m] root[m, k, j]
-        add(np.einsum("kpm,mkj->pjm", Jt, root).reshape(Pn, K * m), 1.0)
+    if root is not None:  # B[p, j, m] = Σ_k Jt[k, p, m] root[m, k, j]
+        add(root(Jt).reshape(Pn, K * m), 1.0)
         return
     lam, V = np.linalg.eigh(W)  # (m, K), (m, K, K)
     for sign in (1.0, -1.0):

@@ -179,7 +179,8 @@ class Family(ABC):
     # to the infinity of its sign (not ∞ − ∞ across rows, nor 0·∞).
     def log_scale(self, eta) -> float:
         """M ≥ 0 such that `grad_eta`, `hess_eta` and `weight` times e^{−M} are finite at η
-        (0: no scaling, the default)."""
+        (0: no scaling, the default). A family raises `SymmleValueError` when the rows of η
+        need more range than one scale holds (terms beyond float64 that vanish at e^{−M})."""
         return 0.0
 
     def grad_eta_scaled(self, eta, y, extra, log_scale: float) -> np.ndarray:
@@ -200,6 +201,12 @@ class Family(ABC):
         has an exact one."""
         w, U = np.linalg.eigh(np.asarray(self.weight(eta, extra), dtype=float))
         return U * np.sqrt(np.clip(w, 0.0, None))[:, None, :]
+
+    def weight_root_times(self, Jt, eta, extra) -> np.ndarray:
+        """``B[p, j, m] = Σ_k Jt[k, p, m] R[m, k, j]`` (Pn, K, m) for Jt (K, Pn, m) and R =
+        `weight_root`, so that ``Σ_m B_m B_mᵀ = Σ_m J_m W_m J_mᵀ`` (the Fisher information's
+        Gram factor); families with a structured root do it in fewer operations."""
+        return np.einsum("kpm,mkj->pjm", Jt, self.weight_root(eta, extra))
 
     def grad_extra(self, eta, y, extra) -> np.ndarray:
         """``∂ℓ/∂extra``, shape (n, E)."""

@@ -22,6 +22,12 @@ __all__ = ["Bernoulli", "Poisson", "Categorical"]
 #: e^η ≈ 1e130 still leaves ~10¹⁷⁸ of headroom for the products with ∂η/∂θ and the sums.
 POISSON_SCALE_FROM = 300.0
 
+#: at one scale e^M, a row's weight e^{η − M} is subnormal or 0 once ``M − η > 708``: its
+#: terms are lost, which is harmless while they are finite (``η ≤ 650``: ``e^η`` times
+#: ``∂η/∂θ`` products up to 1e26) and negligible against the rest, but not once they are beyond
+#: float64 themselves (`Poisson.log_scale` refuses such rows).
+POISSON_SCALE_RANGE, POISSON_FINITE_ETA = 708.0, 650.0
+
 
 def _softmax_parts(logits):
     """``(p, q)`` (n, K): the softmax of the logits and ``q = 1 − p``, each to full relative
@@ -177,7 +183,21 @@ class Poisson(Family):
         # the largest η once e^η may overflow in a product with ∂η/∂θ: then e^{η − M} ≤ 1
         # (an infinite η is left to overflow as it does unscaled)
         top = float(np.max(eta, initial=-np.inf))
-        return top if POISSON_SCALE_FROM < top < math.inf else 0.0
+        if not POISSON_SCALE_FROM < top < math.inf:
+            return 0.0
+        # rows whose e^η is beyond float64 (with ∂η/∂θ) but underflows at the scale e^{−M}:
+        # their infinities would be lost (a sum of 0 where the truth is ±inf)
+        lost = np.flatnonzero(np.any((eta > POISSON_FINITE_ETA)
+                                     & (eta < top - POISSON_SCALE_RANGE), axis=1))
+        if lost.size:
+            rows = ", ".join(str(int(i)) for i in lost[:5]) + (", ..." if lost.size > 5 else "")
+            raise SymmleValueError(
+                f"Poisson: the linear predictor spans more than float64 can scale at once: η "
+                f"reaches {top:.6g} while row(s) {rows} of this block have η = "
+                f"{float(eta[lost[0]].max()):.6g}, whose exp(η) terms are beyond float64 as "
+                f"well but vanish beside e^{top:.0f}; the score, Fisher information and Hessian "
+                f"there are not representable (use θ and X with η ≲ 700)")
+        return top
 
     def grad_eta_scaled(self, eta, y, extra, log_scale):
         # e^{−M}(y − e^η) = y e^{−M} − e^{η − M}
@@ -385,6 +405,27 @@ class Categorical(Family):
         idx = np.arange(p.shape[1])
         out[:, idx, idx] = r * (q + s0[:, None]) * c[:, None]
         return out
+
+    def weight_root_times(self, Jt, eta, extra):
+        # with R = diag(√p)(I − c √p √pᵀ) (`weight_root`): Σ_k J_k R_kj = √p_j (J_j − c u),
+        # u = Σ_k p_k J_k, K + 2 passes over J instead of K². For a dominant class j the
+        # rounding of J_j − c u is ε|J| where the truth is O(q_j |J|): its column of B is then
+        # accurate absolutely, so B Bᵀ is to a few ε relative, and PSD by construction
+        p, _, s0 = self._probs_and_rest(eta)
+        K, P, m = Jt.shape
+        pt = np.ascontiguousarray(p.T)  # (K, m)
+        u = Jt[0] * pt[0]
+        for k in range(1, K):
+            u += Jt[k] * pt[k]
+        u *= 1.0 / (1.0 + s0)
+        Bk = np.empty((K, P, m))  # contiguous passes, then one transposing copy
+        r = np.sqrt(pt)
+        for j in range(K):
+            np.subtract(Jt[j], u, out=Bk[j])
+            Bk[j] *= r[j]
+        B = np.empty((P, K, m))
+        B.transpose(1, 0, 2)[...] = Bk
+        return B
 
     def sample(self, eta, extra, rng):
         p = sps.softmax(self._logits(eta), axis=1)

@@ -11,9 +11,12 @@ converged only when one-sided differences of the log-likelihood find no ascent d
   at that value. Besides the default, `scipy.optimize.least_squares`
   (Levenberg–Marquardt ``"lm"`` or the trust-region reflective ``"trf"``)
   solves it with the exact Jacobian ``∂f/∂θ``.
-* Every family: damped Fisher scoring (``"scoring"``, the default:
-  Levenberg–Marquardt steps with the expected information; for a Gaussian
-  family this is exactly Levenberg–Marquardt on the residuals), or
+* Every family: damped Fisher scoring (``"scoring"``: Levenberg–Marquardt
+  steps with the expected information; for a Gaussian family this is exactly
+  Levenberg–Marquardt on the residuals), L-BFGS on the exact score followed by
+  those scoring steps (``"lbfgs"``: the information only at the end, for
+  networks of hundreds of parameters; the default ``"auto"`` picks it from 100
+  parameters on and ``"scoring"`` below), or
   trust-region Newton on the log-likelihood with the exact score and observed
   Hessian (``"trust-exact"`` from `scipy.optimize.minimize`). The safeguard is
   the same in both: a step is taken only when it increases the log-likelihood.
@@ -41,7 +44,8 @@ Modules: ``_fit`` (`fit`, its diagnostics run), ``_result`` (`FitResult`), ``_re
 ``_canonical`` (the canonical form), ``_names`` (column names), ``_diagnostics`` (separation by
 linear programming, saturation, divergence, interpolation), ``_inference`` (scores, sandwich,
 Wald, delta method, the identified subspace), ``_tests`` (LR, relevance, comparison),
-``_scoring`` (the Fisher-scoring optimiser), ``_problem`` (the validated data, model and
+``_scoring`` (the Fisher-scoring optimiser), ``_lbfgs`` (the L-BFGS phase and the rule of
+``method="auto"``), ``_problem`` (the validated data, model and
 penalty of one fit), ``_nonsmooth`` (convergence at kinks), ``_profile`` (profile likelihood
 from arrays), ``_ridge`` (starts moved along the symmetries), ``_profile_fit`` (its wrappers
 for a `FitResult`), ``_root`` (a root of the information).

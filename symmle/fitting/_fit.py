@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import scipy.optimize as opt
 
-from .._checks import as_rng, check_int, check_real
+from .._checks import as_rng, check_choice, check_int, check_real
 from .._information import information_rank
 from ..errors import (
     ConvergenceError,
@@ -37,6 +37,7 @@ from ._diagnostics import (
     separation,
     separation_message,
 )
+from ._lbfgs import choose_method
 from ._names import check_names, render_param_names, split_X, split_y
 from ._nonsmooth import polish
 from ._problem import _Problem
@@ -117,8 +118,8 @@ def _fit_one(pb, theta0, method, tol, max_iter):
     Where ℓ is not smooth (ReLU-type units), a start that claims convergence is checked
     one-sidedly and stepped past kinks that still have an ascent direction
     (`symmle.fitting._nonsmooth.polish`)."""
-    if method == "scoring":
-        return maximise(pb, theta0, tol, max_iter)
+    if method in ("scoring", "lbfgs"):
+        return maximise(pb, theta0, tol, max_iter, warm=method == "lbfgs")
 
     def run(start):
         return _run_method(pb, start, method, tol, max_iter)
@@ -214,20 +215,26 @@ def fit(model, X, y, *, start=None, n_starts: int = 1, rng=None, method: str | N
         given seed and independent of anything else.
     rng : Generator, int, SeedSequence or None
     method : str, optional
-        One of `METHODS`. Default: ``"scoring"`` for every family (damped
-        Fisher scoring; for a Gaussian family, Levenberg–Marquardt on the
-        residuals with σ profiled out). ``"lm"`` and ``"trf"`` are
+        ``"auto"`` or one of `METHODS`. Default ``"auto"``: ``"scoring"`` below
+        `symmle.fitting._lbfgs.AUTO_LBFGS_PARAMS` parameters (100) and for a GLM, ``"lbfgs"``
+        from there on (measured: ``docs/fitting.md``); ``res.method`` names the one that ran.
+        ``"scoring"`` is damped Fisher scoring (for a Gaussian family, Levenberg–Marquardt on
+        the residuals with σ profiled out); ``"lbfgs"`` runs L-BFGS-B on the exact score
+        first and then the same scoring iterations, which confirm (or finish) convergence
+        with scoring's criterion and need the information only at the end. ``"lm"`` and ``"trf"`` are
         `scipy.optimize.least_squares` on the residuals (Gaussian only;
         ``"lm"`` needs at least as many residuals as network parameters),
         ``"trust-exact"`` is trust-region Newton on the log-likelihood with
         the exact observed Hessian.
     tol : float
         Convergence tolerance, in (0, 1): the relative change of the
-        log-likelihood and of θ for ``"scoring"``, ``ftol = xtol = gtol`` for
+        log-likelihood and of θ for ``"scoring"`` and ``"lbfgs"``, ``ftol = xtol = gtol`` for
         least squares, the gradient tolerance of the mean log-likelihood for
         ``"trust-exact"``.
     max_iter : int
-        Maximum iterations per start (function evaluations for least squares).
+        Maximum iterations per start (function evaluations for least squares); for
+        ``"lbfgs"``, of its scoring phase, the L-BFGS phase getting
+        ``LBFGS_ITER_FACTOR · max_iter`` (5×) cheaper ones.
     info_rtol : float or None
         Relative tolerance of the information rule (`symmle._information`); None takes the
         rule's default (1e-8 on the singular values of the information's root).
@@ -310,15 +317,15 @@ def fit(model, X, y, *, start=None, n_starts: int = 1, rng=None, method: str | N
     X, frame_names = split_X(X)
     y, output_names = split_y(y)
     penalty = check_real(penalty, "penalty", minimum=0.0)
-    if cov_type not in COV_TYPES:
-        raise SymmleValueError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
+    cov_type = check_choice(cov_type, "cov_type", COV_TYPES)
     pb = _Problem(model, X, y, penalty)
     input_names = check_names(frame_names if input_names is None else input_names,
                               model.architecture.n_inputs, "input_names")
     if method is None:
-        method = "scoring"
-    if method not in METHODS:
-        raise SymmleValueError(f"method must be one of {METHODS}, got {method!r}")
+        method = "auto"
+    method = check_choice(method, "method", ("auto", *METHODS))
+    if method == "auto":
+        method = choose_method(pb)
     if method in _LSQ_METHODS and not model.family.least_squares:
         raise SymmleValueError(f"method {method!r} (least squares) needs a Gaussian family; "
                                f"use 'scoring' or 'trust-exact'")

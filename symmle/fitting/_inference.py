@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.stats as st
 
-from .._checks import as_real_array, check_probability
+from .._checks import as_real_array, check_choice, check_int, check_probability, check_real
 from .._information import InformationRank
 from ..display import html_report
 from ..errors import DataError, SymmleTypeError, SymmleValueError, require
+from ._records import frozen_array, frozen_flags, real_or_nan, str_tuple
 
 __all__ = ["TestResult", "Prediction", "score_rows", "sandwich", "wald", "delta_prediction",
            "delta_functional", "subspace_inverse", "restricted_cov", "effective_df",
@@ -58,6 +59,22 @@ class TestResult:
     pvalue: float
     method: str
     note: str = ""
+
+    def __post_init__(self):
+        stat = real_or_nan(self.statistic, "TestResult: statistic")
+        if not stat >= 0:   # +inf is a statistic beyond float64, NaN none at all
+            raise SymmleValueError(f"TestResult: statistic must be >= 0, got {stat!r}")
+        object.__setattr__(self, "statistic", stat)
+        object.__setattr__(self, "df", check_int(self.df, "TestResult: df"))
+        p = real_or_nan(self.pvalue, "TestResult: pvalue")
+        if not (0.0 <= p <= 1.0 or math.isnan(p)):   # NaN: no reference distribution
+            raise SymmleValueError(f"TestResult: pvalue must be in [0, 1] (or NaN), got {p!r}")
+        object.__setattr__(self, "pvalue", p)
+        object.__setattr__(self, "method", check_choice(self.method, "TestResult: method",
+                                                        ("wald", "chi2", "bootstrap")))
+        if not isinstance(self.note, str):
+            raise SymmleTypeError(f"TestResult: note must be a str, got "
+                                  f"{type(self.note).__name__}")
 
     def __str__(self) -> str:
         text = (f"{self.method} test: statistic = {self.statistic:.6g}, df = {self.df}, "
@@ -188,6 +205,29 @@ class Prediction:
     estimable: np.ndarray = field(repr=False)
     names: tuple = ()
 
+    def __post_init__(self):
+        mean = frozen_array(self.mean, name="Prediction: mean")
+        if mean.ndim > 2 or not np.all(np.isfinite(mean)):
+            raise SymmleValueError(f"Prediction: mean must be finite, of shape (), (n,) or "
+                                   f"(n, K), got shape {mean.shape}")
+        se = frozen_array(self.se, mean.shape, name="Prediction: se")
+        if np.any(se < 0) or np.any(np.isinf(se)):   # NaN: not estimable
+            raise SymmleValueError("Prediction: se must hold finite values >= 0 (or NaN)")
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "se", se)
+        object.__setattr__(self, "alpha", check_probability(self.alpha, "Prediction: alpha"))
+        if self.sigma is not None:
+            object.__setattr__(self, "sigma", check_real(
+                self.sigma, "Prediction: sigma", minimum=0.0, finite=False))
+        object.__setattr__(self, "estimable", frozen_flags(self.estimable, mean.shape,
+                                                           "Prediction: estimable"))
+        names = str_tuple(self.names, "Prediction: names")
+        outputs = mean.shape[1] if mean.ndim == 2 else 1
+        if names and len(names) != outputs:
+            raise SymmleValueError(f"Prediction: names must name the {outputs} output(s), got "
+                                   f"{len(names)}")
+        object.__setattr__(self, "names", names)
+
     def conf_int(self, alpha: float | None = None) -> np.ndarray:
         """Confidence interval of the mean, ``mean ± z·se``; shape ``mean.shape + (2,)``."""
         alpha = self.alpha if alpha is None else check_probability(alpha, "alpha")
@@ -264,8 +304,10 @@ def delta_prediction(model, theta, X, verdict: InformationRank, cov: np.ndarray,
     else:
         se, ok = se.reshape(shape), ok.reshape(shape)
     sigma = fam.noise_scale(theta[Pn:]) if fam.least_squares else None
-    return Prediction(mean=mean, se=se, alpha=alpha, sigma=sigma, estimable=ok,
-                      names=tuple(names))
+    # the outputs' names name the mean's columns unless those are classes (Categorical: one
+    # response column of labels, a column of probabilities per class)
+    names = tuple(names) if len(names) == (1 if mean.ndim == 1 else mean.shape[1]) else ()
+    return Prediction(mean=mean, se=se, alpha=alpha, sigma=sigma, estimable=ok, names=names)
 
 
 def _mean_jacobian(fam, eta, extra, mean) -> np.ndarray:

@@ -28,6 +28,7 @@ from ..errors import (
 )
 from ..model import Model
 from ._problem import _Problem
+from ._records import frozen_array
 from ._ridge import balance, orbit_images, symmetry_basis, transport
 from ._scoring import maximise
 
@@ -213,6 +214,27 @@ class Profile:
     values: np.ndarray = field(repr=False)
     loglik: np.ndarray = field(repr=False)
     params: np.ndarray = field(repr=False)
+
+    def __post_init__(self):
+        if not isinstance(self.param, str):
+            raise SymmleTypeError(f"Profile: param must be a str, got {type(self.param).__name__}")
+        object.__setattr__(self, "estimate", check_real(self.estimate, "Profile: estimate"))
+        object.__setattr__(self, "loglik_max", check_real(self.loglik_max, "Profile: loglik_max",
+                                                          finite=False))
+        t = frozen_array(self.values, name="Profile: values")
+        if t.ndim != 1 or t.size == 0 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
+            raise SymmleValueError(f"Profile: values must be a non-empty ascending grid of finite "
+                                   f"numbers, got shape {t.shape}")
+        ll = frozen_array(self.loglik, t.shape, name="Profile: loglik")
+        if np.any(np.isnan(ll)) or np.any(ll == np.inf):   # -inf: no θ with θ_i = t fits
+            raise SymmleValueError("Profile: loglik must hold real values < inf (not NaN)")
+        th = frozen_array(self.params, name="Profile: params")
+        if th.ndim != 2 or th.shape[0] != t.size or not np.all(np.isfinite(th)):
+            raise SymmleValueError(f"Profile: params must be {t.size} finite rows θ (one per "
+                                   f"value), got shape {th.shape}")
+        index = check_int(self.index, "Profile: index", 0, maximum=th.shape[1] - 1)
+        for name, value in (("index", index), ("values", t), ("loglik", ll), ("params", th)):
+            object.__setattr__(self, name, value)
 
     @property
     def deviance(self) -> np.ndarray:

@@ -13,7 +13,8 @@ from ..model import Model
 from ._names import check_names
 from ._persist import json_float
 
-__all__ = ["FitStart", "CovarianceMatrix", "frozen_array", "real_or_nan"]
+__all__ = ["FitStart", "CovarianceMatrix", "frozen_array", "frozen_flags", "frozen_ints",
+           "real_or_nan", "str_tuple"]
 
 
 def frozen_array(a, shape=None, *, name: str = "array") -> np.ndarray:
@@ -24,6 +25,47 @@ def frozen_array(a, shape=None, *, name: str = "array") -> np.ndarray:
         raise SymmleValueError(f"{name} must have shape {shape}, got {arr.shape}")
     arr.flags.writeable = False
     return arr
+
+
+def frozen_ints(a, name: str, *, minimum: int | None = None) -> np.ndarray:
+    """A read-only int64 copy of the integer array ``a`` (bools, floats and strings refused)."""
+    if isinstance(a, (str, bytes, dict, set)):
+        raise SymmleTypeError(f"{name} must be an array of integers, got {type(a).__name__}")
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError, OverflowError):
+        raise SymmleValueError(f"{name} must be an array of integers (could not read it as an "
+                               f"array)") from None
+    if arr.size == 0 and arr.dtype.kind == "f":
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        raise SymmleTypeError(f"{name} must be an array of integers, got dtype {arr.dtype}")
+    arr = np.array(arr, dtype=np.int64)
+    if minimum is not None and np.any(arr < minimum):
+        raise SymmleValueError(f"{name} must hold integers >= {minimum}, got {arr.min()}")
+    arr.flags.writeable = False
+    return arr
+
+
+def frozen_flags(a, shape, name: str) -> np.ndarray:
+    """A read-only bool copy of ``a`` (of ``shape``), refusing anything but booleans."""
+    arr = np.asarray(a) if not isinstance(a, (str, bytes, dict, set)) else None
+    if arr is None or arr.dtype.kind != "b":
+        raise SymmleTypeError(f"{name} must be an array of booleans, got "
+                              f"{type(a).__name__ if arr is None else arr.dtype}")
+    if arr.shape != shape:
+        raise SymmleValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    arr = np.array(arr, dtype=bool)
+    arr.flags.writeable = False
+    return arr
+
+
+def str_tuple(values, name: str) -> tuple:
+    """``values`` (a sequence of str) as a tuple."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)) or not all(
+            isinstance(v, str) for v in values):
+        raise SymmleTypeError(f"{name} must be a tuple of str, got {_short(values)}")
+    return tuple(values)
 
 
 def real_or_nan(value, name: str) -> float:

@@ -19,6 +19,7 @@ import scipy.stats as st
 
 from .._checks import (
     as_rng,
+    check_choice,
     check_probability,
     json_dumps,
     read_json,
@@ -51,8 +52,9 @@ from ._summary import summary_parts, summary_text
 __all__ = ["FitResult", "FitStart", "CovarianceMatrix", "METHODS", "COV_TYPES", "INFO_RTOL",
            "NULL_COMPONENT_TOL"]
 
-#: the optimisation methods `fit` accepts (a `FitResult` records which one it used).
-METHODS = ("scoring", "lm", "trf", "trust-exact")
+#: the optimisation methods `fit` runs (a `FitResult` records which one it used; `fit` also
+#: takes ``"auto"``, its default, which picks one of these).
+METHODS = ("scoring", "lbfgs", "lm", "trf", "trust-exact")
 #: the kinds of covariance (``FitResult.covariance(kind)``, ``fit(..., cov_type=)``).
 COV_TYPES = ("expected", "observed", "robust")
 #: group elements tried by `FitResult.functional` to check that g is invariant.
@@ -303,8 +305,7 @@ class FitResult:
         return effective_df(self.rank_verdict, self.information, self._penalty_diag)
 
     def _cov(self, kind: str, mask: bool) -> np.ndarray:
-        if kind not in COV_TYPES:
-            raise SymmleValueError(f"kind must be one of {COV_TYPES}, got {kind!r}")
+        kind = check_choice(kind, "kind", COV_TYPES)
         verdict, D = self.rank_verdict, np.diag(self._penalty_diag)
         if kind == "robust":
             if not self.penalty and mask:

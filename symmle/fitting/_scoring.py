@@ -13,6 +13,7 @@ import math
 import numpy as np
 import scipy.linalg as sla
 
+from ._lbfgs import lbfgs_phase
 from ._nonsmooth import polish
 
 __all__ = ["fisher_scoring", "maximise", "cho_factor", "cho_solve", "newton_gain"]
@@ -62,14 +63,17 @@ def cho_solve(c, b):
     return sla.cho_solve(c, b, check_finite=False)
 
 
-def fisher_scoring(pb, theta0, tol, max_iter, free=None):
+def fisher_scoring(pb, theta0, tol, max_iter, free=None, warm=False):
     """Damped Fisher scoring: Levenberg–Marquardt steps ``(A + μ diag A) δ = s`` on the exact score
     ``s`` and ``A = I + penalty·D`` (the expected information plus the penalty's curvature, D the
     indicator of the network's weights) of the penalised log-likelihood
     ``ℓ(θ) − (penalty/2)·Σ w²``, accepted only when the objective increases.
 
     ``free`` (indices, default all) are the coordinates that move; the others keep their values
-    from ``theta0``.
+    from ``theta0``. ``warm`` (method ``"lbfgs"``): first minimise the same objective over the
+    same coordinates by L-BFGS on the exact score (`symmle.fitting._lbfgs.lbfgs_phase`), then
+    run these iterations from there with Newton-like damping (`MU0_CONCAVE`); the criterion
+    below is the same, and ``n_iter`` counts the iterations of both phases.
 
     For a Gaussian family this is Levenberg–Marquardt on the residuals (``I = JᵀJ/σ²``); with σ
     unknown the network parameters are fitted at σ = 1 and σ is profiled out afterwards (with a
@@ -92,14 +96,14 @@ def fisher_scoring(pb, theta0, tol, max_iter, free=None):
     idx = free[free < Pn] if profile else free
     theta = np.array(theta0, dtype=float)
     if not profile:
-        return _damped(pb, theta, idx, tol, max_iter, pb.penalty)
+        return _damped(pb, theta, idx, tol, max_iter, pb.penalty, warm=warm)
     if pb.penalty:
         # penalised: σ̂ depends on the weights' shrinkage too (the penalty weighs σ²·Σw²
         # against the RSS at σ fixed), so (network, log σ) are fitted jointly, from σ̂ of the start
         theta = _profiled(pb, theta)
-        return _damped(pb, theta, free, tol, max_iter, pb.penalty, signed=True)
+        return _damped(pb, theta, free, tol, max_iter, pb.penalty, signed=True, warm=warm)
     theta[Pn:] = 0.0  # σ = 1 while fitting the network
-    theta, converged, n_iter, message = _damped(pb, theta, idx, tol, max_iter, 0.0)
+    theta, converged, n_iter, message = _damped(pb, theta, idx, tol, max_iter, 0.0, warm=warm)
     return _profiled(pb, theta), converged, n_iter, message
 
 
@@ -110,31 +114,45 @@ def _profiled(pb, theta):
     return theta
 
 
-def _damped(pb, theta, idx, tol, max_iter, lam, signed=False):
+def _damped(pb, theta, idx, tol, max_iter, lam, signed=False, warm=False):
     """The damped scoring iterations over the coordinates ``idx``, with penalty ``lam`` on the
     weights among them (see `fisher_scoring`). ``signed``: the objective ``f`` may be negative
-    (σ estimated jointly), so relative changes are taken against ``max(|f|, 1)``."""
+    (σ estimated jointly), so relative changes are taken against ``max(|f|, 1)``. ``warm``: the
+    L-BFGS phase first (see `fisher_scoring`)."""
     fam, Pn = pb.family, pb.Pn
     # f = -ℓ - offset is ½ RSS / σ² for least squares, -ℓ otherwise
     offset = -fam.loglik_constant(pb.n * pb.K, theta[Pn:])
-    what = ("loglik", "score", "fisher")
     D = lam * pb.penalised[idx]
 
-    def evaluate(th):
+    def evaluate(th, what=("loglik", "score", "fisher")):
         v = pb.cm.evaluate(th, pb.X, pb.y, what)
         f = -v["loglik"] - offset
-        g, A = v["score"][idx], v["fisher"][np.ix_(idx, idx)]
+        g = v["score"][idx]
+        A = v["fisher"][np.ix_(idx, idx)] if "fisher" in what else None
         if lam:
             w = th[idx]
             f = f + 0.5 * float(w @ (D * w))
             g = g - D * w
-            A = A + np.diag(D)
+            A = None if A is None else A + np.diag(D)
         return f, g, A
 
+    n_warm = 0
+    if warm and idx.size:
+        def descent(x):  # f and its gradient over the coordinates idx (L-BFGS minimises)
+            trial = theta.copy()
+            trial[idx] = x
+            try:
+                f, g, _ = evaluate(trial, ("loglik", "score"))
+            except (FloatingPointError, ValueError):
+                return math.inf, np.zeros_like(x)
+            return f, -g
+
+        theta = theta.copy()
+        theta[idx], n_warm = lbfgs_phase(descent, theta[idx], tol, max_iter)
     f, g, A = evaluate(theta)
     if not np.isfinite(f):
         raise FloatingPointError("the log-likelihood is not finite at the start")
-    mu, nu = (MU0_CONCAVE if pb.concave else MU0), 2.0
+    mu, nu = (MU0_CONCAVE if pb.concave or warm else MU0), 2.0
     dscale, pending, restarts = None, "", 0
     n_iter, converged, message = 0, False, "the maximum number of iterations is reached"
     if idx.size == 0:
@@ -201,16 +219,19 @@ def _damped(pb, theta, idx, tol, max_iter, lam, signed=False):
                 converged = float(np.max(np.abs(g))) <= math.sqrt(tol) * max(abs(f), 1.0)
                 message = "no further increase possible at machine precision"
                 break
-    return theta, converged, n_iter, message
+    if n_warm:
+        message = f"{message} (after {n_warm} L-BFGS iterations)"
+    return theta, converged, n_iter + n_warm, message
 
 
-def maximise(pb, theta0, tol, max_iter, free=None, ceiling=None):
+def maximise(pb, theta0, tol, max_iter, free=None, ceiling=None, warm=False):
     """Fisher scoring from ``theta0`` over ``free`` (default all), then the one-sided check at
     non-smooth points (stepping past kinks that still have an ascent direction).
 
     The value returned is the objective `_Problem.objective` (ℓ itself without a penalty).
     ``ceiling``, when given, is a log-likelihood known not to be exceeded (the fit's, for a
     profile): a run that reaches it (within ``tol``) is a maximum and needs no one-sided check.
+    ``warm``: the L-BFGS phase first (method ``"lbfgs"``, see `fisher_scoring`).
 
     Returns
     -------
@@ -219,7 +240,7 @@ def maximise(pb, theta0, tol, max_iter, free=None, ceiling=None):
     free = np.arange(pb.P) if free is None else np.asarray(free, dtype=np.intp)
 
     def run(start):
-        theta, ok, nit, msg = fisher_scoring(pb, start, tol, max_iter, free)
+        theta, ok, nit, msg = fisher_scoring(pb, start, tol, max_iter, free, warm)
         return theta, pb.objective(theta), ok, nit, msg
 
     theta, ll, ok, nit, msg = run(theta0)

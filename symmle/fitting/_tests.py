@@ -17,7 +17,7 @@ import networkx as nx
 import numpy as np
 import scipy.stats as st
 
-from .._checks import check_int, spawn
+from .._checks import check_choice, check_int, spawn
 from ..architecture import Architecture
 from ..display import html_report
 from ..errors import NonIdentifiableWarning, SymmleTypeError, SymmleValueError, require
@@ -97,8 +97,7 @@ def lr_test(restricted, full, method: str = "chi2", *, n_boot: int = 199, rng=No
     _check_result(full, "full")
     if not _same_data(restricted, full):
         raise SymmleValueError("restricted and full must be fitted to the same rows and y")
-    if method not in ("chi2", "bootstrap"):
-        raise SymmleValueError(f"method must be 'chi2' or 'bootstrap', got {method!r}")
+    method = check_choice(method, "method", ("chi2", "bootstrap"))
     if full.n_params <= restricted.n_params:
         raise SymmleValueError(
             f"the full model has {full.n_params} parameters and the restricted "
@@ -211,8 +210,7 @@ def input_relevance(res, method: str = "wald", *, names=None) -> RelevanceTable:
     input (df = difference of identified ranks).
     """
     _check_result(res, "res")
-    if method not in ("wald", "lr"):
-        raise SymmleValueError(f"method must be 'wald' or 'lr', got {method!r}")
+    method = check_choice(method, "method", ("wald", "lr"))
     arch = res.model.architecture
     labels = list(names) if names is not None else list(
         res.input_names or [str(v) for v in arch.input_nodes])

@@ -14,6 +14,7 @@ import numpy as np
 from .._checks import check_real
 from ..errors import SymmleValueError
 from ..fitting import FitResult
+from ..fitting._records import frozen_array, frozen_ints
 from ..symmetry import orbit_distance
 from ..symmetry._structure import arch_and_model
 
@@ -41,6 +42,29 @@ class OptimaClusters:
     counts: np.ndarray
     logliks: np.ndarray
     tol: float
+
+    def __post_init__(self):
+        labels = frozen_ints(self.labels, "OptimaClusters: labels", minimum=0)
+        counts = frozen_ints(self.counts, "OptimaClusters: counts", minimum=1)
+        if labels.ndim != 1 or counts.ndim != 1:
+            raise SymmleValueError("OptimaClusters: labels and counts must be vectors")
+        k = counts.size
+        reps = frozen_array(self.representatives, name="OptimaClusters: representatives")
+        if reps.size == 0 and k == 0:
+            reps = frozen_array(np.zeros((0, 0)))
+        if reps.ndim != 2 or reps.shape[0] != k or not np.all(np.isfinite(reps)):
+            raise SymmleValueError(f"OptimaClusters: representatives must be {k} finite rows θ "
+                                   f"(one per cluster), got shape {reps.shape}")
+        if np.any(labels >= k) or not np.array_equal(np.bincount(labels, minlength=k), counts):
+            raise SymmleValueError("OptimaClusters: counts must be the number of labels of each "
+                                   "cluster 0..k-1")
+        ll = frozen_array(self.logliks, (k,), name="OptimaClusters: logliks")
+        if np.any(ll == np.inf):   # NaN: not known; -inf: a failed optimum
+            raise SymmleValueError("OptimaClusters: logliks must be < inf")
+        tol = check_real(self.tol, "OptimaClusters: tol", minimum=0.0)
+        for name, value in (("labels", labels), ("representatives", reps), ("counts", counts),
+                            ("logliks", ll), ("tol", tol)):
+            object.__setattr__(self, name, value)
 
     @property
     def n_clusters(self) -> int:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._checks import as_rng, check_int, check_real
-from ..errors import SymmleTypeError, SymmleValueError, require
+from .._checks import as_rng, check_choice, check_int, check_real
+from ..errors import ConvergenceError, SymmleTypeError, SymmleValueError, require
 from ..fitting import fit
 from ..model import Model
 from ._theory import _check_model_theta
@@ -36,12 +36,62 @@ WBIC_BETA_RATIO = 1.5
 MAX_CHAINS = 64
 MAX_DRAWS = 1_000_000
 
+#: the most sampler iterations per temperature, chains × (warm-up + draws): above it the call
+#: is refused before any work (at one gradient per iteration it would already take hours).
+MAX_ITERATIONS = 2_000_000
+
 #: the largest prior scale and localisation, and the inverse of the smallest (their squares and
 #: inverse squares stay in the float range).
 MAX_SCALE = 1e100
 
 #: Target acceptance statistic of the step-size adaptation (Stan's and mici's default).
 TARGET_ACCEPT = 0.8
+
+#: Default of ``max_tree_depth``: the dynamic HMC trajectory doubles at most this often, so an
+#: iteration costs at most ``2**max_tree_depth`` gradients (mici's and Stan's default is 10).
+MAX_TREE_DEPTH = 10
+
+#: Default of ``max_mean_steps``, the gradient budget per iteration: the call stops once the
+#: gradients used exceed it times (iterations done + `BUDGET_SLACK`) — an average tree of
+#: depth 8 (singular posteriors need deep trees: 126 steps per iteration for mlp(5, 3, 5) at
+#: a zero truth). A density that is nearly improper or badly scaled (a huge prior scale over a flat
+#: ridge, a localisation that localises nothing, an input column that is zero) makes every
+#: iteration hit the depth limit; the budget ends that within seconds instead of hours.
+MAX_MEAN_STEPS = 256
+
+#: Iterations of slack in the gradient budget: the first warm-up iterations, with a step size
+#: still far from adapted, build deep trees (mlp(1, 3, 1) tanh at a zero truth: 656 steps an
+#: iteration over its first 64; a slack of 100 stopped 4 of 5 legitimate runs).
+BUDGET_SLACK = 300
+
+#: A chain whose post-warm-up transitions diverge more often than this stops the estimate
+#: (the remaining chains and temperatures are not run): its draws do not represent the density.
+DIVERGENCE_STOP = 0.5
+
+
+class _BudgetExceeded(Exception):
+    """Raised from the gradient when the gradient budget is spent (not a mici error, so it
+    leaves the sampler at once)."""
+
+
+class _StepSizeFailure(Exception):
+    """The step-size search of the adaptation failed (re-raised as a SymmleValueError)."""
+
+
+class _Budget:
+    """Counts gradient evaluations and sampler iterations; stops the sampler once the
+    gradients exceed ``rate × (iterations + BUDGET_SLACK)``."""
+
+    def __init__(self, rate: int):
+        self.rate, self.used, self.iterations = rate, 0, 0
+
+    def charge(self):
+        self.used += 1
+        if self.used > self.rate * (self.iterations + BUDGET_SLACK):
+            raise _BudgetExceeded
+
+    def tick(self):
+        self.iterations += 1
 
 
 @dataclass(frozen=True)
@@ -59,8 +109,10 @@ class LearningCoefficientEstimate:
     diagnostics : dict
         ``rhat`` (the largest split R-hat of the traced loss over the temperatures), ``ess``
         (the smallest bulk effective sample size), ``acceptance`` (mean acceptance statistic),
-        ``divergences`` (divergent transitions after warm-up), and for ``"wbic"`` the value
-        ``wbic`` of Watanabe's criterion at β = 1/log n.
+        ``divergences`` (divergent transitions after warm-up), ``mean_steps`` (mean leapfrog
+        steps per iteration after warm-up: near ``2**max_tree_depth``, the trajectories are
+        cut short), ``gradient_evals`` (gradients used), and for
+        ``"wbic"`` the value ``wbic`` of Watanabe's criterion at β = 1/log n.
     settings : dict
         Everything the estimate depends on: n, the inverse temperatures, the prior or the
         localisation, chains, warm-up and draws, the centre θ̂.
@@ -86,23 +138,83 @@ def _samplers():
     return mici, arviz
 
 
-def _chains(mici, neg_log_dens, grad, centre, scale, n_chains, n_warmup, n_draws, loss, gen):
-    """``n_chains`` HMC chains of the density ``exp(−neg_log_dens)``; the traced ``loss``
-    (n·L_n) as an array (chains, draws) and the sampler statistics."""
+def _step_size_adapter(mici, budget):
+    """mici's dual-averaging step-size adapter whose failed initial search leaves the sampler
+    as `_StepSizeFailure` (mici itself swallows its AdaptationError and then fails to collate
+    the chains), and which counts the warm-up iterations for the budget."""
+
+    class Adapter(mici.adapters.DualAveragingStepSizeAdapter):
+        def initialize(self, chain_state, transition):
+            try:
+                return super().initialize(chain_state, transition)
+            except mici.errors.AdaptationError as exc:
+                raise _StepSizeFailure(str(exc)) from None
+
+        def update(self, *args, **kwargs):
+            budget.tick()
+            return super().update(*args, **kwargs)
+
+    return Adapter(TARGET_ACCEPT)
+
+
+def _guard(mici, U, dU, budget):
+    """U and dU for mici: a non-finite value ends the trajectory as a divergence (mici's
+    HamiltonianDivergenceError), and every gradient is charged to the budget."""
+
+    def neg_log_dens(w):
+        value = U(w)
+        if not math.isfinite(value):
+            raise mici.errors.HamiltonianDivergenceError(f"non-finite potential {value}")
+        return value
+
+    def grad(w):
+        budget.charge()
+        g = dU(w)
+        if not np.all(np.isfinite(g)):
+            raise mici.errors.HamiltonianDivergenceError("non-finite gradient")
+        return g
+
+    return neg_log_dens, grad
+
+
+def _chains(mici, neg_log_dens, grad, centre, scale, n_chains, n_warmup, n_draws, loss, gen,
+            max_tree_depth, label, budget):
+    """``n_chains`` HMC chains of the density ``exp(−neg_log_dens)``, one after another; the
+    traced ``loss`` (n·L_n) as an array (chains, draws), the mean acceptance, the divergences
+    and the mean integrator steps per main iteration. A chain with more than `DIVERGENCE_STOP`
+    divergent transitions raises `ConvergenceError` before the next one is run."""
     system = mici.systems.EuclideanMetricSystem(neg_log_dens=neg_log_dens,
                                                 grad_neg_log_dens=grad)
     integrator = mici.integrators.LeapfrogIntegrator(system)
-    sampler = mici.samplers.DynamicMultinomialHMC(system, integrator, gen)
-    inits = [centre + scale * gen.standard_normal(centre.shape) for _ in range(n_chains)]
-    adapters = [mici.adapters.DualAveragingStepSizeAdapter(TARGET_ACCEPT),
-                mici.adapters.OnlineVarianceMetricAdapter()]
-    out = sampler.sample_chains(
-        n_warm_up_iter=n_warmup, n_main_iter=n_draws, init_states=inits, adapters=adapters,
-        trace_funcs=[lambda state: {"nL": loss(state.pos)}], n_worker=1,
-        display_progress=False)
-    stats = out.statistics
-    return (np.asarray(out.traces["nL"], dtype=float).reshape(n_chains, n_draws),
-            float(np.mean(stats["accept_stat"])), int(np.sum(stats["diverging"])))
+    sampler = mici.samplers.DynamicMultinomialHMC(system, integrator, gen,
+                                                  max_tree_depth=max_tree_depth)
+    traces, accepts, steps, divergences = [], [], [], 0
+    for k in range(n_chains):
+        init = centre + scale * gen.standard_normal(centre.shape)
+        adapters = [_step_size_adapter(mici, budget),
+                    mici.adapters.OnlineVarianceMetricAdapter()]
+
+        def trace(state):
+            budget.tick()
+            return {"nL": loss(state.pos)}
+
+        out = sampler.sample_chains(
+            n_warm_up_iter=n_warmup, n_main_iter=n_draws, init_states=[init],
+            adapters=adapters, trace_funcs=[trace],
+            n_worker=1, display_progress=False)
+        stats = out.statistics
+        diverging = int(np.sum(stats["diverging"]))
+        if diverging > DIVERGENCE_STOP * n_draws:
+            raise ConvergenceError(
+                f"{label}: chain {k + 1} diverged on {diverging} of its {n_draws} transitions "
+                f"after warm-up (the stop is {DIVERGENCE_STOP:.0%}); its draws do not "
+                f"represent the density. Rescale the data, use a smaller prior_scale or a "
+                f"larger localization, or a longer warm-up")
+        traces.append(np.asarray(out.traces["nL"], dtype=float).reshape(n_draws))
+        accepts.append(float(np.mean(stats["accept_stat"])))
+        steps.append(float(np.mean(stats["n_step"])))
+        divergences += diverging
+    return np.stack(traces), float(np.mean(accepts)), divergences, float(np.mean(steps))
 
 
 def _summary(arviz, trace):
@@ -114,7 +226,9 @@ def _summary(arviz, trace):
 
 def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *,
                          n_chains: int = 4, n_warmup: int = 500, n_draws: int = 1000,
-                         prior_scale: float = 10.0, localization: float = 1.0
+                         prior_scale: float = 10.0, localization: float = 1.0,
+                         max_tree_depth: int = MAX_TREE_DEPTH,
+                         max_mean_steps: int | None = None
                          ) -> LearningCoefficientEstimate:
     """Estimate the learning coefficient λ from data, with HMC on the exact score.
 
@@ -151,6 +265,14 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
         γ of the ``"local"`` estimator's Gaussian localisation around θ̂. It shrinks λ̂ by
         about ``nβ/(nβ + γ)`` (exactly so for a regular model), so keep it well below
         ``n/log n``.
+    max_tree_depth : int
+        The most doublings of a dynamic HMC trajectory (1 to 15): an iteration costs at most
+        ``2**max_tree_depth`` gradients.
+    max_mean_steps : int, optional
+        The gradient budget per iteration (1 to ``2**max_tree_depth``; by default
+        `MAX_MEAN_STEPS` = 256 or ``2**max_tree_depth`` if smaller): once the gradients
+        used exceed ``max_mean_steps × (iterations done + 300)`` the call raises
+        `ConvergenceError` at once, so the work is bounded whatever the density.
 
     Returns
     -------
@@ -161,7 +283,14 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
     MissingDependencyError
         mici or ArviZ is not installed (``pip install 'symmle[singular]'``).
     SymmleValueError
-        An unknown method, or fewer than 3 rows (log n must exceed 1).
+        An unknown method, fewer than 3 rows (log n must exceed 1), more than
+        `MAX_ITERATIONS` iterations per temperature, or a density on which the step-size
+        search finds no usable step (a prior scale or localisation, or data, so extreme that
+        a single leapfrog step of size 2⁻¹⁰⁰ still changes the energy by more than log 2).
+    ConvergenceError
+        The gradient budget was spent (every iteration hitting the tree-depth limit: a
+        nearly improper or badly scaled density), or a chain diverged on more than half of
+        its transitions (`DIVERGENCE_STOP`).
 
     Notes
     -----
@@ -181,11 +310,20 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
         raise SymmleTypeError(
             f"model must be a Model (sm.Model(sm.mlp(...), family)), got {type(model).__name__}")
     values = None if theta is None else _check_model_theta(model, theta)
-    if method not in METHODS:
-        raise SymmleValueError(f"method must be one of {METHODS}, got {method!r}")
+    method = check_choice(method, "method", METHODS)
     n_chains = check_int(n_chains, "n_chains", 1, maximum=MAX_CHAINS)
     n_warmup = check_int(n_warmup, "n_warmup", 1, maximum=MAX_DRAWS)
     n_draws = check_int(n_draws, "n_draws", 4, maximum=MAX_DRAWS)
+    if n_chains * (n_warmup + n_draws) > MAX_ITERATIONS:
+        raise SymmleValueError(
+            f"n_chains × (n_warmup + n_draws) = {n_chains * (n_warmup + n_draws)} sampler "
+            f"iterations per temperature is more than {MAX_ITERATIONS}; ask for fewer draws or "
+            f"chains")
+    max_tree_depth = check_int(max_tree_depth, "max_tree_depth", 1, maximum=15)
+    if max_mean_steps is None:
+        max_mean_steps = min(MAX_MEAN_STEPS, 2 ** max_tree_depth)
+    max_mean_steps = check_int(max_mean_steps, "max_mean_steps", 1,
+                               maximum=2 ** max_tree_depth)
     prior_scale = check_real(prior_scale, "prior_scale", maximum=MAX_SCALE)
     localization = check_real(localization, "localization", maximum=MAX_SCALE)
     if not prior_scale > 0 or not localization > 0:
@@ -206,16 +344,50 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
         values = np.asarray(fit(model, X, y, n_starts=4, rng=gen).params, dtype=float)
     beta = 1.0 / math.log(n)
 
-    def nL(w):
-        return -compiled.loglik(w, X, y)
+    last = {}   # the last position's n·L_n and score: mici asks for both at each position
 
-    def run(neg_log_dens, grad, scale):
-        return _chains(mici, neg_log_dens, grad, values, scale, n_chains, n_warmup, n_draws,
-                       nL, gen)
+    def at(w):
+        key = w.tobytes()
+        if last.get("key") != key:
+            out = compiled.evaluate(w, X, y, ("loglik", "score"))
+            last.update(key=key, nL=-float(out["loglik"]), score=out["score"])
+        return last
+
+    def nL(w):
+        return at(w)["nL"]
+
+    def score(w):
+        return at(w)["score"]
+
+    budget = _Budget(max_mean_steps)
+
+    def run(U, dU, scale, label):
+        neg_log_dens, grad = _guard(mici, U, dU, budget)
+        try:
+            return _chains(mici, neg_log_dens, grad, values, scale, n_chains, n_warmup,
+                           n_draws, nL, gen, max_tree_depth, label, budget)
+        except _StepSizeFailure as exc:
+            raise SymmleValueError(
+                f"{label}: no usable HMC step size at the starting point ({exc}) — the "
+                f"density is too sharp or too flat there: prior_scale={prior_scale:g}, "
+                f"localization={localization:g}, inputs up to {np.max(np.abs(X)):.3g} and "
+                f"responses up to {np.max(np.abs(y)):.3g}. Standardise the data or use a "
+                f"prior scale and localisation nearer 1") from None
+        except _BudgetExceeded:
+            raise ConvergenceError(
+                f"{label}: {budget.used} gradients in {budget.iterations} iterations, over "
+                f"the budget of max_mean_steps={max_mean_steps} per iteration (the "
+                f"trajectories keep reaching the tree-depth limit 2**{max_tree_depth}): the "
+                f"density is nearly improper or badly scaled — a "
+                f"flat direction (a constant or zero input column, a wide prior over a "
+                f"singular ridge, a localisation too weak to localise). Use a smaller "
+                f"prior_scale or a larger localization, standardise the data, or raise "
+                f"max_mean_steps") from None
 
     start_scale = 1.0 / math.sqrt(n)   # start the chains within the posterior's own spread
     settings = {"n": n, "beta": beta, "n_chains": n_chains, "n_warmup": n_warmup,
-                "n_draws": n_draws, "theta": values.copy(), "sampler": "mici "
+                "n_draws": n_draws, "theta": values.copy(), "max_tree_depth": max_tree_depth,
+                "max_mean_steps": max_mean_steps, "sampler": "mici "
                 "DynamicMultinomialHMC, dual-averaging step size, diagonal metric"}
     if method == "local":
         def U(w):
@@ -223,34 +395,70 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
             return beta * nL(w) + 0.5 * localization * float(d @ d)
 
         def dU(w):
-            return -beta * compiled.score(w, X, y) + localization * (w - values)
+            return -beta * score(w) + localization * (w - values)
 
-        trace, acc, div = run(U, dU, start_scale)
+        trace, acc, div, steps = run(U, dU, start_scale, "local")
         mean, mcse, rhat, ess = _summary(arviz, trace)
         estimate = beta * (mean - nL(values))
         stderr = beta * mcse
         settings.update(localization=localization)
-        diagnostics = {"rhat": rhat, "ess": ess, "acceptance": acc, "divergences": div}
+        diagnostics = {"rhat": rhat, "ess": ess, "acceptance": acc, "divergences": div,
+                       "mean_steps": steps, "gradient_evals": budget.used}
         return LearningCoefficientEstimate(estimate, stderr, method, diagnostics, settings)
 
     betas = (beta, WBIC_BETA_RATIO * beta)
-    means, mcses, rhats, esss, accs, divs = [], [], [], [], [], 0
+    means, mcses, rhats, esss, accs, divs, stepss = [], [], [], [], [], 0, []
     for b in betas:
         def U(w, b=b):
             return b * nL(w) + 0.5 * float(w @ w) / prior_scale ** 2
 
         def dU(w, b=b):
-            return -b * compiled.score(w, X, y) + w / prior_scale ** 2
+            return -b * score(w) + w / prior_scale ** 2
 
-        trace, acc, div = run(U, dU, start_scale)
+        trace, acc, div, steps = run(U, dU, start_scale, f"wbic at beta={b:.4g}")
         mean, mcse, rhat, ess = _summary(arviz, trace)
         means.append(mean), mcses.append(mcse), rhats.append(rhat), esss.append(ess)
-        accs.append(acc)
+        accs.append(acc), stepss.append(steps)
         divs += div
     gap = 1.0 / betas[0] - 1.0 / betas[1]
     estimate = (means[0] - means[1]) / gap
     stderr = math.hypot(*mcses) / gap
     settings.update(betas=betas, prior_scale=prior_scale)
     diagnostics = {"rhat": max(rhats), "ess": min(esss), "acceptance": float(np.mean(accs)),
-                   "divergences": divs, "wbic": means[0]}
+                   "divergences": divs, "mean_steps": float(np.mean(stepss)),
+                   "gradient_evals": budget.used, "wbic": means[0]}
     return LearningCoefficientEstimate(estimate, stderr, method, diagnostics, settings)
+
+
+def posterior_draws(model, X, y, theta, *, prior_scale: float = 1.0, n_warmup: int = 200,
+                    n_draws: int = 200, rng=0, max_tree_depth: int = MAX_TREE_DEPTH
+                    ) -> np.ndarray:
+    """Draws ``(n_draws, P)`` of the posterior ``∝ exp(ℓ_n(w)) N(w; 0, prior_scale² I)`` (β = 1)
+    by one chain of mici's dynamic HMC from θ: at most ``2**max_tree_depth`` gradients an
+    iteration, and `learning_coefficient`'s divergence stop (`ConvergenceError`)."""
+    mici, _ = _samplers()
+    compiled = model.compile()
+    gen = as_rng(rng)
+    values = np.asarray(theta, dtype=float)
+    budget = _Budget(2 ** max_tree_depth)   # at most 2**max_tree_depth gradients an iteration
+
+    def U(w):
+        return -compiled.loglik(w, X, y) + 0.5 * float(w @ w) / prior_scale ** 2
+
+    def dU(w):
+        return -compiled.score(w, X, y) + w / prior_scale ** 2
+
+    neg_log_dens, grad = _guard(mici, U, dU, budget)
+    draws = []
+
+    def keep(pos):
+        draws.append(np.array(pos, dtype=float))
+        return 0.0
+
+    try:
+        _chains(mici, neg_log_dens, grad, values, 1.0 / math.sqrt(len(X)), 1, n_warmup,
+                n_draws, keep, gen, max_tree_depth, "posterior", budget)
+    except (_StepSizeFailure, _BudgetExceeded) as exc:
+        raise ConvergenceError(f"posterior sampling failed ({type(exc).__name__}: {exc}); "
+                               f"try a smaller prior_scale") from None
+    return np.stack(draws)

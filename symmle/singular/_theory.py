@@ -9,11 +9,15 @@ Cambridge University Press). This module holds the cases where λ and m are know
 * a regular truth (irreducible, nonsingular information): ``λ = d/2``, ``m = 1``;
 * reduced-rank regression — a bias-free network with one hidden layer of identity units, of
   any true rank (Aoyagi & Watanabe 2005, Neural Networks 18:924–933, their main theorem, all
-  four cases).
+  four cases);
+* a one-input, one-output, bias-free network of H odd units (tanh, erf) with a zero true
+  function — a Vandermonde matrix-type singularity (Aoyagi 2019, Entropy 21(6):561, the
+  exact value for one input).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -34,6 +38,8 @@ __all__ = [
     "exact_entries",
     "REGULAR_REFERENCE",
     "RRR_REFERENCE",
+    "ODD_1H1_REFERENCE",
+    "odd_1h1_learning_coefficient",
 ]
 
 RRR_REFERENCE = ("Aoyagi, M. & Watanabe, S. (2005). Stochastic complexities of reduced rank "
@@ -41,6 +47,10 @@ RRR_REFERENCE = ("Aoyagi, M. & Watanabe, S. (2005). Stochastic complexities of r
 REGULAR_REFERENCE = ("Schwarz, G. (1978). Estimating the dimension of a model. Ann. Statist. "
                      "6(2):461-464; Watanabe, S. (2009). Algebraic Geometry and Statistical "
                      "Learning Theory, Cambridge University Press, Sect. 6")
+
+ODD_1H1_REFERENCE = ("Aoyagi, M. (2019). Learning coefficient of Vandermonde matrix-type "
+                     "singularities in model selection. Entropy 21(6):561, Section 4 (one input, "
+                     "after Aoyagi, Int. J. Pure Appl. Math. 52 (2009) 177-204)")
 
 #: The seed of the random inputs on which `learning_coefficient_theory` certifies the rank of
 #: the information (fixed, so that the verdict on one (model, θ) never changes between calls).
@@ -61,8 +71,9 @@ class LearningCoefficient:
     multiplicity : int
         Its order ``m`` (the Bayes free energy has ``−(m − 1) log log n``).
     case : str
-        ``"regular"``, or ``"rrr"`` followed by the theorem's case
-        (``"rrr case 1 (even)"``, ``"rrr case 1 (odd)"``, ``"rrr case 2"`` … ``"rrr case 4"``).
+        ``"regular"``, ``"rrr"`` followed by the theorem's case
+        (``"rrr case 1 (even)"``, ``"rrr case 1 (odd)"``, ``"rrr case 2"`` … ``"rrr case 4"``),
+        or ``"1-H-1 odd, zero truth"``.
     reference : str
         The theorem the value comes from.
 
@@ -202,6 +213,56 @@ def rrr_learning_coefficient(M, N, H, r) -> tuple[Fraction, int]:
     return lam, m
 
 
+def odd_1h1_learning_coefficient(H) -> tuple[Fraction, int]:
+    """λ and m of a one-input, one-output network of H odd units at a zero truth (Aoyagi 2019).
+
+    The model is ``y = Σ_h a_h σ(b_h x) + ε`` with σ odd and analytic with nonzero odd Taylor
+    coefficients (tanh, erf), no biases, and the true function is zero. Near the truth
+    ``K(a, b)`` is equivalent to ``Σ_p (Σ_h a_h b_h^{2p−1})²``, the Vandermonde matrix-type
+    singularity of Aoyagi (2019) with one input, one output and ``Q = 2``; her exact value
+    for one input, ``λ = (MQk(k + 1) + 2H) / (4(1 + kQ))`` with
+    ``k = max{i : 2H ≥ M(i(i − 1)Q + 2i)}`` and ``m = 2`` exactly at equality, gives with
+    ``M = 1, Q = 2``:
+
+    ``λ = (H + k² + k) / (4k + 2)``, ``k = ⌊√H⌋``, ``m = 2`` if ``H = k²`` else 1.
+
+    Parameters
+    ----------
+    H : int
+        Hidden units (at least 1).
+
+    Returns
+    -------
+    (fractions.Fraction, int)
+        λ and its multiplicity m.
+
+    Notes
+    -----
+    Only the first H odd coefficients of σ matter: for ``p > H`` the generator
+    ``Σ_h a_h b_h^{2p−1}`` lies in the ideal of the first H (each ``b_h²`` is a root of
+    ``Π_h (t − b_h²)``, so ``b_h^{2p−1}`` reduces to lower odd powers with coefficients
+    symmetric in the ``b²``). Singular learning theory needs K analytic near the truth:
+    true for inputs with compact support, and for erf units with Gaussian inputs (K is the
+    closed form of `population_kl`); for tanh units with Gaussian inputs K is smooth but not
+    analytic at the origin (tanh has poles at ``±iπ/2``), outside the theorem's hypotheses.
+    H = 1 checks by hand: ``K ≍ a²b²``, λ = 1/2, m = 2.
+
+    References
+    ----------
+    Aoyagi, M. (2019). Learning coefficient of Vandermonde matrix-type singularities in model
+    selection. Entropy 21(6):561.
+
+    Examples
+    --------
+    >>> from symmle.singular import odd_1h1_learning_coefficient
+    >>> [odd_1h1_learning_coefficient(H) for H in (1, 2, 3, 4)]
+    [(Fraction(1, 2), 2), (Fraction(2, 3), 1), (Fraction(5, 6), 1), (Fraction(1, 1), 2)]
+    """
+    H = check_int(H, "H", 1)
+    k = math.isqrt(H)
+    return Fraction(H + k * k + k, 4 * k + 2), 2 if H == k * k else 1
+
+
 def exact_entries(theta_in, theta: np.ndarray) -> list:
     """θ as exact sympy Rationals: integers, Fractions and sympy Rationals as they are, floats
     by their shortest decimal ``repr`` (0.1 is 1/10, the number that was typed)."""
@@ -281,6 +342,48 @@ def _analytic(model) -> bool:
                                + arch.output_nodes))
 
 
+def _odd_coefficients_nonzero(act, H: int) -> bool:
+    """σ is odd, analytic, not a polynomial, and its first H odd Taylor coefficients are
+    nonzero (exact, from sympy's series)."""
+    if (act.flip != (0, -1) or act.linear or act.positively_homogeneous
+            or act.polynomial_degree is not None):
+        return False
+    z = sp.Symbol("z", real=True)
+    try:
+        series = sp.series(act.sympy(z), z, 0, 2 * H + 1).removeO()
+    except Exception:   # an activation sympy cannot expand: not a known case
+        return False
+    return all(series.coeff(z, 2 * p - 1) != 0 for p in range(1, H + 1))
+
+
+def _is_odd_1h1(model) -> bool:
+    arch = model.architecture
+    widths = arch.widths
+    if not (model.family.name == "gaussian" and widths is not None and len(widths) == 3
+            and widths[0] == 1 and widths[2] == 1 and _all_bias_free(arch)
+            and all(arch.activation_of(v).linear for v in arch.output_nodes)):
+        return False
+    acts = {arch.activation_of(v).name for v in arch.hidden_nodes}
+    return len(acts) == 1 and _odd_coefficients_nonzero(
+        arch.activation_of(arch.hidden_nodes[0]), widths[1])
+
+
+def _is_zero_function(model, theta_in, theta) -> bool:
+    """``Σ_h a_h σ(b_h x) ≡ 0`` exactly: for an odd σ whose dilations ``σ(cx)``, c > 0, are
+    linearly independent (tanh, erf), iff for every c > 0 the ``a_h sign(b_h)`` with
+    ``|b_h| = c`` sum to zero (rational arithmetic on θ's entries)."""
+    arch = model.architecture
+    exact = exact_entries(theta_in, theta)
+    (W1_pos, _), (W2_pos, _) = arch.unflatten(np.arange(1.0, arch.n_params + 1.0))
+    sums: dict = {}
+    for h in range(W1_pos.shape[0]):
+        b = exact[int(W1_pos[h, 0]) - 1]
+        a = exact[int(W2_pos[0, h]) - 1]
+        if b != 0:
+            sums[abs(b)] = sums.get(abs(b), 0) + a * sp.sign(b)
+    return all(v == 0 for v in sums.values())
+
+
 def learning_coefficient_theory(model, theta) -> LearningCoefficient | None:
     """The exact learning coefficient of ``model`` at the truth θ, where theory knows it.
 
@@ -291,7 +394,11 @@ def learning_coefficient_theory(model, theta) -> LearningCoefficient | None:
        arithmetic on θ's entries, floats read by their decimal ``repr``), and λ, m are those
        of `rrr_learning_coefficient` — plus 1/2 when σ is estimated (``log_sigma`` is one more
        regular coordinate, orthogonal to the network's: λ adds, m stays).
-    2. **Regular**: θ is irreducible (`symmle.is_reducible` is False), every activation is
+    2. **One input, one output, H odd units, zero truth**: a Gaussian
+       ``mlp(1, H, 1, activation=σ, bias=False)`` with σ odd, analytic, with nonzero first
+       H odd Taylor coefficients (tanh, erf), whose function at θ is exactly zero:
+       `odd_1h1_learning_coefficient` (Aoyagi 2019), plus 1/2 when σ is estimated.
+    3. **Regular**: θ is irreducible (`symmle.is_reducible` is False), every activation is
        analytic, and the Fisher information at θ is *certified* nonsingular
        (`symmle.identifiability` verdict ``"identifiable"``, on standard normal inputs; the
        population information of any input law with a density is then nonsingular too):
@@ -319,9 +426,9 @@ def learning_coefficient_theory(model, theta) -> LearningCoefficient | None:
     Notes
     -----
     The learning coefficient depends on the model *and* the truth, not on the prior as long
-    as the prior is positive and bounded near the truth. The one-input, one-output networks of
-    odd units with a zero truth (Aoyagi 2019, Entropy 21(6):561) are not included: their
-    formula could not be checked against the paper's theorem and its conditions.
+    as the prior is positive and bounded near the truth. For the zero truth of case 2 it is
+    the learning coefficient of the whole true set, whose deepest point is the origin; the
+    local coefficient at another point of that set (``a_h = 0``, ``b_h ≠ 0``) may be larger.
 
     Examples
     --------
@@ -332,6 +439,9 @@ def learning_coefficient_theory(model, theta) -> LearningCoefficient | None:
     >>> regular = sm.Model(sm.mlp(1, 1, activation="identity"), sm.Gaussian(1.0))
     >>> learning_coefficient_theory(regular, [0.5, -1.0])
     LearningCoefficient(lambda_=1, multiplicity=1, case='regular')
+    >>> odd = sm.Model(sm.mlp(1, 3, 1, activation="tanh", bias=False), sm.Gaussian(1.0))
+    >>> learning_coefficient_theory(odd, [0.5, -0.5, 0.0, 1.0, 1.0, 2.0])
+    LearningCoefficient(lambda_=5/6, multiplicity=1, case='1-H-1 odd, zero truth')
     """
     values = _check_model_theta(model, theta)
     extra = model.n_params - model.n_network_params
@@ -343,6 +453,13 @@ def learning_coefficient_theory(model, theta) -> LearningCoefficient | None:
             lam += Fraction(extra, 2)
             case += " + estimated sigma"
         return LearningCoefficient(lam, m, case, RRR_REFERENCE)
+    if _is_odd_1h1(model) and _is_zero_function(model, theta, values):
+        lam, m = odd_1h1_learning_coefficient(model.architecture.widths[1])
+        case = "1-H-1 odd, zero truth"
+        if extra:
+            lam += Fraction(extra, 2)
+            case += " + estimated sigma"
+        return LearningCoefficient(lam, m, case, ODD_1H1_REFERENCE)
     if not _analytic(model):
         return None
     if is_reducible(model.architecture, values[:model.n_network_params]):

@@ -40,6 +40,7 @@ The package's modules: ``_study`` (`consistency_study`, its arguments, the seed'
 
 from ._execution import STUDY_ALIGN_MAX_NODES, STUDY_ALIGN_TIME_LIMIT
 from ._result import SCHEMA_VERSION, StudyResult
+from ._singular import SINGULAR_SCHEMA, SingularStudyResult, singular_study
 from ._study import (
     DEFAULT_SIZES,
     QUICK_REPS,
@@ -54,6 +55,9 @@ from ._study import (
 __all__ = [
     "consistency_study",
     "StudyResult",
+    "singular_study",
+    "SingularStudyResult",
+    "SINGULAR_SCHEMA",
     "seed_model",
     "SEED_THETA",
     "REDUCIBLE_THETA",

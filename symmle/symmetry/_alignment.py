@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .._checks import check_bool, check_int, check_real
+from .._checks import check_bool, check_choice, check_int, check_real
 from ..architecture import Architecture
 from ..errors import ConvergenceWarning, SymmleValueError
 from ._group import MAX_ELEMENTS, SymmetryGroup, orbit_table, symmetry_group
@@ -314,9 +314,7 @@ class AlignmentResult:
 
 
 def _check_search(method, max_nodes, time_limit):
-    if not isinstance(method, str) or method not in _METHODS:
-        raise SymmleValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, "
-                               f"got {method!r}")
+    method = check_choice(method, "method", _METHODS)
     max_nodes = check_int(max_nodes, "max_nodes", 1)
     if time_limit is not None:
         time_limit = check_real(time_limit, "time_limit", minimum=0, strict_minimum=True)

@@ -29,13 +29,6 @@ ARGUMENTS = hst.one_of(scalars, hst.sampled_from([zoo.arch("tanh-gaussian"),
                                                   np.zeros(3), np.eye(2), (), "x1"]))
 
 
-def _known_for(cls):
-    """No constructor violation is known any more (issue 17: every record checks its fields)."""
-    def known_violation(kind, failure):
-        return None
-    return known_violation
-
-
 @pytest.mark.parametrize("name", CLASSES)
 @examples(weight=0.4)
 @given(data=hst.data())
@@ -45,7 +38,7 @@ def test_constructors(name, data):
               if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY,
                                                                      p.POSITIONAL_OR_KEYWORD)]
     args = [data.draw(ARGUMENTS, p.name) for p in params]
-    run(name, lambda: cls(*args), args=args, known=_known_for(cls))
+    run(name, lambda: cls(*args), args=args)
 
 
 STRATEGY_OPTIONS = {

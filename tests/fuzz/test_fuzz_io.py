@@ -307,7 +307,7 @@ def test_cli(data):
             if code == 2 and argv[0] in OPTIONS:
                 assert text.strip(), "exit 2 without a message"
         try:
-            run(f"cli.main {argv[0]}", call, check=check, args=argv, known=known.fitting)
+            run(f"cli.main {argv[0]}", call, check=check, args=argv, known=known.cli(argv))
         finally:
             for a in argv:
                 if a.startswith(tempfile.gettempdir()) and os.path.isfile(a) and not a.startswith(

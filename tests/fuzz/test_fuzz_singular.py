@@ -9,6 +9,7 @@ of a linear network is zero at the truth and non-negative elsewhere; hostile arg
 
 from __future__ import annotations
 
+import math
 import operator
 from fractions import Fraction
 
@@ -134,3 +135,42 @@ def test_learning_coefficient_with_hostile_arguments(bad, value):
     # right answer, and only the outcome's class is checked
     run("learning_coefficient", lambda: sm.learning_coefficient(*args, **kwargs),
         args=(bad, value), promised=False)
+
+
+@examples(weight=1.0)
+@given(H=SIZES)
+def test_odd_1h1_learning_coefficient(H):
+    # Aoyagi's one-input value: λ = (H + k² + k)/(4k + 2), k = ⌊√H⌋, m = 2 iff H = k², checked
+    # here against her general form with M = 1, Q = 2 (k the largest i with 2H ≥ 2i(i−1) + 2i)
+    valid = _valid_size(H)
+
+    def check(out):
+        if not valid:
+            _refused(out)
+        h = _as_int(H)
+        # 2H ≥ 2i(i − 1) + 2i = 2i² for i ≤ √H; by search where H is small, else isqrt
+        k = (max(i for i in range(1, h + 2) if 2 * h >= 2 * i * (i - 1) + 2 * i)
+             if h <= 10_000 else math.isqrt(h))
+        want = Fraction(2 * k * (k + 1) + 2 * h, 4 * (1 + 2 * k))
+        assert out == (want, 2 if 2 * h == 2 * k * k else 1)
+        assert Fraction(1, 2) <= out[0] <= Fraction(h, 2)  # at most the regular d/2 = H
+
+    run("odd_1h1_learning_coefficient", lambda: sm.odd_1h1_learning_coefficient(H),
+        check=check, args=(H,))
+
+
+@examples(weight=0.2)
+@given(bad=hst.sampled_from(["small", "large", "theta", "sizes", "reps", "n_starts", "inputs"]),
+       value=scalars)
+def test_singular_study_with_hostile_arguments(bad, value):
+    # every hostile argument is refused with a clean SymmleError before any fit
+    small = sm.Model(sm.mlp(1, 1, 1, bias=False), sm.Gaussian(sigma=1.0))
+    large = sm.Model(sm.mlp(1, 2, 1, bias=False), sm.Gaussian(sigma=1.0))
+    kw = dict(small=small, large=large, theta=np.zeros(small.n_params), sizes=(20,), reps=1,
+              n_starts=1, bayes=False, inputs="uniform")
+    kw[bad] = value
+
+    def check(out):
+        _refused(out)
+
+    run("singular_study", lambda: sm.singular_study(**kw), check=check, args=(bad, value))
