@@ -424,9 +424,7 @@ class TestStringChoices:
             assert all(c in str(exc) for c in choices), str(exc)
             assert len(str(exc)) < 400
 
-    @pytest.mark.xfail(strict=True, reason="CompiledModel.evaluate iterates what= before checking "
-                       "it (symmle/compiled/_model.py, the lead's): a plain TypeError")
-    @pytest.mark.parametrize("value", [5, None, True, 1.5])
+    @pytest.mark.parametrize("value", [5, None, True, 1.5, {"loglik": 1}])
     def test_evaluate_what_that_is_not_a_string_or_sequence(self, gaussian_fit, value):
         cm = gaussian_fit.model.compile()
         _raises(SymmleTypeError, lambda: cm.evaluate(gaussian_fit.params, gaussian_fit.X,

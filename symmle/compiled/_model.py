@@ -297,8 +297,11 @@ class CompiledModel:
         """
         if isinstance(what, str):
             what = (what,)
+        if not isinstance(what, (tuple, list)):
+            raise SymmleTypeError(f"what must be one of {_QUANTITIES} or a tuple or list of "
+                                  f"them, got {type(what).__name__}")
         what = tuple(what)
-        bad = [w for w in what if w not in _QUANTITIES]
+        bad = [w for w in what if not isinstance(w, str) or w not in _QUANTITIES]
         if bad or not what:
             raise SymmleValueError(f"what must name some of {_QUANTITIES}, got {what!r}")
         if y is None and any(w != "fisher" for w in what):
