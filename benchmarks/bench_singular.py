@@ -32,6 +32,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from bench_build import blas_info  # the same BLAS line as the build benchmark
+
 import symmle as sm
 from symmle.singular import learning_coefficient, learning_coefficient_theory
 from symmle.singular._theory import rank_r_truth
@@ -53,17 +55,6 @@ def cpu_flags() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
-
-
-def blas_info() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "threadpoolctl not installed"
-    rows = [f"{d.get('internal_api')} {d.get('version')} {d.get('architecture', '')} "
-            f"threads={d.get('num_threads')}" for d in threadpool_info()
-            if d.get("user_api") == "blas"]
-    return "; ".join(rows) or "no BLAS found"
 
 
 def cases(which):

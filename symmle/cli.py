@@ -23,7 +23,7 @@ from .architecture import mlp, parse_widths
 from .data import load_csv
 from .errors import SymmleError, SymmleValueError
 from .families import Gaussian, family_from_name
-from .fitting import fit
+from .fitting import METHODS, fit
 from .identifiability import identifiability, regularity
 from .identifiability._reduction import reduction_reasons  # the reasons in words, not public
 from .model import Model
@@ -122,8 +122,7 @@ def _arch_args(p, *, family=True, default_arch="2-3-1",
                    help="hidden activation (default %(default)s)")
     if family:
         p.add_argument("--family", default="gaussian", type=_family_name, choices=_FAMILIES,
-                       help="output distribution, any case; also normal, logistic, multinomial "
-                            "(default %(default)s)")
+                       help="output distribution, any case; also normal, logistic, multinomial (default %(default)s)")
         p.add_argument("--sigma", type=_positive_float, default=None,
                        help="known noise sd for gaussian (default: estimated, log_sigma in θ)")
 
@@ -140,8 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the quantity to print (default %(default)s)")
     p.add_argument("--latex", action="store_true", help="print LaTeX instead of plain text")
     p.add_argument("--entry", default=None, metavar="I[,J]",
-                   help="print one entry only: parameter names or 1-based positions, e.g. "
-                        "--entry W1_1_1,b2_1 or --entry 1,13 (one index for score and output)")
+                   help="one entry only: names or 1-based positions, e.g. W1_1_1,b2_1 or 1,13 (one for score/output)")
 
     p = sub.add_parser("symmetry", help="the discrete symmetry group and continuous symmetries")
     _arch_args(p, family=False)
@@ -167,10 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tol", type=_positive_float, default=None,
                    help="convergence tolerance of the optimiser (default 1e-10)")
     p.add_argument("--starts", type=_starts, default=4, help="random starts (default 4)")
-    p.add_argument("--method", default=None,
-                   choices=("auto", "scoring", "lbfgs", "lm", "trf", "trust-exact"),
-                   help="optimiser (default auto: damped Fisher scoring below 100 parameters, "
-                        "L-BFGS then scoring from 100 on)")
+    p.add_argument("--method", default=None, choices=("auto",) + METHODS,
+                   help="optimiser (default auto: Fisher scoring, or L-BFGS first from 100 params)")
     p.add_argument("--json", default=None, help="also write the result to this JSON path")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
 
@@ -183,8 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Model.random_params(--seed, scale=2), weights N(0, 4/fan_in) and biases "
                     "N(0, 1), checks it, warns when it is nearly reducible, and prints it.")
     p.add_argument("--arch", default=None,
-                   help="layer widths (default 2-3-1 with the fixed θ*); other widths draw θ* at "
-                        "random (see above)")
+                   help="layer widths (default 2-3-1 with the fixed θ*); others draw θ* at random")
     p.add_argument("--activation", default="tanh", type=_activation_name, choices=activation_names(),
                    help="hidden activation (default %(default)s)")
     p.add_argument("--sizes", type=_sizes, default=None, help="comma-separated sample sizes (default "
@@ -193,8 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--starts", type=_starts, default=None,
                    help=f"random starts per fit (default {QUICK_STARTS})")
     p.add_argument("--jobs", type=_jobs, default=None,
-                   help="parallel processes (joblib; default: as many as there are cores once "
-                        "the tasks are measured to be worth their start-up)")
+                   help="parallel processes (joblib; default: one a core once tasks are timed to pay)")
     p.add_argument("--scheduler", default=None, help="address of a Dask scheduler to run on")
     p.add_argument("--plot", default=None, help="write the figure to this PNG path")
     p.add_argument("--json", default=None, help="write the result to this JSON path")
@@ -213,8 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "estimated from simulated data with HMC on the exact score.")
     _arch_args(p, family=False, default_arch="2-3-1")
     p.add_argument("--true-rank", type=_nonneg_int, default=None,
-                   help="rank of the true linear map (identity activation, one hidden layer; the "
-                        "network is built without biases)")
+                   help="rank of the true linear map (identity activation, one hidden layer, no biases)")
     p.add_argument("--sigma", type=_positive_float, default=1.0,
                    help="known noise sd of the Gaussian output (default %(default)s)")
     p.add_argument("--estimate", action="store_true",
