@@ -588,9 +588,6 @@ def test_poisson_fisher_at_subnormal_inputs_has_the_true_infinities(net, backend
             assert err <= 1e-10 * mag + 1e-300, f"{name}: error {err:.3g} of {mag:.3g}"
 
 
-@pytest.mark.xfail(strict=True, reason="one scale e^{max η} for the whole Gram sum: an entry "
-                   "whose every row term J_p J_q e^{η − M} is below 2^-1074 is 0 (needs ∂η/∂θ "
-                   "scaled per parameter by powers of two in symmle/compiled/_model.py)")
 def test_poisson_fisher_entry_whose_every_term_underflows():
     cm, _ = _compiled("poisson", "identity", 2, 0, 1, "numpy", linear=True)
     theta, X = np.array([0.0, 0.0, 2000.0]), np.array([[1e-170, 1e-170]])

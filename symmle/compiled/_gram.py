@@ -15,14 +15,16 @@ cannot fit that it cannot, and why.
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
 from scipy.linalg import blas as _blas
 
 from ..errors import SymmleResourceError
+from ._blas import gram
 
-__all__ = ["INPLACE_MIN_PARAMS", "GramSum", "available_memory", "check_memory"]
+__all__ = ["INPLACE_MIN_PARAMS", "GramSum", "accumulate_jwj", "available_memory", "check_memory"]
 
 #: from this many network parameters on, the Fisher information's chunks add into one
 #: P×P buffer (`GramSum`) instead of forming one P×P matrix each.
@@ -95,10 +97,6 @@ class GramSum:
         q = block.shape[0]
         self._c[start:start + q, start:start + q] += block
 
-    def scale(self, f: float) -> None:
-        """Multiplies the sum by ``f`` (a change of `Family.log_scale` between chunks)."""
-        self._c *= f
-
     def result(self) -> np.ndarray:
         """The symmetric sum (the buffer itself, its upper triangle filled in place)."""
         c, P = self._c, self.P
@@ -109,3 +107,70 @@ class GramSum:
             if j1 < P:
                 c[j0:j1, j1:] = c[j1:, j0:j1].T
         return c
+
+
+#: |∂η/∂θ| within [2^-500, 2^500] (or 0): the products J_p J_q are normal float64 numbers.
+_SAFE_EXPONENT = 500
+
+
+def _products_normal(J) -> bool:
+    """Whether every nonzero |J| lies in [2^-500, 2^500], so that ``J Jᵀ`` times a weight
+    loses nothing to subnormal or overflowing products."""
+    a = np.abs(J)
+    return bool(a.max(initial=0.0) <= 2.0 ** _SAFE_EXPONENT
+                and np.min(a, where=a > 0, initial=np.inf) >= 2.0 ** -_SAFE_EXPONENT)
+
+
+def accumulate_jwj(acc, Jt, W, small_gram=None, root=None, add=None):
+    """``acc[:Pn, :Pn] += Σ_rows J W Jᵀ`` for Jt (K, Pn, m) and W (m, K, K) symmetric per row.
+
+    ``root``: ``root(Jt)`` gives ``Σ_k Jt_k R_kj`` (Pn, K, m) for a factor R with
+    ``R Rᵀ = W`` per row (`Family.weight_root_times`; exact for the categorical weight
+    ``diag(p) − ppᵀ``), used for several outputs: its rows are one (Pn, K·m) matrix ``B``, added as
+    ``B Bᵀ``, one BLAS ``syrk``, PSD by construction. Without it W is factored per row
+    as ``Σ_j λ_j v_j v_jᵀ``, and the rows of each sign are added as ``± B Bᵀ`` (the
+    Hessian's weight is indefinite). With one output, ``small_gram(J, w)`` (the numba
+    backend's small-P kernel) is tried first. ``add(B, α)``: what adds ``α B Bᵀ``
+    (default: into ``acc`` by `symmle.compiled._blas.gram`; `symmle.compiled._gram.GramSum`
+    adds into one buffer).
+    """
+    K, Pn, m = Jt.shape
+    if add is None:
+        def add(B, alpha):
+            if alpha == 1.0:
+                acc[:Pn, :Pn] += gram(B)
+            elif alpha == -1.0:
+                acc[:Pn, :Pn] -= gram(B)
+            else:
+                acc[:Pn, :Pn] += alpha * gram(B)
+    if K == 1:
+        w = np.asarray(W[:, 0, 0])
+        J = Jt[0]
+        if small_gram is not None and acc is not None:
+            G = small_gram(J, w)
+            if G is not None:
+                acc[:Pn, :Pn] += G
+                return
+        if np.all(w == w[0]):
+            if w[0] != 0 and (w[0] == 1.0 or _products_normal(J)):
+                add(J, w[0])
+            elif w[0] != 0:  # J_p J_q would leave float64's normal range before w scales it
+                add(J * math.sqrt(abs(w[0])), math.copysign(1.0, w[0]))
+            return
+        pos, neg = np.maximum(w, 0.0), np.maximum(-w, 0.0)
+        if np.any(pos):
+            add(J * np.sqrt(pos), 1.0)
+        if np.any(neg):
+            add(J * np.sqrt(neg), -1.0)
+        return
+    if root is not None:  # B[p, j, m] = Σ_k Jt[k, p, m] root[m, k, j]
+        add(root(Jt).reshape(Pn, K * m), 1.0)
+        return
+    lam, V = np.linalg.eigh(W)  # (m, K), (m, K, K)
+    for sign in (1.0, -1.0):
+        r = np.sqrt(np.maximum(sign * lam, 0.0))  # (m, K)
+        if not np.any(r):
+            continue
+        # B[p, j, m] = Σ_k Jt[k, p, m] V[m, k, j] r[m, j]
+        B = np.einsum("kpm,mkj->pjm", Jt, V * r[:, None, :]).reshape(Pn, K * m)
+        add(B, sign)

@@ -30,7 +30,6 @@ are reduced in order, so every result is bit-identical whatever the number of th
 
 from __future__ import annotations
 
-import math
 import threading
 
 import numpy as np
@@ -38,11 +37,12 @@ import numpy as np
 from ..errors import DataError, SymmleTypeError, SymmleValueError
 from ..model import Model
 from ._backend import resolve_backend
-from ._blas import GRAM_BLAS_MIN_PARAMS, gram, weighted_sum
+from ._blas import GRAM_BLAS_MIN_PARAMS, weighted_sum
 from ._chunks import plan
-from ._gram import INPLACE_MIN_PARAMS, GramSum, check_memory
+from ._gram import INPLACE_MIN_PARAMS, GramSum, accumulate_jwj, check_memory
 from ._parallel import ChunkRunner, blas_may_thread, numba_threads
 from ._program import NumericProgram, Workspace
+from ._wide import WideSum, undecided_sum, wide_parts
 
 __all__ = ["REDUCE_ROWS", "CompiledModel"]
 
@@ -355,17 +355,21 @@ class CompiledModel:
                         if s.start <= c.start < s.stop:
                             r = slice(c.start - s.start, c.stop - s.start)
                             ll += _loglik_sum(fam, eta[r], yc[r], extra)
-                # the family's derivatives times e^{−M} (M = 0 but where they overflow:
-                # `Family.log_scale`); `reduce` multiplies the sums by e^M last
+                # where the family's derivatives overflow (`Family.log_scale`: M > 0) the
+                # sums leave float64's range: `symmle.compiled._wide` forms them by bands of η
                 M = fam.log_scale(eta) if (want_sc or need_jac) and fused_fi is None else 0.0
                 if M:
-                    weight_of = lambda: fam.weight_scaled(eta, extra, M)  # noqa: E731
-                else:
-                    weight_of = lambda: fam.weight(eta, extra)  # noqa: E731
+                    if blocked:
+                        Z, A = prog.forward(weights, self._rows(X, s), ws, par)
+                    Jt = prog.jacobian_t(weights, Z, A, ws, par)
+                    parts = wide_parts(fam, prog, weights, Z, A, Jt, eta, yc, extra, P,
+                                       want_sc, want_fi, want_he)
+                    return ll, None, None, None, parts
                 if want_sc or want_he:
-                    g = fam.grad_eta_scaled(eta, yc, extra, M) if M else fam.grad_eta(eta, yc, extra)
+                    g = fam.grad_eta(eta, yc, extra)
                 if fused_fi is None and want_fi and not want_he and K == 1:
-                    fused_fi = prog.fused_fisher(weights, Z, A, weight_of()[:, 0, 0], par)
+                    fused_fi = prog.fused_fisher(weights, Z, A, fam.weight(eta, extra)[:, 0, 0],
+                                                 par)
                 need_jt = want_he or (want_fi and fused_fi is None)
                 Jt = prog.jacobian_t(weights, Z, A, ws, par) if need_jt else None
                 if want_sc:
@@ -378,82 +382,80 @@ class CompiledModel:
                     else:
                         score[:Pn] = prog.grad(weights, Z, A, g, ws, par)
                     if E:
-                        score[Pn:] = fam.grad_extra(eta, yc, extra).sum(axis=0) * _unscale(M)
+                        score[Pn:] = fam.grad_extra(eta, yc, extra).sum(axis=0)
+                if want_fi:
+                    root = (lambda J: fam.weight_root_times(J, eta, extra)) if K > 1 else None
                 if want_fi and gsum is not None:  # one after the other, into one buffer
-                    f = 1.0 if M > scale[0] else math.exp(M - scale[0])
-                    if M > scale[0]:  # the sum so far to this chunk's scale (`reduce`: the rest)
-                        gsum.scale(math.exp(scale[0] - M))
                     if fused_fi is not None:
-                        gsum.add_block(0, f * fused_fi)
+                        gsum.add_block(0, fused_fi)
                     else:
-                        root = ((lambda J: fam.weight_root_times(J, eta, extra))
-                                if K > 1 and not M else None)
-                        _accumulate_jwj(None, Jt, weight_of(), None, root,
-                                        add=lambda B, a: gsum.add(B, a * f))
+                        accumulate_jwj(None, Jt, fam.weight(eta, extra), None, root,
+                                       add=gsum.add)
                     if E:
-                        gsum.add_block(Pn, f * eta.shape[0] * _unscale(M)
-                                       * fam.extra_fisher(eta, extra))
+                        gsum.add_block(Pn, eta.shape[0] * fam.extra_fisher(eta, extra))
                 elif want_fi:
                     fisher = np.zeros((P, P))
                     if fused_fi is not None:
                         fisher[:Pn, :Pn] = fused_fi
                     else:
-                        root = ((lambda J: fam.weight_root_times(J, eta, extra))
-                                if K > 1 and not M else None)
-                        _accumulate_jwj(fisher, Jt, weight_of(), self._gram, root)
+                        accumulate_jwj(fisher, Jt, fam.weight(eta, extra), self._gram, root)
                     if E:
-                        fisher[Pn:, Pn:] += (eta.shape[0] * _unscale(M)
-                                             * fam.extra_fisher(eta, extra))
+                        fisher[Pn:, Pn:] += eta.shape[0] * fam.extra_fisher(eta, extra)
                 if want_he:
                     hess = np.zeros((P, P))
-                    h_eta = (fam.hess_eta_scaled(eta, yc, extra, M) if M
-                             else fam.hess_eta(eta, yc, extra))
-                    _accumulate_jwj(hess, Jt, h_eta, self._gram)
+                    accumulate_jwj(hess, Jt, fam.hess_eta(eta, yc, extra), self._gram)
                     hess[:Pn, :Pn] += prog.hessian_g_eta(weights, Z, A, g)
                     if E:
-                        cross = fam.hess_cross(eta, yc, extra) * _unscale(M)  # (m, K, E)
+                        cross = fam.hess_cross(eta, yc, extra)  # (m, K, E)
                         c = np.einsum("kpm,mke->pe", Jt, cross)
                         hess[:Pn, Pn:] += c
                         hess[Pn:, :Pn] += c.T
-                        hess[Pn:, Pn:] += fam.hess_extra(eta, yc, extra).sum(axis=0) * _unscale(M)
-            return ll, score, fisher, hess, M
+                        hess[Pn:, Pn:] += fam.hess_extra(eta, yc, extra).sum(axis=0)
+            return ll, score, fisher, hess, None
 
         shapes = {"score": (P,), "fisher": (P, P), "hessian": (P, P)}
         total = {"loglik": 0.0, **{q: np.zeros(shapes[q]) for q in what if q in shapes
                                    and not (q == "fisher" and gsum is not None)}}
-
-        scale = [0.0]  # M of the sums in `total` (the largest of the chunks' so far)
-
-        reduced = [0]  # chunks reduced so far
+        # once a chunk's sums leave float64's range: every sum as a `WideSum`
+        wides: dict = {}
+        top = [0.0]  # the largest M of the wide chunks
 
         def reduce(part):  # in chunk order: the sums do not depend on the thread count
-            ll, score, fisher, hess, M = part
+            ll, score, fisher, hess, bands = part
             total["loglik"] += ll
-            if M > scale[0]:  # the sums so far to the new scale
+            parts = {"score": score, "fisher": fisher, "hessian": hess}
+            if bands is None and not wides:
+                for name, value in parts.items():
+                    if value is not None:
+                        total[name] += value
+                return
+            if not wides:  # the sums so far, at 2^0, and their magnitudes Σ |terms|
                 for name in shapes:
-                    if name in total:
-                        total[name] *= math.exp(scale[0] - M)
-                scale[0] = M
-            f = math.exp(M - scale[0]) if M != scale[0] else None
-            for name, value in (("score", score), ("fisher", fisher), ("hessian", hess)):
-                if value is not None:
-                    total[name] += value if f is None else f * value
-            reduced[0] += 1
-            if reduced[0] == len(chunks) and scale[0]:   # the last chunk, sums at e^{−M}
-                if fisher is not None:
-                    _check_scaled_gram(total["fisher"], scale[0], "Fisher information")
-                if hess is not None and not self._arch.hidden_nodes and all(
-                        self._arch.activation_of(v).linear for v in self._arch.output_nodes):
-                    # η linear in θ: the Hessian is −Jᵀ W J, minus a Gram sum
-                    _check_scaled_gram(-total["hessian"], scale[0], "Hessian")
+                    if name in what:
+                        wides[name] = WideSum(shapes[name])
+                        wides[name + "_abs"] = WideSum(shapes[name])
+                        if name in total:
+                            wides[name].add(total[name])
+                            wides[name + "_abs"].add(np.abs(total[name]))
+            if bands is None:  # a chunk within float64's range among wide ones
+                for name, value in parts.items():
+                    if value is not None:
+                        wides[name].add(value)
+                        wides[name + "_abs"].add(np.abs(value))
+                return
+            for band in bands:
+                top[0] = max(top[0], band.M)
+                band.add_to(wides)
 
         self._run(chunk, chunks, parallel, reduce, in_kernel, gram=need_jac)
         if gsum is not None:
-            total["fisher"] = gsum.result().T  # symmetric: the C-ordered view of the buffer
-        if scale[0]:
-            for name in shapes:
-                if name in total:
-                    total[name] = _times_exp(total[name], scale[0])
+            G = gsum.result().T  # symmetric: the C-ordered view of the buffer
+            if wides:
+                wides["fisher"].add(G)
+            else:
+                total["fisher"] = G
+        if wides:
+            total.update(_wide_results(wides, what, X.shape[0], top[0]))
         return {q: total[q] for q in _QUANTITIES if q in what}
 
     def __repr__(self):
@@ -472,61 +474,30 @@ def _loglik_sum(fam, eta, y, extra) -> float:
     return total
 
 
-def _unscale(M):
-    """e^{−M}: what the family's parameter blocks are multiplied by at the chunk's scale."""
-    return math.exp(-M) if M else 1.0
+def _wide_results(wides, what, n, M) -> dict:
+    """The `WideSum`s of a call whose sums left float64's range, as float64 (±inf beyond
+    it), after refusing the entries they cannot decide (`symmle.compiled._wide`)."""
+    out = {}
+    for name, label in (("score", "score"), ("fisher", "Fisher information"),
+                        ("hessian", "Hessian")):
+        if name not in what:
+            continue
+        value = wides[name].value()
+        bad = undecided_sum(wides[name], wides[name + "_abs"], value, n, M)
+        if bad.size:
+            at = np.unravel_index(int(bad[0]), value.shape)
+            _refuse_wide(label, f"entry {tuple(int(i) for i in at) if value.ndim > 1 else int(at[0])} "
+                         f"is {value[at]!r} at the rounding level of its rows' terms "
+                         f"({bad.size} such entries)")
+        out[name] = value
+    return out
 
 
-def _times_exp(v, M):
-    """``v · e^M`` without forming e^M (which overflows for M > 709.78): ``M = k ln 2 + r``
-    and ``ldexp(v e^r, k)``, so an overflow is the infinity of v's sign and 0 stays 0."""
-    if M > _EXP_BEYOND_FLOAT:  # e^M times the least positive float is still infinite
-        with np.errstate(invalid="ignore"):
-            return np.where(v == 0, 0.0, np.sign(v) * np.inf) + 0.0 * v
-    k = math.floor(M / math.log(2.0))
-    with np.errstate(over="ignore"):
-        return np.ldexp(v * math.exp(M - k * math.log(2.0)), k)
-
-
-#: the relative rounding level of an entry of a Gram sum ``Σ_r w_r J_rp J_rq`` against
-#: ``√(G_pp G_qq)`` (Cauchy–Schwarz bounds ``Σ_r |w_r J_rp J_rq|`` by it): below this an
-#: off-diagonal entry is rounding noise whose sign and size are unknown.
-_GRAM_NOISE = 1e-12
-
-
-def _check_scaled_gram(G, M, what):
-    """Refuse a Gram sum ``G e^M`` (G the sums at the scale e^{−M}, PSD in exact arithmetic:
-    the Fisher information) whose infinities the float64 sums cannot decide: an entry
-    ``G_pq e^M = ±inf`` where Cauchy–Schwarz, ``|G_pq| ≤ √(G_pp G_qq)``, fails while
-    ``G_pp e^M`` or ``G_qq e^M`` is finite (the diagonal's terms ``w J_p²`` underflowed, e.g.
-    at subnormal |x|, while e^M brings ``w J_p J_q`` back beyond float64), or one whose
-    ``|G_pq|`` is at the rounding level of ``√(G_pp G_qq)`` (rows that cancel: its true value
-    may be anything up to ±inf). A finite result is kept: its errors are below 2^{−1074} e^M,
-    negligible against its norm."""
-    F = _times_exp(G, M)
-    inf = np.isinf(F)
-    if not inf.any():
-        return
-    d = np.abs(np.diag(G))
-    with np.errstate(under="ignore"):
-        cs = np.sqrt(d)[:, None] * np.sqrt(d)[None, :]
-    noise = inf & (np.abs(G) <= _GRAM_NOISE * cs)
-    dinf = np.isinf(np.diag(F))
-    broken = inf & (np.abs(G) > (1.0 + 1e-6) * cs) & ~(dinf[:, None] & dinf[None, :])
-    bad = np.argwhere(broken | noise)
-    if bad.size:
-        p, q = (int(i) for i in bad[0])
-        raise SymmleValueError(
-            f"the {what} at this θ and X is beyond float64 and cannot be "
-            f"resolved: its entry ({p}, {q}) is {F[p, q]!r} while entries ({p}, {p}) and "
-            f"({q}, {q}) are {F[p, p]!r} and {F[q, q]!r} ({len(bad)} such entries): exp(η) "
-            f"reaches e^{M:.0f} while ∂η/∂θ spans more than float64 can square (subnormal "
-            f"|x|), or rows cancel below rounding; use rows and θ with |η| ≲ 700")
-
-
-#: above this M, ``v · e^M`` is ±inf for every nonzero float v (the least subnormal is
-#: e^{−744.4}, the largest float e^{709.8}); `_times_exp` then needs no arithmetic.
-_EXP_BEYOND_FLOAT = 1500.0
+def _refuse_wide(what, detail):
+    raise SymmleValueError(
+        f"the {what} at this θ and X is beyond float64 and cannot be resolved: its {detail}: "
+        "exp(η) is beyond float64 while rows cancel below rounding (or ∂η/∂θ spans more than "
+        "float64 can hold); use rows and θ with |η| ≲ 700")
 
 
 def _ignore(_):
@@ -535,56 +506,3 @@ def _ignore(_):
 
 def _all_finite(a) -> bool:
     return bool(np.isfinite(a).all())
-
-
-def _accumulate_jwj(acc, Jt, W, small_gram=None, root=None, add=None):
-    """``acc[:Pn, :Pn] += Σ_rows J W Jᵀ`` for Jt (K, Pn, m) and W (m, K, K) symmetric per row.
-
-    ``root``: ``root(Jt)`` gives ``Σ_k Jt_k R_kj`` (Pn, K, m) for a factor R with
-    ``R Rᵀ = W`` per row (`Family.weight_root_times`; exact for the categorical weight
-    ``diag(p) − ppᵀ``), used for several outputs: its rows are one (Pn, K·m) matrix ``B``, added as
-    ``B Bᵀ``, one BLAS ``syrk``, PSD by construction. Without it W is factored per row
-    as ``Σ_j λ_j v_j v_jᵀ``, and the rows of each sign are added as ``± B Bᵀ`` (the
-    Hessian's weight is indefinite). With one output, ``small_gram(J, w)`` (the numba
-    backend's small-P kernel) is tried first. ``add(B, α)``: what adds ``α B Bᵀ``
-    (default: into ``acc`` by `symmle.compiled._blas.gram`; `symmle.compiled._gram.GramSum`
-    adds into one buffer).
-    """
-    K, Pn, m = Jt.shape
-    if add is None:
-        def add(B, alpha):
-            if alpha == 1.0:
-                acc[:Pn, :Pn] += gram(B)
-            elif alpha == -1.0:
-                acc[:Pn, :Pn] -= gram(B)
-            else:
-                acc[:Pn, :Pn] += alpha * gram(B)
-    if K == 1:
-        w = np.asarray(W[:, 0, 0])
-        J = Jt[0]
-        if small_gram is not None and acc is not None:
-            G = small_gram(J, w)
-            if G is not None:
-                acc[:Pn, :Pn] += G
-                return
-        if np.all(w == w[0]):
-            if w[0] != 0:
-                add(J, w[0])
-            return
-        pos, neg = np.maximum(w, 0.0), np.maximum(-w, 0.0)
-        if np.any(pos):
-            add(J * np.sqrt(pos), 1.0)
-        if np.any(neg):
-            add(J * np.sqrt(neg), -1.0)
-        return
-    if root is not None:  # B[p, j, m] = Σ_k Jt[k, p, m] root[m, k, j]
-        add(root(Jt).reshape(Pn, K * m), 1.0)
-        return
-    lam, V = np.linalg.eigh(W)  # (m, K), (m, K, K)
-    for sign in (1.0, -1.0):
-        r = np.sqrt(np.maximum(sign * lam, 0.0))  # (m, K)
-        if not np.any(r):
-            continue
-        # B[p, j, m] = Σ_k Jt[k, p, m] V[m, k, j] r[m, j]
-        B = np.einsum("kpm,mkj->pjm", Jt, V * r[:, None, :]).reshape(Pn, K * m)
-        add(B, sign)

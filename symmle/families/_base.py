@@ -175,12 +175,13 @@ class Family(ABC):
 
     # ---- scaled derivatives: for a family whose η-derivatives overflow inside the promised
     # range (Poisson: e^η), `log_scale` gives M with the derivatives times e^{−M} finite; the
-    # compiled model sums the scaled values and multiplies by e^M last, so that a sum overflows
-    # to the infinity of its sign (not ∞ − ∞ across rows, nor 0·∞).
+    # compiled model sums the scaled values with exponents of their own and rounds to float64
+    # last (`symmle.compiled._wide`), so that a sum overflows to the infinity of its sign
+    # (not ∞ − ∞ across rows, nor 0·∞).
     def log_scale(self, eta) -> float:
         """M ≥ 0 such that `grad_eta`, `hess_eta` and `weight` times e^{−M} are finite at η
-        (0: no scaling, the default). A family raises `SymmleValueError` when the rows of η
-        need more range than one scale holds (terms beyond float64 that vanish at e^{−M})."""
+        (0: no scaling, the default); the compiled model asks it per band of rows whose η
+        span at most `symmle.compiled._wide.BAND`."""
         return 0.0
 
     def grad_eta_scaled(self, eta, y, extra, log_scale: float) -> np.ndarray:

@@ -20,13 +20,8 @@ __all__ = ["Bernoulli", "Poisson", "Categorical"]
 
 #: the η above which Poisson's derivatives are scaled by e^{−max η} (`Poisson.log_scale`):
 #: e^η ≈ 1e130 still leaves ~10¹⁷⁸ of headroom for the products with ∂η/∂θ and the sums.
+#: Rows far below the largest η get scales of their own (`symmle.compiled._wide.bands`).
 POISSON_SCALE_FROM = 300.0
-
-#: at one scale e^M, a row's weight e^{η − M} is subnormal or 0 once ``M − η > 708``: its
-#: terms are lost, which is harmless while they are finite (``η ≤ 650``: ``e^η`` times
-#: ``∂η/∂θ`` products up to 1e26) and negligible against the rest, but not once they are beyond
-#: float64 themselves (`Poisson.log_scale` refuses such rows).
-POISSON_SCALE_RANGE, POISSON_FINITE_ETA = 708.0, 650.0
 
 
 def _softmax_parts(logits):
@@ -183,21 +178,7 @@ class Poisson(Family):
         # the largest η once e^η may overflow in a product with ∂η/∂θ: then e^{η − M} ≤ 1
         # (an infinite η is left to overflow as it does unscaled)
         top = float(np.max(eta, initial=-np.inf))
-        if not POISSON_SCALE_FROM < top < math.inf:
-            return 0.0
-        # rows whose e^η is beyond float64 (with ∂η/∂θ) but underflows at the scale e^{−M}:
-        # their infinities would be lost (a sum of 0 where the truth is ±inf)
-        lost = np.flatnonzero(np.any((eta > POISSON_FINITE_ETA)
-                                     & (eta < top - POISSON_SCALE_RANGE), axis=1))
-        if lost.size:
-            rows = ", ".join(str(int(i)) for i in lost[:5]) + (", ..." if lost.size > 5 else "")
-            raise SymmleValueError(
-                f"Poisson: the linear predictor spans more than float64 can scale at once: η "
-                f"reaches {top:.6g} while row(s) {rows} of this block have η = "
-                f"{float(eta[lost[0]].max()):.6g}, whose exp(η) terms are beyond float64 as "
-                f"well but vanish beside e^{top:.0f}; the score, Fisher information and Hessian "
-                f"there are not representable (use θ and X with η ≲ 700)")
-        return top
+        return top if POISSON_SCALE_FROM < top < math.inf else 0.0
 
     def grad_eta_scaled(self, eta, y, extra, log_scale):
         # e^{−M}(y − e^η) = y e^{−M} − e^{η − M}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import traceback
 
-import numpy as np
 
 
 def _where(exc) -> str:
@@ -51,45 +50,6 @@ def fitting(cls, failure):
     """A violation raised inside a module others are editing (`_OTHERS`) during a fit or a
     `FitResult` method, or a symptom of the Categorical weight's cancellation."""
     return _others("fitting", cls, failure)
-
-
-#: η beyond which Poisson's sums are formed at one scale e^{max η} whose products with ∂η/∂θ
-#: leave float64 (`symmle.families._discrete.POISSON_SCALE_FROM` starts the scaling at 300).
-_POISSON_SCALED_ETA = 700.0
-
-
-def poisson_scaled(model, method, theta, X):
-    """The known-violation predicate of a compiled call: the score, or the Hessian of a
-    network with hidden units, of a Poisson model at η beyond ~700 (one scale e^{max η} for the
-    whole sum: ∂η/∂θ products that underflow give 0 where the truth is ±inf, rows that cancel
-    give rounding noise times e^M, ±inf where it is finite). Reproduced by
-    ``test_poisson_hidden_hessian_at_a_subnormal_square`` and
-    ``test_poisson_score_of_rows_that_cancel_is_not_infinite``; the Fisher information and the
-    Hessian of a network linear in θ are refused instead (``_check_scaled_gram``), so they are
-    held to the contract."""
-    hidden = bool(model.architecture.hidden_nodes)
-    if model.family.name != "poisson" or method not in ("score", "hessian", "evaluate") or (
-            method != "score" and not hidden):
-        return None
-
-    def known(cls, failure):
-        if cls not in ("wrong", "nan") or not isinstance(failure, AssertionError):
-            return None
-        text = str(failure)
-        if not (text.startswith(("score:", "hessian:")) and (
-                "where the truth is" in text or "infinite at" in text)):
-            return None
-        if text.startswith("hessian:") and not hidden:
-            return None
-        try:
-            eta = np.asarray(model.compile().linear_predictor(theta, X), dtype=float)
-        except Exception:  # noqa: BLE001 - no η, no known class
-            return None
-        if not np.nanmax(eta, initial=-np.inf) > _POISSON_SCALED_ETA:
-            return None
-        return f"compiled: Poisson {text.split(':')[0]} at one scale e^(max η)"
-
-    return known
 
 
 def cli(argv):
