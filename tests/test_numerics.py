@@ -329,10 +329,9 @@ def test_poisson_matches_mpmath(case):
     _run(*case)
 
 
-#: the Fisher information and Hessian of K > 1 outputs are accumulated by CompiledModel from
-#: an eigen-decomposition of the weight (symmle/compiled/_model.py), accurate normwise only;
-#: componentwise they need the weight in factor form (`test_categorical_fisher_componentwise`).
-CATEGORICAL_NORMWISE = ("fisher", "hessian")
+#: the Fisher information and Hessian of K > 1 outputs are accumulated from the categorical
+#: weight's factor (`Family.weight_root_times`): componentwise accurate too.
+CATEGORICAL_NORMWISE = ()
 
 
 @given(_case("categorical"))
@@ -345,8 +344,6 @@ def test_categorical_reference_matches_mpmath(case):
     _run(*case, normwise_only=CATEGORICAL_NORMWISE)
 
 
-@pytest.mark.xfail(strict=True, reason="CompiledModel accumulates J W Jᵀ for K > 1 from eigh(W) "
-                                       "(symmle/compiled/_model.py): normwise accuracy only")
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_categorical_fisher_componentwise(backend):
     cm, fam = _compiled("categorical", "tanh", 1, 1, 3, backend)

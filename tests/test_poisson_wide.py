@@ -184,3 +184,21 @@ def test_rows_that_cancel_below_rounding_beyond_float64_are_refused():
     with pytest.raises(sm.SymmleError, match="rounding level") as info:
         cm.score(np.array([2.0 ** -43, 1000.0]), np.array([[1.0], [-1.0]]), [0.0, 0.0])
     assert isinstance(info.value, ValueError)
+
+
+def test_the_one_buffer_path_beyond_float64(monkeypatch):
+    # from INPLACE_MIN_PARAMS network parameters on the Fisher information's chunks add into
+    # one P×P buffer; a chunk beyond float64's range takes the wide sums, and the buffer's
+    # sums join them (here forced on a small network, whose truth mpmath can give)
+    import symmle.compiled._model as cmod
+
+    monkeypatch.setattr(cmod, "INPLACE_MIN_PARAMS", 1)
+    theta = np.array([0.0, 0.0, 30.0, 30.0, 0.0, 50.0, 0.0])
+    X = np.array([[-1e-200], [1.0], [2.0]])
+    model = _model(1, 2, "leaky_relu")
+    cm = sm.compiled.CompiledModel(model)
+    exact, mags = (list(v) for v in _truth(1, 2, "leaky_relu", theta, X, [0, 0, 0])["fisher"])
+    _judge(cm.fisher(theta, X), exact, mags, "fisher")
+    theta[5] = 1.0   # η = 30: within float64, the buffer alone
+    exact, mags = (list(v) for v in _truth(1, 2, "leaky_relu", theta, X, [0, 0, 0])["fisher"])
+    _judge(cm.fisher(theta, X), exact, mags, "fisher")

@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import DataError, SymmleTypeError, SymmleValueError
 from ..model import Model
 from ._backend import resolve_backend
-from ._blas import GRAM_BLAS_MIN_PARAMS, weighted_sum
+from ._blas import GRAM_BLAS_MIN_PARAMS, gram, weighted_sum
 from ._chunks import plan
 from ._gram import INPLACE_MIN_PARAMS, GramSum, accumulate_jwj, check_memory
 from ._parallel import ChunkRunner, blas_may_thread, numba_threads
@@ -403,7 +403,12 @@ class CompiledModel:
                         fisher[Pn:, Pn:] += eta.shape[0] * fam.extra_fisher(eta, extra)
                 if want_he:
                     hess = np.zeros((P, P))
-                    accumulate_jwj(hess, Jt, fam.hess_eta(eta, yc, extra), self._gram)
+                    if K > 1:  # canonical link: ∂²ℓ/∂η² = −W, so −(J R)(J R)ᵀ from W's factor
+                        accumulate_jwj(None, Jt, None, None,
+                                       lambda J: fam.weight_root_times(J, eta, extra),
+                                       add=lambda B, a: _add_gram(hess, B, -a))
+                    else:
+                        accumulate_jwj(hess, Jt, fam.hess_eta(eta, yc, extra), self._gram)
                     hess[:Pn, :Pn] += prog.hessian_g_eta(weights, Z, A, g)
                     if E:
                         cross = fam.hess_cross(eta, yc, extra)  # (m, K, E)
@@ -498,6 +503,12 @@ def _refuse_wide(what, detail):
         f"the {what} at this θ and X is beyond float64 and cannot be resolved: its {detail}: "
         "exp(η) is beyond float64 while rows cancel below rounding (or ∂η/∂θ spans more than "
         "float64 can hold); use rows and θ with |η| ≲ 700")
+
+
+def _add_gram(acc, B, alpha):
+    """``acc[:p, :p] += alpha · B Bᵀ`` (B: (p, k))."""
+    p = B.shape[0]
+    acc[:p, :p] += alpha * gram(B)
 
 
 def _ignore(_):

@@ -388,22 +388,36 @@ class Categorical(Family):
         return out
 
     def weight_root_times(self, Jt, eta, extra):
-        # with R = diag(√p)(I − c √p √pᵀ) (`weight_root`): Σ_k J_k R_kj = √p_j (J_j − c u),
-        # u = Σ_k p_k J_k, K + 2 passes over J instead of K². For a dominant class j the
-        # rounding of J_j − c u is ε|J| where the truth is O(q_j |J|): its column of B is then
-        # accurate absolutely, so B Bᵀ is to a few ε relative, and PSD by construction
-        p, _, s0 = self._probs_and_rest(eta)
+        # with R = diag(√p)(I − c √p √pᵀ) (`weight_root`, c = 1/(1 + √p₀)):
+        # Σ_k J_k R_kj = √p_j (J_j − c u), u = Σ_k p_k J_k, K + 2 passes over J instead of
+        # K². For the class j with p_j > 1/2 (one per row at most) J_j − c u cancels: there it
+        # is J_j (1 − c p_j) − c Σ_{k≠j} p_k J_k with 1 − c p_j = (√p₀ + q_j)/(1 + √p₀) from
+        # the accurate q_j, one more pass; B Bᵀ is then to a few ε componentwise, and PSD by
+        # construction
+        p, q, s0 = self._probs_and_rest(eta)
         K, P, m = Jt.shape
         pt = np.ascontiguousarray(p.T)  # (K, m)
+        c = 1.0 / (1.0 + s0)
         u = Jt[0] * pt[0]
         for k in range(1, K):
             u += Jt[k] * pt[k]
-        u *= 1.0 / (1.0 + s0)
+        u *= c
         Bk = np.empty((K, P, m))  # contiguous passes, then one transposing copy
         r = np.sqrt(pt)
         for j in range(K):
             np.subtract(Jt[j], u, out=Bk[j])
             Bk[j] *= r[j]
+        top = np.argmax(pt, axis=0)
+        big = np.flatnonzero(pt[top, np.arange(m)] > 0.5)
+        if big.size:
+            tj = top[big]
+            rest = np.zeros((P, big.size))  # Σ_{k≠j} p_k J_k on those rows
+            for k in range(K):
+                w = np.where(tj == k, 0.0, pt[k, big])
+                rest += Jt[k][:, big] * w
+            a = (s0[big] + q[big, tj]) * c[big]
+            Jtop = Jt[tj, :, big].T  # (P, rows)
+            Bk[tj, :, big] = ((Jtop * a - rest * c[big]) * r[tj, big]).T
         B = np.empty((P, K, m))
         B.transpose(1, 0, 2)[...] = Bk
         return B
