@@ -25,7 +25,10 @@ whole fibre of the function. `symmle.strategies` leaves them out of its default 
 
 ReLU convention: the derivative of ``relu`` at 0 is taken as 0 (``relu_step(0)
 = 0``), as in PyTorch and JAX. The same holds for ``leaky_relu`` (slope 0.01 on
-the left), whose derivative at 0 is 0.01.
+the left), whose derivative at 0 is 0.01. "At 0" means the exact pre-activation from the
+float θ and x: the compiled programs take these slopes from its exact sign where float64
+cannot certify it (a product that underflows, a sum that cancels;
+`symmle.compiled._kinks`), as the symbolic forms evaluated exactly do.
 """
 
 from __future__ import annotations
@@ -357,7 +360,9 @@ class Activation:
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
-            raise SymmleTypeError(f"Activation name must be a non-empty str, got {self.name!r}")
+            raise SymmleTypeError(f"Activation name must be a non-empty str (the name it is "
+                                  f"looked up and saved by, e.g. 'my_tanh'), got "
+                                  f"{type(self.name).__name__} {self.name!r}")
         for what in ("numpy_d1", "numpy_d2"):
             if getattr(self, what) is not None and not callable(getattr(self, what)):
                 raise SymmleTypeError(f"activation {self.name!r}: {what} must be callable or "
@@ -468,7 +473,7 @@ def activation_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
-def get_activation(name) -> Activation:
+def get_activation(name, *, argument: str = "activation") -> Activation:
     """Look an activation up by name.
 
     Parameters
@@ -476,9 +481,14 @@ def get_activation(name) -> Activation:
     name : str or Activation
         A registry name (see `activation_names`), or an
         `Activation`, returned unchanged.
+    argument : str, optional
+        What ``name`` is called where it was given (``"activation"``, ``"node 'h'"``...), for
+        the messages.
 
     Raises
     ------
+    SymmleTypeError
+        (a ``TypeError``) for a name that is neither a str nor an `Activation`.
     UnknownActivationError
         (a ``ValueError``) for a name not in the registry; the message lists the known ones.
 
@@ -489,13 +499,19 @@ def get_activation(name) -> Activation:
     (True, False)
     >>> sm.get_activation("sigmoid").sigmoid_symmetric
     True
+    >>> sm.get_activation(5)
+    Traceback (most recent call last):
+    ...
+    symmle.errors.SymmleTypeError: activation must be an activation name (a str such as 'tanh') or an Activation, got int 5; give one of: identity, tanh, sigmoid, relu, leaky_relu, softplus, silu, erf, gelu, square, cube, quartic
     """
     if isinstance(name, Activation):
         return name
     if not isinstance(name, str):
-        raise UnknownActivationError(
-            f"activation must be a name (str), got {type(name).__name__}; "
-            f"known: {', '.join(_REGISTRY)}"
+        shown = repr(name)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise SymmleTypeError(
+            f"{argument} must be an activation name (a str such as 'tanh') or an Activation, "
+            f"got {type(name).__name__} {shown}; give one of: {', '.join(_REGISTRY)}"
         )
     try:
         return _REGISTRY[name]

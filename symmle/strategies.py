@@ -71,8 +71,10 @@ def _activations(name, value, default):
     value = tuple(value)
     if not value:
         raise SymmleValueError(f"{name} must name at least one activation")
-    for a in value:
-        get_activation(a)   # raises UnknownActivationError (a ValueError) naming the known ones
+    for i, a in enumerate(value):
+        # a SymmleTypeError for a non-str, UnknownActivationError (a ValueError) naming the
+        # known ones for an unknown name
+        get_activation(a, argument=f"{name}[{i}]")
     return value
 
 

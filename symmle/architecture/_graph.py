@@ -98,7 +98,9 @@ def _node_attributes(v, d: dict) -> dict:
                 f"node {v!r}: activation {act.name!r} is not the registry's entry of that name; "
                 f"give a registry name instead (known: {', '.join(activation_names())})")
     try:
-        get_activation(act)
+        get_activation(act, argument=f"node {v!r}: activation")
+    except SymmleTypeError:
+        raise
     except ValueError as exc:
         raise ArchitectureError(f"node {v!r}: {exc}") from None
     bias = d.get("bias", True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from ..errors import ArchitectureError
+from ..errors import ArchitectureError, SymmleTypeError
 from ._graph import MAX_PARAMS, NORMALISED_FLAG, _node_attributes
 from ._persist import node_list
 
@@ -190,7 +190,7 @@ def layout_from_dict(data) -> MlpLayout | None:
                        last.get("activation"), first.get("bias"))
     try:
         node_data = layout.node_data()
-    except ArchitectureError:   # the graph path refuses it with its own message
+    except (ArchitectureError, SymmleTypeError):   # the graph path refuses it with its own message
         return None
     if node_list(node_data) != nodes or data["edges"] != layout.edge_list(layout.names()):
         return None

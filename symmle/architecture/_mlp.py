@@ -82,6 +82,6 @@ def mlp(*widths: int, activation="tanh", output_activation="identity", bias: boo
     if min(widths) < 1:
         raise ArchitectureError(f"widths must be positive integers, got {widths!r}")
     check_size(sum(a * b for a, b in zip(widths, widths[1:])) + sum(widths))
-    get_activation(activation)
-    get_activation(output_activation)
+    get_activation(activation, argument="activation")
+    get_activation(output_activation, argument="output_activation")
     return Architecture(MlpLayout(widths, activation, output_activation, bias))

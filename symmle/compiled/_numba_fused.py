@@ -8,7 +8,8 @@ its parallel form.
 The reverse pass takes σ' of tanh and sigmoid from the pre-activation (`d1_row`: sech²(a),
 not 1 − h²). numba's disk cache knows a kernel by its own module's source only, not by the
 helpers it inlines from `symmle.compiled._numba_kernels`: a change there must come with a
-change here (this note changed with the derivatives), or stale kernels are loaded.
+change here (this note changed with the derivatives and with the kink flags of the Fisher
+kernel), or stale kernels are loaded.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from ._numba_kernels import (GRAM_MAX_P, act_row, d1_row, from_lower, gram_tile,
                              kernel_pair, sum_, sum_prod, supports_activations, unit_codes)
 
 __all__ = ["FusedProgram"]
+
+_NO_KINKS = np.zeros(0, dtype=np.int64)
+_NO_KINKS_THR = np.zeros(0)
 
 
 @jit(inline=True)
@@ -199,10 +203,14 @@ def _make_fisher(loop):
 
 
 def _make_fisher_x(loop):
-    def kernel(theta, X, eta, part, out, ones, bounds, tile, n_nodes, out_row, net):
+    def kernel(theta, X, eta, part, out, ones, bounds, tile, n_nodes, out_row, net, krows, kthr,
+               flags):
         """``out[p, q] += Σ_r J[p, r] J[q, r]`` (q ≤ p) for one output straight from X: each
         tile of rows goes forward, back into a Jacobian tile and into the Gram sums while
-        in the L1 cache (Z and A are never written); η goes to ``eta`` (m,)."""
+        in the L1 cache (Z and A are never written); η goes to ``eta`` (m,). ``flags[b]``
+        counts block b's entries of the rows ``krows`` of A (the ReLU-type units) at or
+        below their bounds ``kthr`` (`symmle.compiled._kinks`): a slope that float64 cannot
+        certify, whose result the caller discards."""
         d = X.shape[1]
         P = out.shape[0]
         n_units = net[1].shape[0]
@@ -216,6 +224,12 @@ def _make_fisher_x(loop):
             for r0 in range(bounds[b], bounds[b + 1], tile):
                 n = min(bounds[b + 1], r0 + tile) - r0
                 _forward_tile(theta, X, Zt, At, r0, n, 0, net)
+                for i in range(krows.shape[0]):
+                    ai, t = At[krows[i]], kthr[i]
+                    small = 0
+                    for r in range(n):
+                        small += abs(ai[r]) <= t
+                    flags[b] += small
                 zk = Zt[d + out_row]
                 for r in range(n):
                     eta[r0 + r] = zk[r]
@@ -349,15 +363,22 @@ class FusedProgram:
                                         self.FISHER_TILE, self.out_rows[0], self.net)
         return from_lower(out)
 
-    def fisher_x(self, theta, X, c, parallel=False, bounds=None):
+    def fisher_x(self, theta, X, c, parallel=False, bounds=None, kinks=None):
         """``(c Σ_r J_r J_rᵀ, η)`` for one output and a constant weight c, straight from the
         rows of X; None with several outputs or more than `GRAM_MAX_P` parameters.
-        ``bounds``: the blocks (default `gram_bounds`)."""
+        ``bounds``: the blocks (default `gram_bounds`). ``kinks``: ``(rows, bounds)`` of the
+        ReLU-type units' pre-activations (`symmle.compiled._kinks`); None also when one of
+        them is at or below its bound (its slope needs the exact sign: the caller's forward
+        pass certifies it)."""
         if not self.gram_applies():
             return None
         bounds, part, out = self._gram_buffers(X.shape[0], bounds)
         eta = np.empty(X.shape[0])
+        krows, kthr = (_NO_KINKS, _NO_KINKS_THR) if kinks is None else kinks
+        flags = np.zeros(len(bounds) - 1, dtype=np.int64)
         pick(_FISHER_X, parallel, bounds)(theta, as_float(X), eta, part, out, self._ones, bounds,
                                            self.FISHER_TILE, self.n_nodes, self.out_rows[0],
-                                           self.net)
+                                           self.net, krows, kthr, flags)
+        if flags.any():
+            return None
         return c * from_lower(out), eta[:, None]

@@ -38,6 +38,7 @@ import math
 import numpy as np
 
 from ..errors import require
+from ._kinks import bounds_loop
 
 numba = require("numba", "fast")
 
@@ -46,7 +47,7 @@ from numba.core import types  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
 __all__ = ["CODES", "GRAM_MAX_P", "KERNELS", "ActivationKernel", "UNIT_CODES", "act_row",
-           "all_finite", "d1_row", "exp", "from_lower", "gram_tile", "jit", "kernel_pair",
+           "all_finite", "count_small", "d1_row", "exp", "from_lower", "kink_bounds", "gram_tile", "jit", "kernel_pair",
            "sigmoid", "silu", "sum_", "sum_prod", "supports_activations", "tanh", "unit_codes",
            "weighted_gram"]
 
@@ -279,6 +280,28 @@ def all_finite(a) -> bool:
     if a.dtype == np.float64 and a.flags.c_contiguous:
         return bool(_all_finite(a.reshape(-1)))
     return bool(np.isfinite(a).all())
+
+
+@jit()
+def count_small(flat, n_units, bounds, rows, thr):
+    """``#{(i, r): |A[rows[i], r]| ≤ thr[i]}``: how many pre-activations are at or below
+    their bounds (`symmle.compiled._kinks`), one vectorised pass, no temporary (NaN is never
+    at or below a bound). ``flat``: A stored block by block of rows, block ``b`` (rows
+    ``bounds[b]`` to ``bounds[b + 1]``) a C-contiguous (n_units, rows) array (one block
+    ``[0, m]``: A (n_units, m) itself)."""
+    n = 0
+    for b in range(bounds.shape[0] - 1):
+        r0, r1 = bounds[b], bounds[b + 1]
+        for i in range(rows.shape[0]):
+            a = flat[n_units * r0 + rows[i] * (r1 - r0):n_units * r0 + (rows[i] + 1) * (r1 - r0)]
+            t = thr[i]
+            for c in range(a.shape[0]):
+                n += abs(a[c]) <= t
+    return n
+
+
+#: `symmle.compiled._kinks.bounds_loop` compiled: the kink bounds of a network in one call.
+kink_bounds = jit()(bounds_loop)
 
 
 @jit()

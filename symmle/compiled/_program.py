@@ -22,6 +22,7 @@ import numpy as np
 
 from .._chain import activation_pieces
 from ._blas import BLAS_MIN_ROWS, BLAS_ONE_THREAD_MACS, matmul_cols, matmul_rows
+from ._kinks import KinkGuard
 
 __all__ = ["NumericProgram", "Workspace"]
 
@@ -110,6 +111,7 @@ def _as_slice(idx):
 class _Weights(list):
     theta = None
     packed = None
+    absolute = None  # |W|, |b| per layer for the kink bounds (`symmle.compiled._kinks`)
 
 
 class NumericProgram:
@@ -172,6 +174,9 @@ class NumericProgram:
                 w_slice=w_slice if isinstance(w_slice, slice) else None,
                 b_units=L.bias_units, b_idx=L.bias_idx, groups=tuple(groups)))
         self.layers = tuple(layers)
+        #: `symmle.compiled._kinks.KinkGuard` when some unit is ReLU-type (its slope is then
+        #: taken from the sign of the exact pre-activation), else None.
+        self.kinks = KinkGuard(self) if KinkGuard.applies(self) else None
         #: whether a layer that reads hidden units reads inputs too (then the numpy forward
         #: pass needs the inputs among Z's rows even for η alone)
         self.mixed_inputs = any(not L.src_inputs_only and np.any(np.asarray(
@@ -197,6 +202,10 @@ class NumericProgram:
                 self.fused = FusedProgram(self)
             elif LayeredProgram.supports(self):
                 self.layered = LayeredProgram(self)
+            if self.kinks is not None:
+                from ._numba_kernels import count_small, kink_bounds
+
+                self.kinks.count, self.kinks.bounds = count_small, kink_bounds
 
     # ------------------------------------------------------------ pieces
     def weights(self, theta):
@@ -240,11 +249,18 @@ class NumericProgram:
         A = _empty(ws, "A", (self.n_units, m))
         if self.fused is not None:
             self.fused.forward(weights.theta, X, Z, A, parallel)
-            return Z, A
-        if self.layered is not None:
-            Zb, Ab, _ = self.forward_blocked(weights, X, ws, parallel)
+        elif self.layered is not None:
+            Zb, Ab, _ = self.forward_blocked(weights, X, ws, parallel)  # certified there
             self.layered.unblock(Zb, Ab, Z, A)
             return Z, A
+        else:
+            self._forward_numpy(weights, X, Z, A, inputs)
+        if self.kinks is not None:  # ReLU-type slopes from the exact sign (`_kinks`)
+            self.kinks.certify(weights, X, A)
+        return Z, A
+
+    def _forward_numpy(self, weights, X, Z, A, inputs):
+        """The numpy forward pass into Z and A (see `forward`)."""
         XT = X.T  # a view: BLAS reads the transposed layout as it is
         if inputs or self.mixed_inputs:
             Z[: self.n_inputs] = XT
@@ -265,7 +281,6 @@ class NumericProgram:
                         h[...] = pieces.value(a)
                 else:
                     h[sel] = pieces.value(a[sel])
-        return Z, A
 
     def eta(self, Z):
         """η (m, K) from the activations."""
@@ -279,8 +294,10 @@ class NumericProgram:
             return self.fused.eta(weights.theta, X, parallel, bounds)
         if self.layered is not None:
             return self.layered.eta(weights.packed, X, parallel, bounds)
-        Z, _ = self.forward(weights, X, ws, inputs=False)
-        return self.eta(Z)
+        m = X.shape[0]
+        Z = _empty(ws, "Z", (self.n_nodes, m))
+        self._forward_numpy(weights, X, Z, _empty(ws, "A", (self.n_units, m)), False)
+        return self.eta(Z)  # values only: no kink slope to certify
 
     def forward_blocked(self, weights, X, ws=None, parallel=False):
         """The layered numba program's forward pass ``(Zb, Ab, η)``, Z and A stored block by
@@ -290,6 +307,8 @@ class NumericProgram:
         Zb = _empty(ws, "Zb", (self.n_nodes * m,))
         Ab = _empty(ws, "Ab", (self.n_units * m,))
         eta = self.layered.forward(weights.packed, X, Zb, Ab, parallel)
+        if self.kinks is not None:  # ReLU-type slopes from the exact sign (`_kinks`)
+            self.kinks.certify_blocked(weights, X, Ab, self.layered.bounds(m))
         return Zb, Ab, eta
 
     def grad_blocked(self, weights, Zb, Ab, g, parallel=False):
@@ -354,7 +373,11 @@ class NumericProgram:
         in cache), or None when it does not apply."""
         if self.fused is None:
             return None
-        return self.fused.fisher_x(weights.theta, X, c, parallel, bounds)
+        kinks = None
+        if self.kinks is not None:  # None where a kink's slope needs A (the caller's forward)
+            rows = self.kinks.kinked_rows
+            kinks = (rows.astype(np.int64), self.kinks.thresholds(weights, X)[rows])
+        return self.fused.fisher_x(weights.theta, X, c, parallel, bounds, kinks)
 
     # ---------------------------------------------------------- reverse
     def grad(self, weights, Z, A, g, ws=None, parallel=False):
