@@ -19,9 +19,10 @@ import math
 from typing import Iterable, Sequence
 
 from ._checks import check_choice
-from .errors import SymmleTypeError
+from .errors import SymmleTypeError, SymmleValueError
 
-__all__ = ["html_table", "html_report", "format_cell", "LatexView", "model_view", "model_repr_latex",
+__all__ = ["MAX_PRINTED_NODES", "check_printable", "tree_size",
+           "html_table", "html_report", "format_cell", "LatexView", "model_view", "model_repr_latex",
            "MODEL_LHS", "REPR_LATEX_MAX_PARAMS", "format_count", "MAX_EXACT_DIGITS"]
 
 #: models with more parameters than this show their plain ``repr`` instead of LaTeX.
@@ -274,3 +275,55 @@ def format_count(n: int) -> str:
     sign = "-" if n < 0 else ""
     return f"≈ {sign}{10 ** (log10 - exp):.3f}e{exp}"
 
+
+#: the most nodes an expression's printed tree may have for `check_printable` (≈ 4 characters
+#: a node: 2 MB of text, some 20 s of sympy's printers).
+MAX_PRINTED_NODES = 500_000
+
+
+def tree_size(exprs, limit: int | None = None) -> int:
+    """The number of nodes of the sympy expressions' trees as printed (shared subexpressions
+    counted every time they appear), from the expression graph in time linear in its distinct
+    nodes; stops adding once the total passes ``limit``.
+
+    Examples
+    --------
+    >>> from symmle.display import tree_size
+    >>> x = sp.Symbol("x")
+    >>> e = x
+    >>> for _ in range(60):
+    ...     e = sp.Mul(e, e + 1, evaluate=False)   # each level doubles the printed tree
+    >>> tree_size([x + 1]), tree_size([e])
+    (3, 4611686018427387901)
+    """
+    memo: dict = {}
+    total = 0
+    for e in exprs:
+        stack = [e]
+        while stack:
+            node = stack[-1]
+            if node in memo:
+                stack.pop()
+                continue
+            args = getattr(node, "args", ())
+            pending = [a for a in args if a not in memo]
+            if pending:
+                stack.extend(pending)
+                continue
+            memo[node] = 1 + sum(memo[a] for a in args)
+            stack.pop()
+        total += memo[e]
+        if limit is not None and total > limit:
+            break
+    return total
+
+
+def check_printable(exprs, what: str, fix: str) -> None:
+    """Refuse, before printing, expressions whose text would pass `MAX_PRINTED_NODES` nodes
+    (`tree_size`): a `SymmleValueError` naming ``what``, its size and ``fix``."""
+    n = tree_size(exprs, MAX_PRINTED_NODES)
+    if n > MAX_PRINTED_NODES:
+        raise SymmleValueError(
+            f"the {what} prints as more than {MAX_PRINTED_NODES:,} expression nodes (about "
+            f"{4 * MAX_PRINTED_NODES / 1e6:.0f} MB of text or more, minutes of sympy's "
+            f"printers): {fix}")

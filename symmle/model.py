@@ -18,11 +18,18 @@ import sympy as sp
 from ._chain import symbolic_gradient, symbolic_jacobian
 from ._checks import as_rng, check_choice, check_int, check_real
 from .architecture import Architecture
-from .display import model_repr_latex, model_view
-from .errors import ArchitectureError, SymmleTypeError
+from .display import check_printable, model_repr_latex, model_view
+from .errors import ArchitectureError, SymmleTypeError, SymmleValueError
 from .families import Family
 
-__all__ = ["Model", "as_rng", "MAX_SIMULATED_ROWS", "MAX_PARAM_SCALE"]
+__all__ = ["Model", "as_rng", "MAX_SIMULATED_ROWS", "MAX_PARAM_SCALE",
+           "SYMBOLIC_MATRIX_MAX_PARAMS"]
+
+#: the most parameters whose whole symbolic Hessian or Fisher information `Model` builds
+#: (P(P+1)/2 sympy expressions: mlp(6, 12, 1), 97 parameters, takes 20 s for the Hessian);
+#: beyond, `Model.hessian_entry` / `Model.fisher_entry` give one entry and the compiled model
+#: the numbers.
+SYMBOLIC_MATRIX_MAX_PARAMS = 100
 
 #: The largest ``scale`` of `Model.random_params` (a standard normal draw times more would
 #: overflow float64).
@@ -150,7 +157,10 @@ class Model:
 
     @cached_property
     def hessian(self) -> sp.Matrix:
-        """``∂² loglik / ∂θ∂θᵀ`` (P × P, symmetric)."""
+        """``∂² loglik / ∂θ∂θᵀ`` (P × P, symmetric); `hessian_entry` for one entry.
+
+        Raises `SymmleValueError` beyond `SYMBOLIC_MATRIX_MAX_PARAMS` parameters."""
+        self._check_matrix_size("Hessian", "hessian_entry", "hessian(theta, X, y)")
         s = self.score
         P = self.n_params
         H = sp.zeros(P, P)
@@ -158,6 +168,64 @@ class Model:
             for j in range(i, P):
                 H[i, j] = H[j, i] = sp.diff(s[i], self.params[j])
         return H
+
+    def hessian_entry(self, i, j) -> sp.Expr:
+        """``∂² loglik / ∂θ_i∂θ_j``, at any size; ``i``, ``j`` parameter names or 0-based
+        positions.
+
+        Examples
+        --------
+        >>> model = sm.Model(sm.mlp(1, 1, activation="identity"), sm.Gaussian(sigma=1.0))
+        >>> model.hessian_entry("W1_1_1", 1)
+        -x1
+        """
+        i, j = self._param_index(i, "i"), self._param_index(j, "j")
+        if "hessian" in self.__dict__:
+            return self.hessian[i, j]
+        return sp.diff(self.score[i], self.params[j])
+
+    def fisher_entry(self, i, j) -> sp.Expr:
+        """Entry ``(i, j)`` of `fisher`, at any size; ``i``, ``j`` parameter names or 0-based
+        positions.
+
+        Examples
+        --------
+        >>> model = sm.Model(sm.mlp(1, 1, activation="identity"), sm.Gaussian(sigma=1.0))
+        >>> model.fisher_entry(0, "b1_1")
+        x1
+        """
+        i, j = self._param_index(i, "i"), self._param_index(j, "j")
+        if "fisher" in self.__dict__:
+            return self.fisher[i, j]
+        Pn = self.n_network_params
+        if i >= Pn or j >= Pn:  # the family's own block (no cross terms)
+            if i < Pn or j < Pn:
+                return sp.S.Zero
+            return self.family.extra_fisher_expr(list(self.eta), self.extra_params)[i - Pn, j - Pn]
+        J = self.jacobian
+        W = self.family.weight_expr(list(self.eta), self.extra_params)
+        K = J.rows
+        return sp.Add(*[J[k, i] * W[k, l] * J[l, j] for k in range(K) for l in range(K)
+                        if J[k, i] != 0 and W[k, l] != 0 and J[l, j] != 0])
+
+    def _param_index(self, i, name) -> int:
+        """A parameter name or 0-based position, checked, as a position."""
+        names = self.param_names
+        if isinstance(i, str):
+            if i not in names:
+                shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+                raise SymmleValueError(f"{name} = {i[:40]!r} is not a parameter name ({shown})")
+            return names.index(i)
+        return check_int(i, name, 0, maximum=len(names) - 1)
+
+    def _check_matrix_size(self, what, entry, numeric):
+        P = self.n_params
+        if P > SYMBOLIC_MATRIX_MAX_PARAMS:
+            raise SymmleValueError(
+                f"the symbolic {what} of this {P}-parameter model has {P * (P + 1) // 2:,} "
+                f"distinct entries; beyond {SYMBOLIC_MATRIX_MAX_PARAMS} parameters it is not "
+                f"built whole: take one entry with model.{entry}(i, j), or numbers with "
+                f"model.compile().{numeric}")
 
     @cached_property
     def jacobian(self) -> sp.Matrix:
@@ -176,8 +244,10 @@ class Model:
 
         Derived in closed form as ``Jᵀ W J`` with ``J = ∂η/∂θ`` and ``W`` the
         family's information about η, plus the block of the family's own
-        parameters (cross terms vanish for these families).
+        parameters (cross terms vanish for these families). `fisher_entry` for one entry;
+        raises `SymmleValueError` beyond `SYMBOLIC_MATRIX_MAX_PARAMS` parameters.
         """
+        self._check_matrix_size("Fisher information", "fisher_entry", "fisher(theta, X)")
         J = self.jacobian
         W = self.family.weight_expr(list(self.eta), self.extra_params)
         net = _sandwich(J, W)
@@ -202,6 +272,8 @@ class Model:
         choices = ("loglik", "score", "hessian", "fisher", "output", "mean")
         what = check_choice(what, "what", choices)
         obj = self.eta if what == "output" else getattr(self, what)
+        check_printable(list(obj) if isinstance(obj, sp.MatrixBase) else [obj], f"LaTeX of the {what}",
+                        "take one entry (hessian_entry, fisher_entry, score[i]) or a smaller model")
         names = dict(self.architecture.latex_names)
         for s in self.extra_params:
             names[s] = r"\log\sigma" if s.name == "log_sigma" else s.name

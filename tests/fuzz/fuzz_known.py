@@ -19,37 +19,18 @@ def _where(exc) -> str:
     return frames[-1].filename.split("/symmle/")[-1] if frames else ""
 
 
-#: The modules others are still editing (issue 17 §2: the compiled program and kernels, the
-#: discrete families, the activations; the lead's information rule): a violation raised there
-#: inside a fit or an identifiability report is theirs.
-_OTHERS = ("compiled/_program.py", "compiled/_numba_", "families/_discrete.py", "activations.py",
-           "_information.py")
-
-#: The symptom in a fit of the Categorical weight's cancellation (issue 17 §2, families): the
-#: information loses PSD-ness and identified parameters get NaN standard errors.
-_CATEGORICAL_SYMPTOMS = ("NaN standard errors for identified parameters", "covariance not PSD")
-
-
-def _others(kind, cls, failure):
-    where = _where(failure) if isinstance(failure, BaseException) else ""
-    if where.startswith(_OTHERS):
-        return f"{kind}: {type(failure).__name__} in {where}"
-    if cls in ("wrong", "nan") and isinstance(failure, AssertionError) and str(
-            failure).startswith(_CATEGORICAL_SYMPTOMS):
-        return f"{kind}: {str(failure).splitlines()[0][:60]}"
+def identifiability(cls, failure):
+    """No known violation of an identifiability call is left (the compiled program's, the
+    families' and the information rule's were fixed): every outcome is held to the
+    contract."""
     return None
 
 
-def identifiability(cls, failure):
-    """A violation raised inside a module others are editing (`_OTHERS`) during an
-    identifiability call, or a symptom of the Categorical weight's cancellation."""
-    return _others("identifiability", cls, failure)
-
-
 def fitting(cls, failure):
-    """A violation raised inside a module others are editing (`_OTHERS`) during a fit or a
-    `FitResult` method, or a symptom of the Categorical weight's cancellation."""
-    return _others("fitting", cls, failure)
+    """No known violation of a fit or a `FitResult` method is left (the categorical
+    weight's cancellation and the compiled program's were fixed): every outcome is held to
+    the contract."""
+    return None
 
 
 def cli(argv):
