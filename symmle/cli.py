@@ -21,14 +21,15 @@ from ._checks import check_int
 from .activations import activation_names
 from .architecture import mlp, parse_widths
 from .data import load_csv
+from .display import check_printable
 from .errors import SymmleError, SymmleValueError
 from .families import Gaussian, family_from_name
 from .fitting import METHODS, fit
 from .identifiability import identifiability, regularity
 from .identifiability._reduction import reduction_reasons  # the reasons in words, not public
-from .model import Model
-from .singular import learning_coefficient, learning_coefficient_theory, rrr_learning_coefficient
-from .singular._theory import rank_r_truth
+from .model import SYMBOLIC_MATRIX_MAX_PARAMS, Model
+from .singular import (learning_coefficient, learning_coefficient_theory, rank_r_truth, read_theta,
+                       simulate_truth)
 from .study import (
     QUICK_REPS,
     QUICK_SIZES,
@@ -200,28 +201,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "lambda", help="the learning coefficient λ of a singular (or regular) truth",
-        description="The learning coefficient λ and its multiplicity m (Bayes free energy "
-                    "n L_n + λ log n − (m − 1) log log n): exact where theory knows it — a linear "
-                    "network without biases and a true rank (reduced-rank regression, Aoyagi & "
-                    "Watanabe 2005), or a regular truth (λ = d/2) — and, with --estimate, "
-                    "estimated from simulated data with HMC on the exact score.")
+        description="λ and its multiplicity m, exact where theory knows it: a linear network at a true rank "
+                    "(--true-rank; Aoyagi & Watanabe 2005), a 1-H-1 odd network at the zero truth (--true-zero; "
+                    "Aoyagi 2019), a regular truth (λ = d/2) from --theta or --seed; --estimate adds HMC's.")
     _arch_args(p, family=False, default_arch="2-3-1")
-    p.add_argument("--true-rank", type=_nonneg_int, default=None,
-                   help="rank of the true linear map (identity activation, one hidden layer, no biases)")
-    p.add_argument("--sigma", type=_positive_float, default=1.0,
-                   help="known noise sd of the Gaussian output (default %(default)s)")
-    p.add_argument("--estimate", action="store_true",
-                   help="also estimate λ from --n simulated rows (needs symmle[singular])")
-    p.add_argument("--method", choices=("wbic", "local"), default="wbic",
-                   help="estimator for --estimate (default %(default)s)")
-    p.add_argument("--n", type=_positive_int, default=10_000,
-                   help="rows simulated for --estimate (default %(default)s)")
-    p.add_argument("--chains", type=_positive_int, default=2,
-                   help="HMC chains for --estimate (default %(default)s)")
-    p.add_argument("--draws", type=_positive_int, default=500,
-                   help="draws per chain after as many warm-up steps (default %(default)s)")
-    p.add_argument("--seed", type=_nonneg_int, default=0,
-                   help="random seed of a drawn truth, the data and the sampler (default 0)")
+    truth = p.add_mutually_exclusive_group()
+    truth.add_argument("--true-rank", type=_nonneg_int, help="rank of the true linear map (identity, M-H-N)")
+    truth.add_argument("--true-zero", action="store_true", help="the zero truth: every weight 0, no biases")
+    truth.add_argument("--theta", default=None, metavar="JSON",
+                       help="θ* as JSON, a file or the text: a list of numbers, or a `symmle fit --json` result")
+    p.add_argument("--bias", action=argparse.BooleanOptionalAction, default=None,
+                   help="biases in the network (default: yes, none with --true-rank or --true-zero)")
+    p.add_argument("--sigma", type=_positive_float, default=1.0, help="known noise sd of the output (default 1)")
+    p.add_argument("--estimate", action="store_true", help="also estimate λ from --n simulated rows")
+    p.add_argument("--method", choices=("wbic", "local"), default="local", help="estimator (default local)")
+    p.add_argument("--n", type=_positive_int, default=2000, help="rows simulated (default %(default)s)")
+    p.add_argument("--inputs", choices=("normal", "uniform"), help="N(0, I) or U[-2, 2] (default: U for 1-H-1 odd)")
+    p.add_argument("--chains", type=_positive_int, default=2, help="HMC chains (default %(default)s)")
+    p.add_argument("--draws", type=_positive_int, default=500, help="draws per chain after as many warm-up steps")
+    p.add_argument("--localization", type=_positive_float, default=1.0, help="γ of 'local' (default 1)")
+    p.add_argument("--prior-scale", type=_positive_float, default=10.0, help="sd of the 'wbic' prior (default 10)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="seed of a drawn truth, the data and the sampler")
 
     p = sub.add_parser("mermaid", help="print the network as a mermaid diagram")
     _arch_args(p, family=False)
@@ -288,7 +288,7 @@ def _derive_entry(args, model) -> list[str]:
             raise SymmleValueError(f"--entry takes two indices I,J for --what {args.what}, got "
                                    f"{args.entry[:40]!r}")
         i, j = (_entry_index(t, names, "parameter") for t in parts)
-        label, expr = f"{args.what}[{names[i]}, {names[j]}]", getattr(model, args.what)[i, j]
+        label, expr = f"{args.what}[{names[i]}, {names[j]}]", getattr(model, f"{args.what}_entry")(i, j)
     return [_latex(model, expr)] if args.latex else [f"{label} = {expr}"]
 
 
@@ -299,6 +299,13 @@ def _derive_lines(args, model) -> list[str]:
         return [model.latex(args.what)]
     names = model.param_names
     lines = [f"# {model!r}: per-sample {args.what}"]
+    fix = "print one entry with --entry I,J (names or 1-based positions)"
+    if args.what in ("fisher", "hessian") and model.n_params > SYMBOLIC_MATRIX_MAX_PARAMS:
+        raise SymmleValueError(f"--what {args.what}: the whole matrix of a {model.n_params}-"
+                               f"parameter model is not derived (over {SYMBOLIC_MATRIX_MAX_PARAMS}); {fix}")
+    exprs = {"loglik": lambda: [model.loglik], "output": lambda: list(model.eta),
+             "score": lambda: list(model.score)}.get(args.what, lambda: list(getattr(model, args.what)))
+    check_printable(exprs(), f"{args.what} of this {model.n_params}-parameter model", fix)
     if args.what == "loglik":
         lines.append(f"loglik = {model.loglik}")
     elif args.what == "output":
@@ -505,44 +512,37 @@ def _cmd_study(args):
 
 
 def _cmd_lambda(args):
-    widths = parse_widths(args.arch)
-    rng = np.random.default_rng(args.seed)
+    widths, rng = parse_widths(args.arch), np.random.default_rng(args.seed)
+    if args.true_rank is not None and (args.activation != "identity" or len(widths) != 3):
+        raise SymmleValueError("--true-rank applies to a linear network with one hidden "
+                               "layer: --activation identity and --arch M-H-N")
+    special = args.true_rank is not None or args.true_zero
+    if special and args.bias:
+        raise SymmleValueError("--true-rank and --true-zero build the network without biases")
+    bias = not special if args.bias is None else args.bias
+    model = Model(mlp(*widths, activation=args.activation, bias=bias), Gaussian(sigma=args.sigma))
     if args.true_rank is not None:
-        if args.activation != "identity" or len(widths) != 3:
-            raise SymmleValueError("--true-rank applies to a linear network with one hidden "
-                                   "layer: --activation identity and --arch M-H-N")
-        M, H, N = widths
-        lam, m = rrr_learning_coefficient(M, N, H, args.true_rank)
-        model = Model(mlp(*widths, activation="identity", bias=False), Gaussian(sigma=args.sigma))
-        theta = rank_r_truth(widths, args.true_rank, rng)
-        print(f"{model!r}, true rank {args.true_rank}: reduced-rank regression "
-              f"(Aoyagi & Watanabe 2005)")
-        print(f"λ = {lam} = {float(lam):.6g}, multiplicity m = {m}   "
-              f"(a regular model would have d/2 = {model.n_params / 2:g})")
+        theta, where = rank_r_truth(widths, args.true_rank, rng), f"of rank {args.true_rank} (rank_r_truth)"
+    elif args.true_zero:
+        theta, where = np.zeros(model.n_params), "= 0 (the zero function)"
+    elif args.theta:
+        theta, where = read_theta(args.theta, model), f"read from {args.theta}"
+    elif widths == SEED_WIDTHS and args.activation == "tanh" and bias:
+        theta, where = SEED_THETA, "the fixed truth symmle.study.SEED_THETA"
     else:
-        model = Model(mlp(*widths, activation=args.activation), Gaussian(sigma=args.sigma))
-        if widths == SEED_WIDTHS and args.activation == "tanh":
-            theta, where = SEED_THETA, "the fixed truth symmle.study.SEED_THETA"
-        else:
-            theta = model.random_params(args.seed, scale=TRUTH_SCALE)
-            where = f"drawn by Model.random_params(seed={args.seed}, scale={TRUTH_SCALE:g})"
-        print(f"{model!r}, θ* {where}")
-        rec = learning_coefficient_theory(model, theta)
-        if rec is None:
-            print("λ: no exact value known for this network and truth (not a reduced-rank "
-                  "regression, and not certified regular); use --estimate")
-        else:
-            print(f"λ = {rec.lambda_} = {float(rec.lambda_):.6g}, multiplicity m = "
-                  f"{rec.multiplicity}   (case: {rec.case}; {rec.reference})")
+        theta, where = model.random_params(args.seed, scale=TRUTH_SCALE), f"by random_params(seed={args.seed})"
+    print(f"{model!r}{'' if bias else ' without biases'}, θ* {where}")
+    rec = learning_coefficient_theory(model, theta)
+    print(rec.summary(model.n_params) if rec else "λ: no exact value known for this truth; use --estimate")
     if args.estimate:
-        X, y = model.simulate(theta, n=args.n, rng=rng)
-        est = learning_coefficient(model, X, y, theta=theta if args.method == "local" else None,
+        inputs = args.inputs or ("uniform" if rec and rec.case.startswith("1-H-1") else "normal")
+        X, y = simulate_truth(model, theta, args.n, inputs=inputs, rng=rng)
+        est = learning_coefficient(model, X, y, theta=theta if args.method == "wbic" else None,
                                    method=args.method, rng=args.seed, n_chains=args.chains,
-                                   n_warmup=args.draws, n_draws=args.draws)
-        d = est.diagnostics
-        print(f"estimate ({args.method}, n = {args.n}): λ̂ = {est.estimate:.4g} ± "
-              f"{est.stderr:.2g}   (R-hat {d['rhat']:.3f}, ESS {d['ess']:.0f}, "
-              f"acceptance {d['acceptance']:.2f}, divergences {d['divergences']})")
+                                   n_warmup=args.draws, n_draws=args.draws,
+                                   localization=args.localization, prior_scale=args.prior_scale)
+        print(f"estimate ({inputs} inputs) {est.summary()}"
+              + (f"; {est.estimate / float(rec.lambda_) - 1:+.1%} from λ" if rec else ""))
 
 
 def _cmd_mermaid(args):

@@ -21,7 +21,8 @@ from ..fitting import fit
 from ..model import Model
 from ._theory import _check_model_theta
 
-__all__ = ["LearningCoefficientEstimate", "learning_coefficient", "METHODS"]
+__all__ = ["LearningCoefficientEstimate", "learning_coefficient", "posterior_draws", "METHODS",
+           "MAX_DRAWS"]
 
 #: The estimators `learning_coefficient` knows.
 METHODS = ("wbic", "local")
@@ -129,6 +130,24 @@ class LearningCoefficientEstimate:
                 f"stderr={self.stderr:.2g}, method={self.method!r}, "
                 f"rhat={self.diagnostics['rhat']:.3f}, ess={self.diagnostics['ess']:.0f})")
 
+    def summary(self) -> str:
+        """One line: the estimate, its standard error, n and the sampler's diagnostics.
+
+        Examples
+        --------
+        >>> from symmle.singular import LearningCoefficientEstimate
+        >>> est = LearningCoefficientEstimate(
+        ...     6.3, 0.12, "local", {"rhat": 1.004, "ess": 410.0, "acceptance": 0.83,
+        ...                          "divergences": 0, "mean_steps": 31.0}, {"n": 2000})
+        >>> print(est.summary())
+        local, n = 2000: λ̂ = 6.3 ± 0.12   (R-hat 1.004, ESS 410, acceptance 0.83, divergences 0, 31 leapfrog steps an iteration)
+        """
+        d = self.diagnostics
+        return (f"{self.method}, n = {self.settings['n']}: λ̂ = {self.estimate:.4g} ± "
+                f"{self.stderr:.2g}   (R-hat {d['rhat']:.3f}, ESS {d['ess']:.0f}, acceptance "
+                f"{d['acceptance']:.2f}, divergences {d['divergences']}, "
+                f"{d['mean_steps']:.0f} leapfrog steps an iteration)")
+
 
 def _samplers():
     mici = require("mici", "singular")
@@ -218,7 +237,10 @@ def _chains(mici, neg_log_dens, grad, centre, scale, n_chains, n_warmup, n_draws
 
 
 def _summary(arviz, trace):
-    rhat = float(np.ravel(arviz.rhat(trace))[0])
+    # ArviZ's R-hat needs two chains: one chain is split into its halves (its own split R-hat
+    # then compares the four quarters)
+    halves = trace if trace.shape[0] > 1 else trace[:, :trace.shape[1] // 2 * 2].reshape(2, -1)
+    rhat = float(np.ravel(arviz.rhat(halves))[0])
     ess = float(np.ravel(arviz.ess(trace))[0])
     mcse = float(np.ravel(arviz.mcse(trace))[0])
     return float(np.mean(trace)), mcse, rhat, ess
@@ -433,13 +455,66 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
 def posterior_draws(model, X, y, theta, *, prior_scale: float = 1.0, n_warmup: int = 200,
                     n_draws: int = 200, rng=0, max_tree_depth: int = MAX_TREE_DEPTH
                     ) -> np.ndarray:
-    """Draws ``(n_draws, P)`` of the posterior ``∝ exp(ℓ_n(w)) N(w; 0, prior_scale² I)`` (β = 1)
-    by one chain of mici's dynamic HMC from θ: at most ``2**max_tree_depth`` gradients an
-    iteration, and `learning_coefficient`'s divergence stop (`ConvergenceError`)."""
+    """Draws of the Bayes posterior ``∝ exp(ℓ_n(w)) N(w; 0, prior_scale² I)`` (β = 1).
+
+    One chain of mici's dynamic multinomial HMC on the exact log-likelihood and score, started
+    at θ, with the step size and a diagonal metric adapted over the warm-up — the sampler of
+    `learning_coefficient` at inverse temperature 1, for posterior predictive quantities such
+    as the Bayes generalisation error (`symmle.study.singular_study`).
+
+    Parameters
+    ----------
+    model : Model
+    X : array_like, shape (n, d)
+    y : array_like
+    theta : array_like, shape (P,)
+        The chain's starting point (a point near the posterior's bulk: a fit, or the truth
+        embedded in a larger model; a start far in the prior's tail may not come back within a
+        short warm-up).
+    prior_scale : float
+        Standard deviation of the prior ``N(0, prior_scale² I)`` (positive).
+    n_warmup, n_draws : int
+        Adaptation iterations and kept draws (``n_draws`` at least 1).
+    rng : Generator, int or None
+    max_tree_depth : int
+        The most doublings of a trajectory (1 to 15): an iteration costs at most
+        ``2**max_tree_depth`` gradients.
+
+    Returns
+    -------
+    ndarray, shape (n_draws, P)
+
+    Raises
+    ------
+    MissingDependencyError
+        mici or ArviZ is not installed (``pip install 'symmle[singular]'``).
+    ConvergenceError
+        The chain diverged on more than half of its transitions after warm-up
+        (`DIVERGENCE_STOP`), or no usable step size was found.
+
+    Examples
+    --------
+    >>> from symmle.singular import posterior_draws
+    >>> model = sm.Model(sm.mlp(1, 1, activation="identity"), sm.Gaussian(1.0))
+    >>> X, y = model.simulate(np.array([0.5, -1.0]), 400, rng=1)
+    >>> draws = posterior_draws(model, X, y, [0.5, -1.0], n_warmup=100, n_draws=100)
+    >>> draws.shape
+    (100, 2)
+    """
+    if not isinstance(model, Model):
+        raise SymmleTypeError(
+            f"model must be a Model (sm.Model(sm.mlp(...), family)), got {type(model).__name__}")
+    values = _check_model_theta(model, theta).astype(float)
+    prior_scale = check_real(prior_scale, "prior_scale", minimum=1 / MAX_SCALE,
+                             maximum=MAX_SCALE)
+    n_warmup = check_int(n_warmup, "n_warmup", 1, maximum=MAX_DRAWS)
+    n_draws = check_int(n_draws, "n_draws", 1, maximum=MAX_DRAWS)
+    max_tree_depth = check_int(max_tree_depth, "max_tree_depth", 1, maximum=15)
     mici, _ = _samplers()
     compiled = model.compile()
+    X = model.architecture.check_X(X)
+    y = model.family.check_y(y, X.shape[0], model.architecture.n_outputs)
     gen = as_rng(rng)
-    values = np.asarray(theta, dtype=float)
     budget = _Budget(2 ** max_tree_depth)   # at most 2**max_tree_depth gradients an iteration
 
     def U(w):
@@ -461,4 +536,6 @@ def posterior_draws(model, X, y, theta, *, prior_scale: float = 1.0, n_warmup: i
     except (_StepSizeFailure, _BudgetExceeded) as exc:
         raise ConvergenceError(f"posterior sampling failed ({type(exc).__name__}: {exc}); "
                                f"try a smaller prior_scale") from None
-    return np.stack(draws)
+    # mici calls the trace function once on the initial state to learn its shape, before the
+    # draws: that first position is the start, not a draw
+    return np.stack(draws[-n_draws:])

@@ -26,7 +26,7 @@ import sympy as sp
 from sympy.polys.domains import QQ
 from sympy.polys.matrices import DomainMatrix
 
-from .._checks import check_int
+from .._checks import as_rng, check_int
 from ..errors import SymmleTypeError, SymmleValueError
 from ..identifiability import identifiability, is_reducible
 from ..model import Model
@@ -40,6 +40,7 @@ __all__ = [
     "RRR_REFERENCE",
     "ODD_1H1_REFERENCE",
     "odd_1h1_learning_coefficient",
+    "rank_r_truth",
 ]
 
 RRR_REFERENCE = ("Aoyagi, M. & Watanabe, S. (2005). Stochastic complexities of reduced rank "
@@ -118,6 +119,24 @@ class LearningCoefficient:
     def __repr__(self):
         return (f"LearningCoefficient(lambda_={self.lambda_}, multiplicity={self.multiplicity}, "
                 f"case={self.case!r})")
+
+    def summary(self, n_params: int | None = None) -> str:
+        """One line: λ exactly and as a decimal, m, the case and the reference; with
+        ``n_params``, the regular theory's d/2 for comparison.
+
+        Examples
+        --------
+        >>> from symmle.singular import rrr_learning_coefficient, LearningCoefficient
+        >>> rec = LearningCoefficient(*rrr_learning_coefficient(5, 5, 3, 0), "rrr case 1 (odd)")
+        >>> print(rec.summary(30))
+        λ = 13/2 = 6.5, multiplicity m = 2   (case: rrr case 1 (odd)); a regular model would have d/2 = 15
+        """
+        where = f"case: {self.case}" + (f"; {self.reference}" if self.reference else "")
+        text = (f"λ = {self.lambda_} = {float(self.lambda_):.6g}, multiplicity m = "
+                f"{self.multiplicity}   ({where})")
+        if n_params is not None:
+            text += f"; a regular model would have d/2 = {check_int(n_params, 'n_params', 0) / 2:g}"
+        return text
 
 
 def _rrr(M: int, N: int, H: int, r: int) -> tuple[Fraction, int, str]:
@@ -470,11 +489,45 @@ def learning_coefficient_theory(model, theta) -> LearningCoefficient | None:
     return LearningCoefficient(Fraction(report.n_params, 2), 1, "regular", REGULAR_REFERENCE)
 
 
-def rank_r_truth(widths, r, rng) -> np.ndarray:
-    """θ of a bias-free linear M-H-N network whose product W2·W1 has rank exactly r: the first
-    r hidden units carry generic weights, the others are switched off (zero weights)."""
+def rank_r_truth(widths, r, rng=0) -> np.ndarray:
+    """θ of a bias-free linear ``mlp(M, H, N)`` whose product ``W2·W1`` has rank exactly r.
+
+    The first r hidden units carry standard normal weights (generic: their product has rank
+    r with probability one), the others are switched off (zero weights) — the truth of the
+    reduced-rank regression case of `learning_coefficient_theory`.
+
+    Parameters
+    ----------
+    widths : sequence of three int
+        ``(M, H, N)``: inputs, hidden units, outputs, as the network is written.
+    r : int
+        The true rank, ``0 ≤ r ≤ min(M, H, N)``.
+    rng : Generator, int or None
+
+    Returns
+    -------
+    ndarray, shape (H·M + N·H,)
+        In the parameter order of ``mlp(M, H, N, activation="identity", bias=False)``.
+
+    Raises
+    ------
+    SymmleValueError
+        Widths that are not three positive integers, or r out of range.
+
+    Examples
+    --------
+    >>> from symmle.singular import rank_r_truth, learning_coefficient_theory
+    >>> theta = rank_r_truth((5, 3, 5), 2, rng=0)
+    >>> model = sm.Model(sm.mlp(5, 3, 5, activation="identity", bias=False), sm.Gaussian(1.0))
+    >>> learning_coefficient_theory(model, theta)
+    LearningCoefficient(lambda_=19/2, multiplicity=2, case='rrr case 1 (odd)')
+    """
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or len(widths) != 3:
+        raise SymmleValueError(f"widths must be three integers (M, H, N), got {widths!r}")
     M, H, N = widths
+    M, N, H, r = _check_rrr(M, N, H, r)
+    gen = as_rng(rng)
     W1, W2 = np.zeros((H, M)), np.zeros((N, H))
-    W1[:r] = rng.normal(size=(r, M))
-    W2[:, :r] = rng.normal(size=(N, r))
+    W1[:r] = gen.normal(size=(r, M))
+    W2[:, :r] = gen.normal(size=(N, r))
     return np.concatenate([W1.ravel(), W2.ravel()])

@@ -13,7 +13,7 @@ The data come from the small model at θ* (inputs uniform on [−2, 2] by defaul
 support, as singular learning theory needs an analytic K); both models are fitted by
 `symmle.fit` with several starts, the large one also from the small fit with its surplus units
 switched off, so that ``ℓ̂_large ≥ ℓ̂_small`` up to the fit tolerance. G_n is computed from
-posterior draws of the large model (`symmle.singular._estimate.posterior_draws`, HMC on the
+posterior draws of the large model (`symmle.singular.posterior_draws`, HMC on the
 exact score, one chain started at the embedded small fit) with Gauss–Hermite quadrature over y
 for each of ``n_test`` test inputs.
 """
@@ -39,8 +39,7 @@ from ..errors import (
 )
 from ..fitting import fit
 from ..model import Model
-from ..singular import learning_coefficient_theory
-from ..singular._estimate import MAX_DRAWS, posterior_draws
+from ..singular import MAX_DRAWS, learning_coefficient_theory, posterior_draws
 from ._study import MAX_ROWS, MAX_SIZES, MAX_STARTS
 
 __all__ = ["singular_study", "SingularStudyResult", "SINGULAR_SCHEMA"]

@@ -17,7 +17,6 @@ from hypothesis import given, strategies as hst
 
 import symmle as sm
 
-import fuzz_known as known
 from fuzz_harness import close, examples, run
 from fuzz_values import counts, example_kinds, real_arrays, responses, scalars
 
@@ -138,7 +137,7 @@ def test_fit(name, data, kind, options):
         options["start"] = np.zeros(model.n_params)
     cls, res = run("fit", lambda: sm.fit(model, X, y, **options), args=(name, how, options),
                    check=lambda r: _check_fit(model, X, y, r, how, kind),
-                   promised=kind == "valid" and how == "simulated", known=known.fitting)
+                   promised=kind == "valid" and how == "simulated")
     if cls != "ok":
         return
     _fit_result_methods(res, data)
@@ -151,17 +150,17 @@ def _fit_result_methods(res, data):
     for prop in ("aic", "bic", "sigma", "rank_verdict", "information_root", "information_rank",
                  "null_space", "null_space_dim", "condition_number", "identified",
                  "observed_information", "cov", "stderr", "param_names", "n_params"):
-        run(f"FitResult.{prop}", lambda: getattr(res, prop), known=known.fitting)
-    run("FitResult.covariance", lambda: res.covariance(kind), args=kind, known=known.fitting)
+        run(f"FitResult.{prop}", lambda: getattr(res, prop))
+    run("FitResult.covariance", lambda: res.covariance(kind), args=kind)
     if method == "profile" and res.n_params > 4:
         method = "wald"   # a profile interval refits per parameter: kept to small models
     run("FitResult.conf_int", lambda: res.conf_int(alpha, method, kind=kind),
-        args=(alpha, method, kind), known=known.fitting)
-    run("FitResult.summary", lambda: res.summary(alpha), args=alpha, known=known.fitting,
+        args=(alpha, method, kind))
+    run("FitResult.summary", lambda: res.summary(alpha), args=alpha,
         check=lambda s: None if isinstance(s, str) else _refused(s))
-    run("FitResult._repr_html_", res._repr_html_, known=known.fitting)
+    run("FitResult._repr_html_", res._repr_html_)
     for prop in ("effective_df", "objective", "penalised", "score_outer"):
-        run(f"FitResult.{prop}", lambda: getattr(res, prop), known=known.fitting)
+        run(f"FitResult.{prop}", lambda: getattr(res, prop))
     model = res.model
     d = model.architecture.n_inputs
     X_new = data.draw(hst.one_of(real_arrays((3, d), 10.0), real_arrays((2, d), 1e3, "invalid")))
@@ -169,8 +168,7 @@ def _fit_result_methods(res, data):
     def check_predict(mu):
         want = model.compile().predict(res.params, np.asarray(X_new, float))
         close(mu, want, rtol=1e-12, atol=0, what="FitResult.predict")
-    run("FitResult.predict", lambda: res.predict(X_new), args=X_new, check=check_predict,
-        known=known.fitting)
+    run("FitResult.predict", lambda: res.predict(X_new), args=X_new, check=check_predict)
 
     def check_prediction(pred):
         frame = pred.summary_frame()
@@ -179,33 +177,30 @@ def _fit_result_methods(res, data):
         pred.pred_int() if isinstance(model.family, sm.Gaussian) else None
         del frame
     run("FitResult.get_prediction", lambda: res.get_prediction(X_new, alpha), args=(X_new, alpha),
-        check=check_prediction, known=known.fitting)
+        check=check_prediction)
     g = data.draw(hst.sampled_from([lambda t: float(np.sum(t ** 2)), lambda t: "x", None, 3]))
-    run("FitResult.functional", lambda: res.functional(g, alpha), args=alpha, known=known.fitting)
+    run("FitResult.functional", lambda: res.functional(g, alpha), args=alpha)
     R = data.draw(hst.one_of(hst.just(np.eye(res.n_params)[:1]), real_arrays((1, res.n_params), 2),
                              scalars))
-    run("FitResult.wald_test", lambda: res.wald_test(R), args=R, known=known.fitting,
+    run("FitResult.wald_test", lambda: res.wald_test(R), args=R,
         check=lambda t: None if 0 <= t.pvalue <= 1 or t.pvalue != t.pvalue else _refused(t))
 
     def check_canonical(c):
         np.testing.assert_allclose(c.loglik, res.loglik, rtol=1e-9, atol=1e-9)
-    run("FitResult.canonical", res.canonical, check=check_canonical, known=known.fitting)
-    run("compare", lambda: str(sm.compare(res, res)), known=known.fitting)
-    run("input_relevance", lambda: str(sm.input_relevance(res, method)), args=method,
-        known=known.fitting)
-    run("lr_test", lambda: sm.lr_test(res, res), known=known.fitting,
+    run("FitResult.canonical", res.canonical, check=check_canonical)
+    run("compare", lambda: str(sm.compare(res, res)))
+    run("input_relevance", lambda: str(sm.input_relevance(res, method)), args=method)
+    run("lr_test", lambda: sm.lr_test(res, res),
         check=lambda t: None if 0 <= t.pvalue <= 1 or t.pvalue != t.pvalue else _refused(t))
-    run("Prediction", lambda: sm.Prediction(alpha, alpha, alpha, None, alpha), args=alpha,
-        known=known.fitting)
-    run("TestResult", lambda: sm.TestResult(alpha, alpha, alpha, method), args=(alpha, method),
-        known=known.fitting)
+    run("Prediction", lambda: sm.Prediction(alpha, alpha, alpha, None, alpha), args=alpha)
+    run("TestResult", lambda: sm.TestResult(alpha, alpha, alpha, method), args=(alpha, method))
 
     def round_trip(text):
         back = sm.FitResult.from_json(text)
         np.testing.assert_array_equal(back.params, res.params)
         assert back.loglik == res.loglik or (math.isnan(back.loglik) and math.isnan(res.loglik))
         np.testing.assert_array_equal(back.stderr, res.stderr)
-    run("FitResult.to_json", res.to_json, check=round_trip, known=known.fitting)
+    run("FitResult.to_json", res.to_json, check=round_trip)
 
 
 @examples(weight=2)
@@ -234,13 +229,13 @@ def test_identifiability(name, data, kind, exact, n_rows, rtol, rng, with_X, wit
     cls, rep = run("identifiability", lambda: sm.identifiability(
         model, theta, X, rng, exact=exact, rtol=rtol, n_rows=n_rows),
         args=(name, theta, X, exact, n_rows, rtol, rng), check=check,
-        promised=kind == "valid", known=known.identifiability)
+        promised=kind == "valid")
     if cls == "ok":
-        run("IdentifiabilityReport.__str__", lambda: str(rep), known=known.identifiability)
+        run("IdentifiabilityReport.__str__", lambda: str(rep))
         run("IdentifiabilityReport.null_dim", lambda: rep.null_dim)
     run("regularity", lambda: sm.regularity(model, theta, rng=rng), args=(name, theta, rng),
         check=lambda t: (str(t), t._repr_html_(), [c.verdict for c in t]) and None,
-        promised=kind == "valid", known=known.identifiability)
+        promised=kind == "valid")
 
 
 @examples(weight=1)
@@ -262,18 +257,17 @@ def test_profile_and_clusters(name, seed, param, n_points, width, values, alpha,
         assert np.all(p.loglik <= p.loglik_max + 1e-6 * (1 + abs(p.loglik_max))), \
             "a profile point above the maximum"
     run("profile", lambda: sm.profile(res, param, values=values, n_points=n_points, width=width),
-        args=(param, values, n_points, width), check=check_profile, known=known.fitting)
+        args=(param, values, n_points, width), check=check_profile)
 
     def check_intervals(ci):
         fin = np.isfinite(ci).all(axis=1)
         assert np.all(ci[fin, 0] <= res.params[fin] + 1e-9)
         assert np.all(res.params[fin] <= ci[fin, 1] + 1e-9)
     run("profile_conf_int", lambda: sm.profile_conf_int(res, alpha), args=alpha,
-        check=check_intervals, known=known.fitting)
+        check=check_intervals)
     run("cluster_optima", lambda: sm.cluster_optima(res, tol=tol), args=tol,
-        check=lambda c: None if c.n_clusters >= 1 else _refused(c), known=known.identifiability)
+        check=lambda c: None if c.n_clusters >= 1 else _refused(c))
     junk = [s.params for s in res.starts]
     run("cluster_optima", lambda: sm.cluster_optima(np.array(junk), model.architecture, tol=tol),
-        args=tol, known=known.identifiability)
-    run("FitStart", lambda: sm.FitStart(values, values, alpha, True, 1), args=(values, alpha),
-        known=known.fitting)
+        args=tol)
+    run("FitStart", lambda: sm.FitStart(values, values, alpha, True, 1), args=(values, alpha))

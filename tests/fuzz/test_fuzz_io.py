@@ -26,7 +26,6 @@ from symmle import cli
 from symmle.data import load_csv
 from symmle.study import StudyResult
 
-import fuzz_known as known
 from fuzz_harness import examples, run
 from fuzz_values import counts, file_bytes, scalars
 
@@ -130,8 +129,7 @@ def test_loaders(data, how, which):
             assert np.all(np.isfinite(back.params)) and back.n_obs >= 1
     try:
         run(f"{'StudyResult' if which == 'study' else 'FitResult'}.from_json",
-            lambda: load(source), check=check, args=(how, source),
-            known=known.fitting if which == "fit" else None)
+            lambda: load(source), check=check, args=(how, source) if which == "fit" else None)
         if which == "study" and how == "mutate":
             run("StudyResult.from_dict", lambda: StudyResult.from_dict(mutated), check=check,
                 args=mutated)
@@ -198,8 +196,7 @@ def test_consistency_study(kwargs, theta, content):
         base["checkpoint"] = _tmp(content, ".jsonl")
     try:
         run("consistency_study", lambda: sm.consistency_study(STUDY_MODEL, theta, **base),
-            args=(theta, base), check=lambda s: None if len(s.table) else _refused(s),
-            known=known.fitting)
+            args=(theta, base), check=lambda s: None if len(s.table) else _refused(s))
     finally:
         if isinstance(base.get("checkpoint"), str) and os.path.exists(base["checkpoint"]):
             os.unlink(base["checkpoint"])
@@ -307,7 +304,7 @@ def test_cli(data):
             if code == 2 and argv[0] in OPTIONS:
                 assert text.strip(), "exit 2 without a message"
         try:
-            run(f"cli.main {argv[0]}", call, check=check, args=argv, known=known.cli(argv))
+            run(f"cli.main {argv[0]}", call, check=check, args=argv)
         finally:
             for a in argv:
                 if a.startswith(tempfile.gettempdir()) and os.path.isfile(a) and not a.startswith(

@@ -251,6 +251,33 @@ def test_model_views_and_compile(name, what, backend):
         run(f"Model.{prop}", lambda: getattr(model, prop))
 
 
+@examples(weight=1)
+@given(name=hst.sampled_from(zoo.NAMES), what=hst.sampled_from(["hessian", "fisher"]),
+       i=hst.one_of(hst.integers(0, 8), hst.integers(0, 8), hst.integers(-2, 20),
+                    hst.sampled_from(["W1_1_1", "b1_1", "nope", ""]), scalars),
+       j=hst.one_of(hst.integers(0, 8), hst.integers(0, 8), hst.integers(0, 20), scalars),
+       seed=hst.integers(0, 100))
+def test_model_entries(name, what, i, j, seed):
+    model = zoo.model(name)
+    fresh = sm.Model(model.architecture, model.family)   # the entry alone, no matrix cached
+    rng = np.random.default_rng(seed)
+
+    def check(e):
+        P = model.n_params
+        ii = model.param_names.index(i) if isinstance(i, str) else int(i)
+        if isinstance(i, bool) or isinstance(j, bool) or not (0 <= ii < P and 0 <= int(j) < P):
+            _refused(e)
+        whole = getattr(model, what)[ii, int(j)]   # the whole matrix (small zoo models)
+        point = dict(zip(model.params, rng.uniform(-1, 1, P)))
+        point |= dict(zip(model.architecture.inputs, rng.uniform(-1, 1, model.architecture.n_inputs)))
+        point |= {s: 1 for s in model.response}
+        a, b = (complex(sp_e.evalf(subs=point)) for sp_e in (whole, e))
+        close(np.array([a.real]), np.array([b.real]), rtol=1e-9, atol=1e-12, what=f"{what} entry")
+
+    run(f"Model.{what}_entry", lambda: getattr(fresh, f"{what}_entry")(i, j), args=(name, i, j),
+        check=check)
+
+
 # ---------------------------------------------------------------- constructors and registries
 
 

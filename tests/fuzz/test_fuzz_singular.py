@@ -174,3 +174,57 @@ def test_singular_study_with_hostile_arguments(bad, value):
         _refused(out)
 
     run("singular_study", lambda: sm.singular_study(**kw), check=check, args=(bad, value))
+
+
+@examples(weight=0.3)
+@given(bad=hst.sampled_from(["theta", "X", "y", "prior_scale", "n_warmup", "n_draws",
+                             "max_tree_depth"]),
+       value=scalars)
+def test_posterior_draws_with_hostile_arguments(bad, value):
+    model = _linear(1, 1, 1)
+    X = np.linspace(-1, 1, 8)[:, None]
+    kw = dict(X=X, y=0.5 * X[:, 0], theta=np.zeros(model.n_params), prior_scale=1.0,
+              n_warmup=5, n_draws=5, max_tree_depth=4)
+    kw[bad] = value
+    # a drawn value may be valid (a float prior scale): then draws of the right shape are the
+    # answer (finite: every draw is a position the sampler accepted)
+    valid_shape = (_as_int(kw["n_draws"]) or 0, model.n_params)
+
+    def check(out):
+        assert out.shape == valid_shape and np.all(np.isfinite(out))
+
+    run("posterior_draws", lambda: sm.singular.posterior_draws(model, **kw), check=check,
+        args=(bad, value), promised=False)
+
+
+@examples(weight=0.3)
+@given(bad=hst.sampled_from(["theta", "n", "inputs"]), value=scalars)
+def test_simulate_truth_with_hostile_arguments(bad, value):
+    model = _linear(1, 1, 1)
+    kw = dict(theta=np.zeros(model.n_params), n=5, inputs="uniform")
+    kw[bad] = value
+
+    def check(out):
+        X, y = out
+        assert X.shape[1] == 1 and len(y) == len(X) and np.all(np.isfinite(X))
+
+    run("simulate_truth", lambda: sm.singular.simulate_truth(model, **kw), check=check,
+        args=(bad, value), promised=False)
+
+
+@examples(weight=0.3)
+@given(value=hst.one_of(scalars, hst.text(max_size=30), hst.lists(scalars, max_size=4)))
+def test_read_theta_with_hostile_json(value):
+    import json
+    model = _linear(1, 1, 1)
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = "[" + repr(value)
+
+    def check(out):
+        assert out.shape == (model.n_params,) and np.all(np.isfinite(out))
+
+    run("read_theta", lambda: sm.singular.read_theta(text if text[:1] in "[{" else "[" + text,
+                                                     model),
+        check=check, args=(value,))

@@ -19,7 +19,6 @@ from hypothesis import given, strategies as hst
 import symmle as sm
 from symmle.strategies import architectures, graph_architectures
 
-import fuzz_known as known
 import fuzz_models as zoo
 from fuzz_harness import close, examples, run
 from fuzz_values import broken, counts, example_kinds, scalars, small_thetas, thetas
@@ -274,7 +273,7 @@ def test_continuous_symmetries_and_reduction(name, data, kind, with_model, tol):
     run("is_reducible", lambda: sm.is_reducible(target, theta, tol=tol), args=(name, theta, tol),
         check=lambda r: None if isinstance(r, bool) and (kind != "invalid" or (
             not with_model and _arch_accepts(theta, P))) else _refused(r),
-        promised=kind != "lenient", known=known.identifiability)
+        promised=kind != "lenient")
 
     def check_reduce(out):
         if kind == "invalid" and (with_model or not _arch_accepts(theta, P)):
@@ -285,4 +284,4 @@ def test_continuous_symmetries_and_reduction(name, data, kind, with_model, tol):
             close(small.forward(small_theta[: small.n_params], X_PROBE[:, : arch.n_inputs]),
                   _f(arch, np.asarray(theta, float)), rtol=1e-7, atol=1e-7, what="reduce")
     run("reduce", lambda: sm.reduce(target, theta, tol=tol), check=check_reduce,
-        args=(name, theta, tol), promised=kind != "lenient", known=known.identifiability)
+        args=(name, theta, tol), promised=kind != "lenient")

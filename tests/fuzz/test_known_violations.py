@@ -1,8 +1,5 @@
-"""Reproductions of the contract violations the fuzz suite finds in modules that others are
-editing (symmle/compiled, symmle/families, symmle/fitting, symmle/identifiability), each a strict
-xfail: when it starts passing, remove its mark and the matching predicate in ``fuzz_known``, and
-the fuzz suite holds that class to the contract again.
-"""
+"""Reproductions of contract violations the fuzz suite found (issue 17), each fixed: kept as
+regression tests of their classes (the fuzz suite itself has no known violations left)."""
 
 from __future__ import annotations
 
@@ -147,8 +144,6 @@ def test_the_abstract_family_refuses_with_a_symmle_error():
     _clean_error(lambda: sm.Family())
 
 
-@pytest.mark.xfail(strict=True, reason="symmle derive builds sympy's P×P Fisher information "
-                   "without a bound (issue 17 §6; symmle/cli.py, symmle/model.py)")
 def test_cli_derive_of_a_large_fisher_is_bounded():
     import contextlib
     import io
