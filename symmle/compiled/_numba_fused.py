@@ -7,9 +7,10 @@ kernel runs its blocks of rows (`symmle.compiled._numba_blocks`) on numba's thre
 its parallel form.
 The reverse pass takes σ' of tanh and sigmoid from the pre-activation (`d1_row`: sech²(a),
 not 1 − h²). numba's disk cache knows a kernel by its own module's source only, not by the
-helpers it inlines from `symmle.compiled._numba_kernels`: a change there must come with a
-change here (this note changed with the derivatives and with the kink flags of the Fisher
-kernel), or stale kernels are loaded.
+helpers linked into it from `symmle.compiled._numba_kernels` (compiled on their own, not
+inlined at numba's IR level: a third of the cold compile time): a change there must come with
+a change here (this note changed with the derivatives, with the kink flags of the Fisher
+kernel and with the helpers' separate compilation), or stale kernels are loaded.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ Each kernel runs its blocks (`symmle.compiled._numba_blocks`) on numba's threads
 parallel form.
 The reverse pass takes σ' of tanh and sigmoid from the pre-activation (`d1_row`: sech²(a),
 not 1 − h²). numba's disk cache knows a kernel by its own module's source only, not by the
-helpers it inlines from `symmle.compiled._numba_kernels`: a change there must come with a
-change here (this note changed with the derivatives), or stale kernels are loaded.
+helpers linked into it from `symmle.compiled._numba_kernels` (compiled on their own): a
+change there must come with a change here (this note changed with the derivatives and with
+the helpers' separate compilation), or stale kernels are loaded.
 """
 
 from __future__ import annotations
