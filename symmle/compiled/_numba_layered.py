@@ -10,7 +10,8 @@ The reverse pass takes σ' of tanh and sigmoid from the pre-activation (`d1_row`
 not 1 − h²). numba's disk cache knows a kernel by its own module's source only, not by the
 helpers linked into it from `symmle.compiled._numba_kernels` (compiled on their own): a
 change there must come with a change here (this note changed with the derivatives and with
-the helpers' separate compilation), or stale kernels are loaded.
+the helpers' separate compilation), or stale kernels are loaded. Kernels copy arrays element
+by element: an array assignment compiles numba's shape-mismatch messages, seconds cold.
 """
 
 from __future__ import annotations
@@ -110,7 +111,10 @@ def _make_layered_grad(loop):
                     bpart[b, j] = sum_(adj[j], m)
                 delta = adj[a0:a0 + nu]
                 gw = np.dot(delta, Z[s0:s0 + ns].T)
-                wpart[b, w0:w0 + nu * ns] = gw.reshape(-1)
+                wp = wpart[b]
+                for i in range(nu):  # element by element: an array assignment compiles
+                    for k in range(ns):  # numba's shape-mismatch messages (seconds, cold)
+                        wp[w0 + i * ns + k] = gw[i, k]
                 if s0 + ns > d:
                     back = np.dot(wflat[w0:w0 + nu * ns].reshape((nu, ns)).T, delta)
                     for i in range(ns):
@@ -131,9 +135,13 @@ def _make_unblock(loop):
             Zv = _block_view(Zb, Z.shape[0], r0, r1)
             Av = _block_view(Ab, A.shape[0], r0, r1)
             for j in range(Z.shape[0]):
-                Z[j, r0:r1] = Zv[j]
+                zj, vj = Z[j], Zv[j]
+                for r in range(r1 - r0):
+                    zj[r0 + r] = vj[r]
             for j in range(A.shape[0]):
-                A[j, r0:r1] = Av[j]
+                aj, vj = A[j], Av[j]
+                for r in range(r1 - r0):
+                    aj[r0 + r] = vj[r]
     return kernel
 
 
