@@ -59,6 +59,10 @@ THETA_RANGE, X_RANGE = 50.0, 1e3
 #: see every class at once.
 SURVEY_MODE = os.environ.get("SYMMLE_FUZZ_SURVEY", "") not in ("", "0")
 
+#: ``SYMMLE_FUZZ_SURVEY_FILE``: in the survey, each new violation class is appended to this
+#: file (a JSON object a line) as it is found.
+SURVEY_FILE = os.environ.get("SYMMLE_FUZZ_SURVEY_FILE", "")
+
 #: ``{(entry, class, signature): (count, first detail)}`` in survey mode.
 SURVEY: dict = {}
 
@@ -239,6 +243,10 @@ def run(entry: str, call, *, check=None, finite=None, known=None, args=None,
         key = (entry, cls, tag, signature(out) if cls in ("other", "hang") else detail[:60])
         count, first = SURVEY.get(key, (0, ""))
         SURVEY[key] = (count + 1, first or f"arguments: {_short(args, 600)}\n{detail}")
+        if not count and SURVEY_FILE:  # each new class at once, for a long run to be read live
+            with open(SURVEY_FILE, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"key": [str(k) for k in key],
+                                     "first": SURVEY[key][1][:4000]}) + "\n")
         return cls, out
     if cls in VIOLATIONS:
         raise Violation(f"{entry}: {cls}: {detail}\n  arguments: {_short(args, 600)}")
