@@ -303,8 +303,11 @@ def _derive_lines(args, model) -> list[str]:
     if args.what in ("fisher", "hessian") and model.n_params > SYMBOLIC_MATRIX_MAX_PARAMS:
         raise SymmleValueError(f"--what {args.what}: the whole matrix of a {model.n_params}-"
                                f"parameter model is not derived (over {SYMBOLIC_MATRIX_MAX_PARAMS}); {fix}")
+    # what is printed, or (hessian, fisher) a cheaper stand-in as large, before it is built
     exprs = {"loglik": lambda: [model.loglik], "output": lambda: list(model.eta),
-             "score": lambda: list(model.score)}.get(args.what, lambda: list(getattr(model, args.what)))
+             "score": lambda: list(model.score),
+             "hessian": lambda: list(model.score) * model.n_params,
+             "fisher": lambda: list(model.jacobian) * model.n_params}[args.what]
     check_printable(exprs(), f"{args.what} of this {model.n_params}-parameter model", fix)
     if args.what == "loglik":
         lines.append(f"loglik = {model.loglik}")

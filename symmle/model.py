@@ -26,10 +26,11 @@ __all__ = ["Model", "as_rng", "MAX_SIMULATED_ROWS", "MAX_PARAM_SCALE",
            "SYMBOLIC_MATRIX_MAX_PARAMS"]
 
 #: the most parameters whose whole symbolic Hessian or Fisher information `Model` builds
-#: (P(P+1)/2 sympy expressions: mlp(6, 12, 1), 97 parameters, takes 20 s for the Hessian);
+#: (P(P+1)/2 sympy expressions: the Hessian of mlp(5, 10, 1), 71 parameters, takes 8 s and of
+#: mlp(6, 12, 1), 97 parameters, 21 s);
 #: beyond, `Model.hessian_entry` / `Model.fisher_entry` give one entry and the compiled model
 #: the numbers.
-SYMBOLIC_MATRIX_MAX_PARAMS = 100
+SYMBOLIC_MATRIX_MAX_PARAMS = 64
 
 #: The largest ``scale`` of `Model.random_params` (a standard normal draw times more would
 #: overflow float64).

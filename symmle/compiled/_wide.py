@@ -39,9 +39,17 @@ _ZERO = -(1 << 40)
 _CLIP = 4096
 
 
+#: |binary exponents| beyond this are infinite or zero in every float64 result: `split_exp`
+#: stops there (so that the sums' int64 exponents never overflow).
+_MAX_EXPONENT = 1 << 50
+
+
 def split_exp(M: float) -> tuple[float, int]:
-    """``(f, k)`` with ``e^M = f · 2^k``, ``1 ≤ f < 2``."""
+    """``(f, k)`` with ``e^M = f · 2^k``, ``1 ≤ f < 2`` (``k`` at most ``2^50``: beyond,
+    f = 1 and e^M is infinite in any float64 result anyway)."""
     k = math.floor(M / LN2)
+    if k >= _MAX_EXPONENT:
+        return 1.0, _MAX_EXPONENT
     return math.exp(M - k * LN2), k
 
 
