@@ -21,7 +21,7 @@ from ._checks import check_int
 from .activations import activation_names
 from .architecture import mlp, parse_widths
 from .data import load_csv
-from .display import check_printable
+from .display import MAX_PRINTED_NODES, check_printable
 from .errors import SymmleError, SymmleValueError
 from .families import Gaussian, family_from_name
 from .fitting import METHODS, fit
@@ -293,6 +293,9 @@ def _derive_entry(args, model) -> list[str]:
 
 
 def _derive_lines(args, model) -> list[str]:
+    if model.n_params > MAX_PRINTED_NODES // 25:  # 20 000: every parameter is printed
+        raise SymmleValueError(f"derive: a {model.n_params}-parameter model's expressions are "
+                               "beyond what can be printed; derive a smaller network")
     if args.entry is not None:
         return _derive_entry(args, model)
     if args.latex:

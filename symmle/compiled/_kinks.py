@@ -411,7 +411,7 @@ class KinkGuard:
                 if not (r == 0 or abs(z) > r) and not last:
                     raise _Ambiguous
                 sign = (z > 0) - (z < 0)
-                v = float(z)
+                v = _to_float(z)
                 if v == 0.0 and sign:
                     v = math.copysign(_TINY, sign)
                 out[arow] = (sign, v)
@@ -432,3 +432,13 @@ class KinkGuard:
             vals[zrow] = h
             rads[zrow] = rh
         return out
+
+
+_FLOAT_MAX = Fraction(np.finfo(float).max)
+
+
+def _to_float(z: Fraction) -> float:
+    """The float64 nearest ``z``: ±inf beyond its range (``float(Fraction)`` raises there)."""
+    if abs(z) > _FLOAT_MAX:
+        return math.copysign(math.inf, z)
+    return float(z)

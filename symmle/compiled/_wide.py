@@ -47,10 +47,10 @@ _MAX_EXPONENT = 1 << 50
 def split_exp(M: float) -> tuple[float, int]:
     """``(f, k)`` with ``e^M = f · 2^k``, ``1 ≤ f < 2`` (``k`` at most ``2^50``: beyond,
     f = 1 and e^M is infinite in any float64 result anyway)."""
-    k = math.floor(M / LN2)
-    if k >= _MAX_EXPONENT:
+    if M / LN2 >= _MAX_EXPONENT:
         return 1.0, _MAX_EXPONENT
-    return math.exp(M - k * LN2), k
+    k = math.floor(M / LN2)
+    return math.exp(min(max(M - k * LN2, 0.0), LN2)), k
 
 
 def column_exponents(Jt) -> np.ndarray:
