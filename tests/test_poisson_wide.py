@@ -51,15 +51,19 @@ def _truth(d, H, act, theta, X, y):
         for x, yv in zip(X, y):
             x = [mp.mpf(float(v)) for v in x]
             J, D2 = [mp.mpf(0)] * P, mp.matrix(P, P)
+            herr = [mp.mpf(0)] * P
             if H == 0:
                 eta = mp.fsum(w * v for w, v in zip(th[:d], x)) + th[d]
                 J = x + [mp.mpf(1)]
             else:
                 W = [th[j * d:(j + 1) * d] for j in range(H)]
                 b, v, c = th[H * d:H * d + H], th[H * d + H:H * d + 2 * H], th[-1]
-                eta = c
+                eta, herr = c, [mp.mpf(0)] * P
                 for j in range(H):
                     a = mp.fsum(w * xi for w, xi in zip(W[j], x)) + b[j]
+                    # float64 forms a as a rounded sum: its error reaches h (and η)
+                    herr[H * d + H + j] = 4 * EPS * (mp.fsum(abs(w * xi) for w, xi in zip(W[j], x))
+                                                     + abs(b[j]))
                     h, s = _act(act, a)
                     eta += v[j] * h
                     for i in range(d):
@@ -73,7 +77,12 @@ def _truth(d, H, act, theta, X, y):
             ga = abs(mp.mpf(float(yv))) + mu  # float64 forms y − e^η: its terms' magnitude
             # float64's ∂η/∂θ (a product of a few factors) is exact to 2^-1074 only where it
             # is subnormal itself: its absolute rounding, scaled to the tolerance's 1e-9
-            tiny = [abs(j) * EPS + ULP_MIN for j in J]
+            tiny = [abs(j) * EPS + ULP_MIN + e for j, e in zip(J, herr)]
+            # η's own rounding (through h and the output sum) makes e^η relatively uncertain
+            deta = 4 * EPS * (mp.fsum(abs(J[k]) for k in range(P)) + 1) + mp.fsum(
+                abs(th[k]) * herr[k] for k in range(P))
+            mu_err = mu * (mp.e ** deta - 1) / TOL
+            ga += mu_err
             for p in range(P):
                 out["score"][0][p] += g * J[p]
                 out["score"][1][p] += ga * (abs(J[p]) + tiny[p] / TOL)
@@ -110,7 +119,7 @@ def _undecidable(exact, mags):
 
 
 _THETA = st.sampled_from([0.0, 1e-14, -1e-3, 0.5, -1.5, 2.0, 30.0, -30.0, 50.0, -50.0,
-                          -9.318262220810212])
+                          -9.318262220810212, 2.853674933143404e-277, -6.4e-57])
 _X = st.sampled_from([0.0, 1.0, -1.0, 800.0, -710.0, 1000.0, 1e-170, -1e-200, 1e-250,
                       2.2e-308, -2.2e-308, 1e-290])
 

@@ -28,7 +28,7 @@ from ._blas import weighted_sum
 from ._gram import accumulate_jwj
 
 __all__ = ["BAND", "LN2", "NOISE", "WideBand", "WideSum", "bands", "column_exponents",
-           "split_exp", "undecided_sum", "wide_parts"]
+           "scaled_columns", "split_exp", "undecided_sum", "wide_parts"]
 
 LN2 = math.log(2.0)
 
@@ -179,6 +179,32 @@ class WideBand:
                 wides[name].add(f * value, e1 if value.ndim == 1 else e2)
 
 
+def scaled_columns(prog, Jt, Z):
+    """``(J̃, s)``: ``Jᵀ`` (K, Pn, m) with each parameter's column times ``2^{s_p}``
+    (`column_exponents`). The column of an edge u → v into a unit with a bias is formed anew
+    as ``δ_v ⊙ z_u`` with ``δ_v`` (the bias's column) and the source's values ``z_u`` (rows
+    of ``Z``) each scaled first, so that a product of two tiny numbers (a weight of 1e-277 on
+    an input of 1e-169: 0 in float64) keeps its digits."""
+    cs = column_exponents(Jt)
+    J = np.ldexp(Jt, cs[None, :, None].astype(np.int32))
+    for L in prog.layers:
+        if not len(L.b_idx) or not len(L.w_idx):
+            continue
+        bias_of = np.full(L.n_units, -1, dtype=np.int64)
+        bias_of[np.asarray(L.b_units)] = np.asarray(L.b_idx)
+        src = np.arange(L.src.start, L.src.stop) if isinstance(L.src, slice) else np.asarray(L.src)
+        q = bias_of[np.asarray(L.rows)]
+        ok = q >= 0
+        p, q, zr = np.asarray(L.w_idx)[ok], q[ok], src[np.asarray(L.cols)][ok]
+        D, V = Jt[:, q, :], Z[zr, :]   # δ_v (K, e, m) and z_u (e, m)
+        a = column_exponents(D)
+        b = column_exponents(V[None])
+        J[:, p, :] = (np.ldexp(D, a[None, :, None].astype(np.int32))
+                      * np.ldexp(V, b[:, None].astype(np.int32))[None])
+        cs[p] = a + b
+    return J, cs
+
+
 def wide_parts(fam, prog, weights, Z, A, Jt, eta, y, extra, P, score, fisher, hessian):
     """A chunk's sums for the quantities asked for, band by band of η (`bands`), each band
     at its own scale e^{−M} and each column of its ∂η/∂θ (``Jt``: (K, Pn, m)) at a power of
@@ -190,8 +216,7 @@ def wide_parts(fam, prog, weights, Z, A, Jt, eta, y, extra, P, score, fisher, he
         e, yb = eta[idx], (y[idx] if y is not None else None)
         M = fam.log_scale(e)
         unscale = math.exp(-M) if M else 1.0
-        cs = column_exponents(Jt[:, :, idx])
-        J = np.ldexp(Jt[:, :, idx], cs[None, :, None].astype(np.int32))
+        J, cs = scaled_columns(prog, Jt[:, :, idx], Z[:, idx])
         aJ = np.abs(J)
         parts = {}
         if score or hessian:

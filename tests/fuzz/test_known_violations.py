@@ -155,10 +155,9 @@ def test_cli_derive_of_a_large_fisher_is_bounded():
         _within(10, lambda: cli.main(["derive", "--arch", "9-9-9", "--what", "fisher"]))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 §2, open: a ∂η/∂θ that underflows to 0 itself "
-                   "(2.85e-277 × 2.08e-169) while e^η (η ≈ 2220) is beyond float64 gives 0 where "
-                   "the truth is ±inf; the wide sums need ∂η/∂θ with exponents of its own")
 def test_poisson_hessian_of_a_jacobian_entry_that_underflows_itself():
+    # ∂η/∂W = δ x with δ = 2.85e-277 and x = 2.08e-169 is 0 in float64, while e^η is beyond it
+    # (η ≈ 2220): the column is formed from δ and x each scaled (`_wide.scaled_columns`)
     cm = sm.Model(sm.mlp(1, 2, 1, activation="leaky_relu"), sm.Poisson()).compile()
     theta = np.array([-2.0779873420581383e-169, -6.437148512969887e-57, 49.755137651237774,
                       32.08246496411785, 44.38603519421498, 2.853674933143404e-277,
