@@ -194,12 +194,15 @@ def test_consistency_study(kwargs, theta, content):
     base.update(kwargs)
     if base.get("checkpoint") == "bytes":
         base["checkpoint"] = _tmp(content, ".jsonl")
+    cp = base.get("checkpoint")
+    ours = isinstance(cp, str) and cp.startswith(tempfile.gettempdir())  # only what we made
+    made = isinstance(cp, str) and not os.path.exists(cp)   # or what the study creates
     try:
         run("consistency_study", lambda: sm.consistency_study(STUDY_MODEL, theta, **base),
             args=(theta, base), check=lambda s: None if len(s.table) else _refused(s))
     finally:
-        if isinstance(base.get("checkpoint"), str) and os.path.exists(base["checkpoint"]):
-            os.unlink(base["checkpoint"])
+        if (ours or made) and os.path.isfile(cp):
+            os.unlink(cp)
 
 
 @examples(weight=2)
