@@ -440,5 +440,5 @@ _FLOAT_MAX = Fraction(np.finfo(float).max)
 def _to_float(z: Fraction) -> float:
     """The float64 nearest ``z``: ±inf beyond its range (``float(Fraction)`` raises there)."""
     if abs(z) > _FLOAT_MAX:
-        return math.copysign(math.inf, z)
+        return math.inf if z > 0 else -math.inf
     return float(z)
