@@ -277,7 +277,7 @@ def test_model_entries(name, what, i, j, seed):
         theta = rng.uniform(-1, 1, P)
         x = rng.uniform(-1, 1, (1, model.architecture.n_inputs))
         cat = model.family.name == "categorical"
-        y = np.array([0]) if cat else np.array([1.0])
+        y = np.array([0]) if cat else np.ones((1, len(model.response)))
         point = dict(zip(model.params, theta)) | dict(zip(model.architecture.inputs, x[0]))
         point |= {s: (1 if (k == 0 or not cat) else 0) for k, s in enumerate(model.response)}
         cm = model.compile()
