@@ -85,8 +85,7 @@ def _int_at_least(minimum, what, maximum):
 #: digits an integer option may have before it is refused unread.
 _MAX_INT_DIGITS = 40
 
-#: the command line's bounds: far above any real use, low enough that a typo is refused before
-#: any work (the study checks the same bounds).
+#: the command line's bounds: far above any real use, a typo refused before any work.
 _positive_int = _int_at_least(1, "positive", MAX_REPLICATIONS)
 _starts = _int_at_least(1, "positive", MAX_STARTS)
 _jobs = _int_at_least(1, "positive", 1024)
@@ -241,8 +240,7 @@ def _model(args, widths=None) -> Model:
     return Model(arch, family)
 
 
-#: ``derive`` warns on stderr when what it prints is larger than this many bytes (a 10-20-1
-#: network's Fisher information is about 10 MB of text).
+#: ``derive`` warns on stderr beyond this many bytes of text (10-20-1's Fisher: ≈ 10 MB).
 DERIVE_WARN_BYTES = 100_000
 
 
@@ -294,21 +292,18 @@ def _derive_entry(args, model) -> list[str]:
 
 def _derive_lines(args, model) -> list[str]:
     if model.n_params > MAX_PRINTED_NODES // 25:  # 20 000: every parameter is printed
-        raise SymmleValueError(f"derive: a {model.n_params}-parameter model's expressions are "
-                               "beyond what can be printed; derive a smaller network")
+        raise SymmleValueError(f"derive: a {model.n_params}-parameter model is beyond printing")
     if args.entry is not None:
         return _derive_entry(args, model)
     if args.latex:
         return [model.latex(args.what)]
-    names = model.param_names
-    lines = [f"# {model!r}: per-sample {args.what}"]
+    names, lines = model.param_names, [f"# {model!r}: per-sample {args.what}"]
     fix = "print one entry with --entry I,J (names or 1-based positions)"
     if args.what in ("fisher", "hessian") and model.n_params > SYMBOLIC_MATRIX_MAX_PARAMS:
         raise SymmleValueError(f"--what {args.what}: the whole matrix of a {model.n_params}-"
                                f"parameter model is not derived (over {SYMBOLIC_MATRIX_MAX_PARAMS}); {fix}")
-    # what is printed, or (hessian, fisher) a cheaper stand-in as large, before it is built
-    exprs = {"loglik": lambda: [model.loglik], "output": lambda: list(model.eta),
-             "score": lambda: list(model.score),
+    exprs = {"loglik": lambda: [model.loglik], "output": lambda: list(model.eta),  # or a stand-in
+             "score": lambda: list(model.score),  # as large, before it is built
              "hessian": lambda: list(model.score) * model.n_params,
              "fisher": lambda: list(model.jacobian) * model.n_params}[args.what]
     check_printable(exprs(), f"{args.what} of this {model.n_params}-parameter model", fix)
@@ -386,8 +381,7 @@ def _cmd_fit(args):
         print(f"result written to {args.json}")
 
 
-#: the generator of a drawn truth: `Model.random_params` at this scale (weights N(0, 4/fan_in),
-#: biases N(0, 1)), large enough for the units to be non-linear, small enough not to saturate.
+#: a drawn truth: `Model.random_params` at this scale (weights N(0, 4/fan_in), biases N(0, 1)).
 TRUTH_SCALE = 2.0
 
 #: a drawn truth is "nearly singular" when its information per row (x ~ N(0, I)) has a larger
