@@ -40,6 +40,7 @@ from ._backend import resolve_backend
 from ._blas import GRAM_BLAS_MIN_PARAMS, gram, weighted_sum
 from ._chunks import plan
 from ._gram import INPLACE_MIN_PARAMS, GramSum, accumulate_jwj, check_memory
+from ._hvp import hessian_times
 from ._parallel import ChunkRunner, blas_may_thread, numba_threads
 from ._program import NumericProgram, Workspace
 from ._wide import WideSum, undecided_sum, wide_parts
@@ -263,6 +264,21 @@ class CompiledModel:
     def hessian(self, theta, X, y) -> np.ndarray:
         """Hessian of the log-likelihood, shape (P, P)."""
         return self.evaluate(theta, X, y, ("hessian",))["hessian"]
+
+    def hessian_times(self, theta, X, y, v) -> np.ndarray:
+        """``H v`` (P,) for the Hessian H of the log-likelihood, without forming H: about three
+        scores' work (`symmle.compiled._hvp`).
+
+        Examples
+        --------
+        >>> model = sm.Model(sm.mlp(2, 3, 1), sm.Gaussian())
+        >>> theta = model.random_params(0)
+        >>> X, y = model.simulate(theta, n=200, rng=1)
+        >>> cm, v = model.compile(), np.arange(model.n_params, dtype=float)
+        >>> bool(np.allclose(cm.hessian_times(theta, X, y, v), cm.hessian(theta, X, y) @ v))
+        True
+        """
+        return hessian_times(self, theta, X, y, v)
 
     def fisher(self, theta, X) -> np.ndarray:
         """Expected information ``Σ_rows E[-∂²ℓ/∂θ∂θᵀ | x]``, shape (P, P)."""

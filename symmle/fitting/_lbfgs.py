@@ -5,10 +5,11 @@ information, ``n·P²`` work, where a gradient is ``n·P``: for a network of a f
 parameters one information costs as much as 5–8 log-likelihood-and-score evaluations on one
 thread (mlp(10, 20, 1), n = 10⁵). Method ``"lbfgs"`` therefore runs
 `scipy.optimize.minimize` (L-BFGS-B) on the exact score first, to a relative reduction of the
-objective far below ``tol``, and then hands over to the scoring iterations, started with
-Newton-like damping: they confirm convergence with scoring's own criterion (usually in one or two
-steps, each of which also gives the information) or, when the L-BFGS phase stopped early, finish
-the fit. So a start that reports converged satisfies exactly the criterion of ``"scoring"``.
+objective of about 10⁻⁹ a step, and then hands over to trust-region Newton steps on the exact
+Hessian (`symmle.fitting._newton`: conjugate gradients on Hessian-vector products,
+preconditioned by the information), whose convergence criterion is scoring's with the Newton
+model's prediction; where those are not available (a family whose derivatives leave float64)
+or do not converge, the damped scoring iterations finish the fit from there.
 
 `choose_method` is the rule of ``method="auto"`` (measured in ``benchmarks/bench_fit.py``; the
 figures are in ``benchmarks/README.md`` and ``docs/fitting.md``).
@@ -33,10 +34,11 @@ __all__ = ["AUTO_LBFGS_PARAMS", "LBFGS_FTOL", "LBFGS_ITER_FACTOR", "LBFGS_MEMORY
 AUTO_LBFGS_PARAMS = 100
 
 #: the L-BFGS phase stops when a step reduces the (start-scaled) objective by less than this
-#: fraction: far below any ``tol`` a user asks for, so that the scoring phase that follows
-#: mostly only confirms convergence (finishing from a looser hand-over took the Gauss–Newton
-#: iterations hundreds of slow, linearly convergent steps on mlp(10, 20, 1)).
-LBFGS_FTOL = 1e-14
+#: fraction (scikit-learn's own stopping point, factr · ε ≈ 2.2·10⁻⁹): there the network sits in
+#: a long curved valley where L-BFGS crawls (from 10⁻⁹ to 10⁻¹⁴ took mlp(10, 20, 1) another
+#: 550–1400 iterations) and trust-region Newton steps on the exact Hessian
+#: (`symmle.fitting._newton`) converge in 4–90 steps of about 10–20 scores each.
+LBFGS_FTOL = 1e-9
 
 #: the L-BFGS phase runs at most this many iterations per ``max_iter`` (an L-BFGS iteration
 #: costs a score, a scoring iteration an information: 5–10 scores for P = 241). Converging runs
@@ -66,8 +68,8 @@ def lbfgs_phase(objective, x0, tol, max_iter):
     L-BFGS-B; return ``(x, n_iter)``, x the best finite point evaluated.
 
     The objective is scaled by ``1 / max(|f(x0)|, 1)`` so that scipy's relative reduction
-    criterion (`LBFGS_FTOL`) reads relative to the start; ``tol`` tightens it further when
-    smaller. At most ``LBFGS_ITER_FACTOR · max_iter`` iterations.
+    criterion (`LBFGS_FTOL`) reads relative to the start (``tol`` is the finish's; it is
+    passed on for the signature's sake). At most ``LBFGS_ITER_FACTOR · max_iter`` iterations.
     """
     x0 = np.asarray(x0, dtype=float)
     f0, _ = objective(x0)
@@ -88,6 +90,6 @@ def lbfgs_phase(objective, x0, tol, max_iter):
     iters = min(LBFGS_ITER_FACTOR * max_iter, 2 ** 31 - 1)
     r = opt.minimize(fun, x0, jac=True, method="L-BFGS-B",
                      options={"maxiter": iters, "maxfun": min(2 * iters, 2 ** 31 - 1),
-                              "ftol": min(LBFGS_FTOL, tol * 1e-4), "gtol": 0.0,
+                              "ftol": LBFGS_FTOL, "gtol": 0.0,
                               "maxcor": LBFGS_MEMORY})
     return best[1], int(r.nit)

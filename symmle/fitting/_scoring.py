@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.linalg as sla
 
 from ._lbfgs import lbfgs_phase
+from ._newton import cho_factor, cho_solve, trust_newton
 from ._nonsmooth import polish
 
 __all__ = ["fisher_scoring", "maximise", "cho_factor", "cho_solve", "newton_gain"]
@@ -51,16 +51,6 @@ def newton_gain(g, A) -> float:
     gs = g * s
     return 0.5 * float(gs @ np.linalg.pinv(A * s[:, None] * s[None, :], rcond=_GAIN_RTOL,
                                            hermitian=True) @ gs)
-
-
-def cho_factor(M):
-    """Upper Cholesky factor of ``M`` (`scipy.linalg.cho_factor`); LinAlgError if not PD."""
-    return sla.cho_factor(M, lower=False, check_finite=False)
-
-
-def cho_solve(c, b):
-    """Solve ``M x = b`` from ``c = cho_factor(M)``."""
-    return sla.cho_solve(c, b, check_finite=False)
 
 
 def fisher_scoring(pb, theta0, tol, max_iter, free=None, warm=False):
@@ -149,6 +139,18 @@ def _damped(pb, theta, idx, tol, max_iter, lam, signed=False, warm=False):
 
         theta = theta.copy()
         theta[idx], n_warm = lbfgs_phase(descent, theta[idx], tol, max_iter)
+        done = _newton_finish(pb, theta, idx, tol, max_iter, D, evaluate, signed)
+        if done is not None:
+            theta, converged, n_newton, message = done
+            if converged:
+                return (theta, True, n_warm + n_newton,
+                        f"{message} (after {n_warm} L-BFGS iterations and {n_newton} Newton "
+                        f"steps)")
+            n_warm += n_newton
+            max_iter -= n_newton  # the scoring iterations below have what is left
+            if max_iter <= 0:
+                return theta, False, n_warm, f"{message} (after {n_warm - n_newton} L-BFGS " \
+                    f"iterations and {n_newton} Newton steps)"
     f, g, A = evaluate(theta)
     if not np.isfinite(f):
         raise FloatingPointError("the log-likelihood is not finite at the start")
@@ -222,6 +224,41 @@ def _damped(pb, theta, idx, tol, max_iter, lam, signed=False, warm=False):
     if n_warm:
         message = f"{message} (after {n_warm} L-BFGS iterations)"
     return theta, converged, n_iter + n_warm, message
+
+
+def _newton_finish(pb, theta, idx, tol, max_iter, D, evaluate, signed):
+    """Trust-region Newton–CG on the exact Hessian over the coordinates ``idx``
+    (`symmle.fitting._newton`), from the L-BFGS phase's point: ``(θ, converged, n_iter,
+    message)``, or None where a Hessian-vector product is not available in float64 (the
+    damped scoring iterations then go on from θ)."""
+    def at(x):
+        trial = theta.copy()
+        trial[idx] = x
+        return trial
+
+    def fg(x):
+        f, g, _ = evaluate(at(x), ("loglik", "score"))
+        return f, -g
+
+    def info(x):
+        A = pb.cm.evaluate(at(x), pb.X, None, ("fisher",))["fisher"][np.ix_(idx, idx)]
+        return A + np.diag(D)
+
+    def hessp_at(x):
+        th = at(x)
+
+        def hessp(p):
+            v = np.zeros(pb.P)
+            v[idx] = p
+            return -pb.cm.hessian_times(th, pb.X, pb.y, v)[idx] + D * p
+        return hessp
+
+    try:
+        x, ok, n_iter, message = trust_newton(fg, info, hessp_at, theta[idx], tol, max_iter,
+                                              signed)
+    except (FloatingPointError, ValueError, np.linalg.LinAlgError):
+        return None
+    return at(x), ok, n_iter, message
 
 
 def maximise(pb, theta0, tol, max_iter, free=None, ceiling=None, warm=False):
