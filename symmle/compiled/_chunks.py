@@ -7,8 +7,8 @@ threads, so that sums reduced in chunk order are the same bits on any thread cou
 from __future__ import annotations
 
 __all__ = ["CHUNK_BYTES", "CHUNK_ROWS", "HESSIAN_BYTES", "JACOBIAN_BYTES", "MIN_CHUNK_WORK",
-           "NUMBA_BYTES_FACTOR", "NUMBA_CHUNK_FACTOR", "PARALLEL_MIN_WORK", "SPLIT_CHUNKS",
-           "plan"]
+           "NUMBA_BYTES_FACTOR", "NUMBA_CHUNK_FACTOR", "NUMPY_WORK_FACTOR", "PARALLEL_MIN_WORK",
+           "SPLIT_CHUNKS", "plan"]
 
 #: the most rows per chunk in the numeric evaluation.
 CHUNK_ROWS = 16384
@@ -29,6 +29,13 @@ MIN_CHUNK_WORK = 150_000
 #: the fewest values per chunk for threads to pay (below it the Python overhead per chunk,
 #: run under the GIL, costs more than a second core gives).
 PARALLEL_MIN_WORK = 40_000
+
+#: the numpy program's chunks pay a thread only from `NUMPY_WORK_FACTOR` × `PARALLEL_MIN_WORK`
+#: values on: each of its numpy calls holds the GIL for its dispatch, and on a VM whose two
+#: vCPUs share a core the elementwise passes gain nothing from a second thread. mlp(2, 3, 1)
+#: (98 000 values a chunk of its score) was 1.3–2.3× slower on two threads than on one;
+#: mlp(10, 20, 1) and mlp(4, 16, 16, 16, 1) (262 000) gain or tie (`benchmarks/README.md`).
+NUMPY_WORK_FACTOR = 5
 
 #: for the numba backend's fused and layered programs a value costs a few times less than in
 #: the numpy program, so their chunks have up to `NUMBA_CHUNK_FACTOR` × `CHUNK_ROWS` rows.
@@ -68,10 +75,11 @@ def plan(prog, K, Pn, n, jacobian=False, hessian=False):
     and the model only, never on the number of threads.
     """
     per_row = prog.n_nodes + (K * Pn if jacobian or hessian else 0)
+    worth = PARALLEL_MIN_WORK * (1 if prog.accelerated is not None else NUMPY_WORK_FACTOR)
     k = max(1, -(-n // _chunk_rows(prog, K, Pn, jacobian, hessian)))
     k = max(k, min(SPLIT_CHUNKS, n * per_row // MIN_CHUNK_WORK))
-    if k > SPLIT_CHUNKS and (n // k) * per_row >= PARALLEL_MIN_WORK:
+    if k > SPLIT_CHUNKS and (n // k) * per_row >= worth:
         k = -(-k // SPLIT_CHUNKS) * SPLIT_CHUNKS  # no thread idles at the end
     bounds = [n * i // k for i in range(k + 1)]
     chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    return chunks, (n // k) * per_row >= PARALLEL_MIN_WORK
+    return chunks, (n // k) * per_row >= worth
