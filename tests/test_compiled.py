@@ -328,11 +328,14 @@ def test_mid_size_n_is_split_independently_of_threads(monkeypatch):
     plans = []
     for t in (1, 2):
         with compiled.threads(t):
-            plans.append(cm._plan(10_000))
+            plans.append(cm._plan(20_000))
     assert plans[0] == plans[1]
     chunks, parallel = plans[0]
-    assert len(chunks) == 2 and parallel
-    assert [(s.start, s.stop) for s in chunks] == [(0, 5000), (5000, 10_000)]
+    # 20 000 rows × 31 nodes in pieces of at least NUMPY_WORK_FACTOR × PARALLEL_MIN_WORK values
+    assert len(chunks) == 3 and parallel
+    assert [(s.start, s.stop) for s in chunks] == [(0, 6666), (6666, 13333), (13333, 20_000)]
+    chunks, parallel = cm._plan(10_000)  # 2 chunks for memory, each too small for a thread
+    assert len(chunks) == 2 and not parallel
     small = sm.Model(sm.mlp(2, 3, 1), sm.Gaussian()).compile()
     assert len(small._plan(10_000)[0]) == 1  # too little work to split
     monkeypatch.setattr(chunk_plan, "CHUNK_ROWS", 1000)

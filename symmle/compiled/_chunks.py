@@ -71,13 +71,14 @@ def plan(prog, K, Pn, n, jacobian=False, hessian=False):
     ``ceil(n / m)`` chunks of near-equal size for the largest chunk m within the memory
     budgets (when they are worth threads, rounded up to a multiple of `SPLIT_CHUNKS`); a
     mid-size n is split further (into at most `SPLIT_CHUNKS` chunks of at least
-    `MIN_CHUNK_WORK` values each) so that threads have work. The boundaries depend on n
+    `MIN_CHUNK_WORK` values each, and of the values that pay a thread) so that threads have
+    work. The boundaries depend on n
     and the model only, never on the number of threads.
     """
     per_row = prog.n_nodes + (K * Pn if jacobian or hessian else 0)
     worth = PARALLEL_MIN_WORK * (1 if prog.accelerated is not None else NUMPY_WORK_FACTOR)
     k = max(1, -(-n // _chunk_rows(prog, K, Pn, jacobian, hessian)))
-    k = max(k, min(SPLIT_CHUNKS, n * per_row // MIN_CHUNK_WORK))
+    k = max(k, min(SPLIT_CHUNKS, n * per_row // max(MIN_CHUNK_WORK, worth)))
     if k > SPLIT_CHUNKS and (n // k) * per_row >= worth:
         k = -(-k // SPLIT_CHUNKS) * SPLIT_CHUNKS  # no thread idles at the end
     bounds = [n * i // k for i in range(k + 1)]
