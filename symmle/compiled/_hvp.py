@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import SymmleValueError
+from ._blas import matmul_cols
 from ._chunks import CHUNK_ROWS
 
 #: memory budget (bytes) of one chunk's activations and their tangents (nodes × m float64
@@ -38,9 +39,9 @@ def _tangents(prog, weights, vweights, Z, A):
     for L, (W, _), (V, bv) in zip(prog.layers, weights, vweights):
         ad = Ad[L.a_rows]
         Hs = Z[L.src]
-        ad += V @ Hs
+        matmul_cols(V, Hs, ad)  # products cut so that BLAS keeps them on this thread
         if not L.src_inputs_only:
-            ad += W @ Zd[L.src]
+            ad += matmul_cols(W, Zd[L.src], np.empty_like(ad))
         if bv is not None:
             ad += bv
         d1 = prog._d1_values(L, A, Z)
@@ -70,7 +71,10 @@ def _reverse(prog, weights, vweights, Z, Zd, Ad, d1s, d2s, g, seed):
         if len(L.b_idx):
             out[L.b_idx] = deltad.sum(axis=1)[L.b_units]
         if not L.src_inputs_only:
-            back, backd = W.T @ delta, W.T @ deltad + V.T @ delta
+            shape = (L.n_src, m)
+            back = matmul_cols(W.T, delta, np.empty(shape))
+            backd = matmul_cols(W.T, deltad, np.empty(shape))
+            backd += matmul_cols(V.T, delta, np.empty(shape))
             if isinstance(L.src, slice):
                 adj[L.src] += back
                 adjd[L.src] += backd
