@@ -3,7 +3,10 @@
 * ``fisher``: the categorical Fisher information of ``mlp(100, 40, 10)`` (P = 4 450) at
   n = 2 000 rows against its flop floor, one BLAS ``syrk`` of a random P × (K·n) matrix
   (K = 10 outputs: the exact weight factor has K columns a row) timed in the same run,
-  and its peak memory (tracemalloc) against 2·P²·8 bytes.
+  and its peak memory (tracemalloc) against 2·P²·8 bytes. ``--compare`` adds, interleaved,
+  the route before the seeded reverse pass (``Jᵀ`` first, then the family's factor pass
+  ``Family.weight_root_times`` over it), by switching off
+  ``NumericProgram.seeds_jacobian`` for that contender.
 * ``loglik``: the categorical log-likelihood of ``mlp(784, 32, 10)`` at n = 20 000 rows
   against JAX jit (float64, when installed) and the bare product ``X W₁ᵀ``, on one thread
   (``symmle.compiled.threads(1)``, ``threadpool_limits(1)`` for BLAS, XLA's CPU client with
@@ -19,6 +22,7 @@ kernels. Run from the repository (the numpy backend unless ``--backend numba``) 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -59,7 +63,21 @@ def best(fn, repeat):
     return min(t)
 
 
-def bench_fisher(backend, repeat):
+@contextlib.contextmanager
+def _factor_pass():
+    """The Fisher information's route before the seeded reverse pass: Jᵀ, then
+    ``Family.weight_root_times`` over it (the program says it takes no seed)."""
+    from symmle.compiled._program import NumericProgram
+
+    saved = NumericProgram.seeds_jacobian
+    NumericProgram.seeds_jacobian = property(lambda self: False)
+    try:
+        yield
+    finally:
+        NumericProgram.seeds_jacobian = saved
+
+
+def bench_fisher(backend, repeat, compare=False):
     model = sm.Model(sm.mlp(100, 40, 10), sm.Categorical())
     theta = model.random_params(0)
     X, _ = model.simulate(theta, n=2000, rng=1)
@@ -67,17 +85,29 @@ def bench_fisher(backend, repeat):
     cm.fisher(theta, X[:50])
     P, K = model.n_params, model.architecture.n_outputs
     B = np.random.default_rng(0).standard_normal((P, K * X.shape[0]))
-    ts, tf = [], []
+    ts, tf, to = [], [], []
     for _ in range(repeat):  # interleaved
         ts.append(best(lambda: cm.fisher(theta, X), 1))
         tf.append(best(lambda: B @ B.T, 1))
-    tracemalloc.start()
-    cm.fisher(theta, X)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+        if compare:
+            with _factor_pass():
+                to.append(best(lambda: cm.fisher(theta, X), 1))
+
+    def peak_of(fn):
+        tracemalloc.start()
+        fn()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return f"peak {peak / 2 ** 20:.0f} MiB = {peak / (8 * P * P):.2f}·P²·8"
+
     print(f"fisher mlp(100,40,10) P={P} n=2000 [{backend}]: {min(ts):.2f} s; floor (syrk "
-          f"{P}x{K * X.shape[0]}) {min(tf):.2f} s; ratio {min(ts) / min(tf):.2f}; peak "
-          f"{peak / 2 ** 20:.0f} MiB = {peak / (8 * P * P):.2f}·P²·8")
+          f"{P}x{K * X.shape[0]}) {min(tf):.2f} s; ratio {min(ts) / min(tf):.2f}; "
+          f"{peak_of(lambda: cm.fisher(theta, X))}; load {os.getloadavg()[0]:.2f}")
+    if compare:
+        with _factor_pass():
+            mem = peak_of(lambda: cm.fisher(theta, X))
+        print(f"  before (Jᵀ, then the factor pass): {min(to):.2f} s; ratio "
+              f"{min(to) / min(tf):.2f}; {mem}")
 
 
 def _jax_loglik():
@@ -131,12 +161,14 @@ def main(argv=None):
     ap.add_argument("--backend", default="numpy", choices=["numpy", "numba"])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", choices=["fisher", "loglik"])
+    ap.add_argument("--compare", action="store_true",
+                    help="fisher: time the route before the seeded reverse pass too")
     args = ap.parse_args(argv)
     header()
     if args.only in (None, "loglik"):
         bench_loglik(args.backend, args.repeat)
     if args.only in (None, "fisher"):
-        bench_fisher(args.backend, args.repeat)
+        bench_fisher(args.backend, args.repeat, args.compare)
 
 
 if __name__ == "__main__":

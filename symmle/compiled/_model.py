@@ -12,7 +12,11 @@ and its derivatives in η are then chained with the network:
 * Fisher information: ``Jᵀ W J`` with ``J = ∂η/∂θ`` built per row by the
   reverse pass seeded at each output, laid out as ``Jᵀ`` (K, P, m); the
   product is one symmetric rank-k update (BLAS ``syrk``) per chunk, with
-  ``W`` factored per row as ``Σ_j ± b_j b_jᵀ`` (one factor for one output);
+  ``W`` factored per row as ``Σ_j ± b_j b_jᵀ`` (one factor for one output).
+  With several outputs the reverse pass is seeded with the columns of the weight's
+  factor R (``R Rᵀ = W``, `symmle.families.Family.weight_root`) instead, which gives
+  ``J R`` straight away, ``J`` never formed (the fused numba program forms ``J`` and
+  multiplies by R after);
 * Hessian (exact): ``Jᵀ (∂²ℓ/∂η²) J + Σ_k (∂ℓ/∂η_k) ∂²η_k/∂θ²``, the second
   term by forward-over-reverse differentiation of the same program.
 
@@ -163,16 +167,17 @@ class CompiledModel:
         bounds = acc.chunk_bounds(chunks, gram=True) if gram else acc.chunk_bounds(chunks)
         return [slice(0, chunks[-1].stop)], bounds
 
-    def _big_sums(self, fisher, hessian, chunks):
+    def _big_sums(self, fisher, hessian, chunks, buffers=2):
         """The one buffer (`symmle.compiled._gram.GramSum`) the Fisher information's chunks
         add into from `INPLACE_MIN_PARAMS` network parameters on (else None), after
-        checking that the P×P results and the chunks' buffers fit in memory."""
+        checking that the P×P results and the chunks' ``buffers`` (K, Pn, m) fit in
+        memory."""
         P, Pn, K = self._P, self._Pn, self._K
         if Pn < INPLACE_MIN_PARAMS:
             return None
         rows = max(s.stop - s.start for s in chunks)
-        # the results, and per chunk Jᵀ, its weighted copy B and (Hessian) one P×P sum
-        need = 8 * (P * P * (int(fisher) + 2 * int(hessian)) + 2 * K * Pn * rows)
+        # the results, and per chunk Jᵀ and/or its weighted copy B and (Hessian) one P×P sum
+        need = 8 * (P * P * (int(fisher) + 2 * int(hessian)) + buffers * K * Pn * rows)
         asked = " and ".join(q for q, w in (("Fisher information", fisher),
                                             ("Hessian", hessian)) if w)
         check_memory(need, f"the {asked} of {P} parameters",
@@ -338,10 +343,16 @@ class CompiledModel:
             fisher_x = fam.constant_weight(extra)
         weights = prog.weights(tn)
         K = self._K
+        # several outputs: B = J R straight from the reverse pass seeded with the weight's
+        # factor (R Rᵀ = W = −∂²ℓ/∂η², canonical links), Jᵀ itself only for the Hessian's
+        # cross terms with the family's parameters
+        seeded = need_jac and K > 1 and prog.seeds_jacobian
+        plain_jt = want_he and (not seeded or E > 0) or (want_fi and not seeded)
         chunks, parallel = self._plan(X.shape[0], jacobian=need_jac, hessian=want_he)
         gsum = None  # from INPLACE_MIN_PARAMS on: the chunks add into one P×P buffer
         if need_jac:
-            gsum = self._big_sums(want_fi, want_he, chunks)
+            gsum = self._big_sums(want_fi, want_he, chunks,
+                                  buffers=int(seeded) + int(plain_jt) * (1 + int(K > 1)))
             parallel = parallel and gsum is None
         planned, bounds = chunks, None
         if only_eta or fisher_x is not None:
@@ -386,8 +397,12 @@ class CompiledModel:
                 if fused_fi is None and want_fi and not want_he and K == 1:
                     fused_fi = prog.fused_fisher(weights, Z, A, fam.weight(eta, extra)[:, 0, 0],
                                                  par)
-                need_jt = want_he or (want_fi and fused_fi is None)
-                Jt = prog.jacobian_t(weights, Z, A, ws, par) if need_jt else None
+                B, G = None, None  # J R (Pn, K·m) with R Rᵀ = W, and B Bᵀ
+                if seeded:
+                    B = prog.jacobian_t(weights, Z, A, ws, par,
+                                        seed=fam.weight_root(eta, extra)).reshape(Pn, -1)
+                Jt = prog.jacobian_t(weights, Z, A, ws, par) if plain_jt and fused_fi is None \
+                    else None
                 if want_sc:
                     score = np.zeros(P)
                     if Jt is not None:
@@ -401,28 +416,34 @@ class CompiledModel:
                         score[Pn:] = fam.grad_extra(eta, yc, extra).sum(axis=0)
                 if want_fi:
                     root = (lambda J: fam.weight_root_times(J, eta, extra)) if K > 1 else None
+                    Wfi = None if K > 1 else fam.weight(eta, extra)  # K > 1: from the root
                 if want_fi and gsum is not None:  # one after the other, into one buffer
                     if fused_fi is not None:
                         gsum.add_block(0, fused_fi)
+                    elif B is not None:
+                        gsum.add(B)
                     else:
-                        accumulate_jwj(None, Jt, fam.weight(eta, extra), None, root,
-                                       add=gsum.add)
+                        accumulate_jwj(None, Jt, Wfi, None, root, add=gsum.add)
                     if E:
                         gsum.add_block(Pn, eta.shape[0] * fam.extra_fisher(eta, extra))
                 elif want_fi:
                     fisher = np.zeros((P, P))
                     if fused_fi is not None:
                         fisher[:Pn, :Pn] = fused_fi
+                    elif B is not None:
+                        fisher[:Pn, :Pn] = G = gram(B)
                     else:
-                        accumulate_jwj(fisher, Jt, fam.weight(eta, extra), self._gram, root)
+                        accumulate_jwj(fisher, Jt, Wfi, self._gram, root)
                     if E:
                         fisher[Pn:, Pn:] += eta.shape[0] * fam.extra_fisher(eta, extra)
                 if want_he:
                     hess = np.zeros((P, P))
-                    if K > 1:  # canonical link: ∂²ℓ/∂η² = −W, so −(J R)(J R)ᵀ from W's factor
+                    if B is not None:  # canonical link: ∂²ℓ/∂η² = −W, so −(J R)(J R)ᵀ
+                        hess[:Pn, :Pn] -= gram(B) if G is None else G
+                    elif K > 1:  # the same from Jᵀ and W's factor
                         accumulate_jwj(None, Jt, None, None,
                                        lambda J: fam.weight_root_times(J, eta, extra),
-                                       add=lambda B, a: _add_gram(hess, B, -a))
+                                       add=lambda F, a: _add_gram(hess, F, -a))
                     else:
                         accumulate_jwj(hess, Jt, fam.hess_eta(eta, yc, extra), self._gram)
                     hess[:Pn, :Pn] += prog.hessian_g_eta(weights, Z, A, g)

@@ -3,7 +3,8 @@
 Every unit is two program variables, its pre-activation ``a`` and its activation
 ``h = σ(a)`` (`symmle._chain`). `NumericProgram` holds the numeric forward pass,
 the reverse pass for ``gᵀJ`` (the score, without forming ``J``), the per-row
-Jacobian ``Jᵀ`` (K, P, m) for the Fisher information, and an exact Hessian of
+Jacobian ``Jᵀ`` (K, P, m) or, seeded with a factor R of the weight, ``J R`` (P, K, m) for
+the Fisher information, and an exact Hessian of
 ``Σ_k g_k η_k`` by forward-over-reverse differentiation (the second-order chain
 rule, batched over all parameter directions). Arrays are laid out as (units, rows),
 float64, so every layer is one BLAS product (cut to a size BLAS runs on the calling
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._chain import activation_pieces
+from ..errors import SymmleValueError
 from ._blas import BLAS_MIN_ROWS, BLAS_ONE_THREAD_MACS, matmul_cols, matmul_rows
 from ._kinks import KinkGuard
 
@@ -401,9 +403,34 @@ class NumericProgram:
                     np.add.at(adj, L.src, back)
         return out
 
-    def jacobian_t(self, weights, Z, A, ws=None, parallel=False):
-        """``Jᵀ``: ∂η_k/∂θ_p per row, shape (K, Pn, m) (in the buffer ``"Jt"`` of ``ws``)."""
+    @property
+    def seeds_jacobian(self) -> bool:
+        """Whether `jacobian_t` takes a ``seed`` (the numpy reverse pass; the fused numba
+        program forms ``Jᵀ`` only)."""
+        return self.fused is None
+
+    def jacobian_t(self, weights, Z, A, ws=None, parallel=False, seed=None):
+        """``Jᵀ``: ∂η_k/∂θ_p per row, shape (K, Pn, m) (in the buffer ``"Jt"`` of ``ws``).
+
+        ``seed`` (m, K, C), a matrix ``R`` per row: the reverse pass for column j is seeded
+        with ``R[:, j]`` at the outputs instead of ``e_k`` (the pass is linear in its seed),
+        which gives ``B[p, j] = Σ_k J[k, p] R[k, j]`` at the cost of ``Jᵀ``, laid out
+        (Pn, C, m) so that ``B.reshape(Pn, C·m)`` is one matrix for ``B Bᵀ`` (in the buffer
+        ``"JR"``; only where `seeds_jacobian`). With ``R Rᵀ = W`` that is the Gram factor of
+        ``Σ_rows J W Jᵀ`` without forming ``J`` first.
+        """
         K, m = self.n_outputs, Z.shape[1]
+        if seed is not None:
+            if self.fused is not None:
+                raise SymmleValueError("jacobian_t: the fused numba program takes no seed; "
+                                       "ask seeds_jacobian first")
+            C = seed.shape[2]
+            # every entry is written below: each θ_p is in one layer
+            out = _empty(ws, "JR", (self.n_params, C, m))
+            adj = _zeros(ws, "adjK", (C, self.n_nodes, m))
+            adj[:, self.out_list] = seed.transpose(2, 1, 0)
+            self._reverse_k(weights, Z, A, ws, adj, out, True)
+            return out
         # every entry is written below: each θ_p is in one layer
         Jt = _empty(ws, "Jt", (K, self.n_params, m))
         if self.fused is not None:
@@ -411,24 +438,39 @@ class NumericProgram:
             return Jt
         adj = _zeros(ws, "adjK", (K, self.n_nodes, m))
         adj[np.arange(K), self.out_list] = 1.0
+        self._reverse_k(weights, Z, A, ws, adj, Jt, False)
+        return Jt
+
+    def _reverse_k(self, weights, Z, A, ws, adj, out, by_param):
+        """The reverse pass of the seeds ``adj`` (C, n_nodes, m) (the outputs' rows set),
+        writing ``∂/∂θ_p`` of each into ``out``: (C, Pn, m), or (Pn, C, m) ``by_param``."""
+        C, m = adj.shape[0], Z.shape[1]
         for L, (W, _) in zip(reversed(self.layers), reversed(weights)):
-            delta = self._d1(L, A, Z, adj[:, L.units])  # (K, U, m)
+            delta = self._d1(L, A, Z, adj[:, L.units])  # (C, U, m)
             Hs = Z[L.src]  # (S, m)
-            if L.dense and L.w_slice is not None:
-                block = Jt[:, L.w_slice].reshape(K, L.n_units, L.n_src, m)
+            if by_param:
+                d = delta.transpose(1, 0, 2)  # (U, C, m)
+                if L.dense and L.w_slice is not None:
+                    block = out[L.w_slice].reshape(L.n_units, L.n_src, C, m)
+                    np.multiply(d[:, None, :, :], Hs[None, :, None, :], out=block)
+                else:
+                    out[L.w_idx] = d[L.rows] * Hs[L.cols][:, None, :]
+                if len(L.b_idx):
+                    out[L.b_idx] = d[L.b_units]
+            elif L.dense and L.w_slice is not None:
+                block = out[:, L.w_slice].reshape(C, L.n_units, L.n_src, m)
                 np.multiply(delta[:, :, None, :], Hs[None, None, :, :], out=block)
             else:
-                Jt[:, L.w_idx] = delta[:, L.rows] * Hs[L.cols]
-            if len(L.b_idx):
-                Jt[:, L.b_idx] = delta[:, L.b_units]
+                out[:, L.w_idx] = delta[:, L.rows] * Hs[L.cols]
+            if not by_param and len(L.b_idx):
+                out[:, L.b_idx] = delta[:, L.b_units]
             if not L.src_inputs_only:
-                back = matmul_cols(W.T, delta, _empty(ws, "back", (K, L.n_src, m)))
+                back = matmul_cols(W.T, delta, _empty(ws, "back", (C, L.n_src, m)))
                 if isinstance(L.src, slice):
                     adj[:, L.src] += back
                 else:
                     for j, s in enumerate(L.src):
                         adj[:, s] += back[:, j]
-        return Jt
 
     # ------------------------------------------------ second order (exact)
     def hessian_g_eta(self, weights, Z, A, g):

@@ -378,7 +378,9 @@ class Categorical(Family):
         # because |√p|² = 1 − p₀, so B Bᵀ = diag(p) − ppᵀ exactly, PSD by construction, no
         # eigen-decomposition (p₀ = 0, c = 1 without a reference class). Its diagonal
         # √p_k (1 − c p_k) is written √p_k (q_k + √p₀)/(1 + √p₀), which does not cancel for a
-        # dominant class (q_k = 1 − p_k to full accuracy); every other entry is a product
+        # dominant class (q_k = 1 − p_k to full accuracy); every other entry is a product.
+        # The compiled model seeds its reverse pass with these columns (out[:, k, j] = R_kj):
+        # J R for the Fisher information without forming J (`NumericProgram.jacobian_t`)
         p, q, s0 = self._probs_and_rest(eta)
         c = 1.0 / (1.0 + s0)
         r = np.sqrt(p)
@@ -388,6 +390,7 @@ class Categorical(Family):
         return out
 
     def weight_root_times(self, Jt, eta, extra):
+        # (the route from a formed Jᵀ: the fused numba program's, which takes no seed)
         # with R = diag(√p)(I − c √p √pᵀ) (`weight_root`, c = 1/(1 + √p₀)):
         # Σ_k J_k R_kj = √p_j (J_j − c u), u = Σ_k p_k J_k, K + 2 passes over J instead of
         # K². For the class j with p_j > 1/2 (one per row at most) J_j − c u cancels: there it

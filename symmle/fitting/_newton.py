@@ -29,13 +29,21 @@ import scipy.linalg as sla
 
 __all__ = ["trust_newton"]
 
-#: relative residual (in the preconditioner's inverse norm) at which a step's solve stops.
+#: relative residual (in the preconditioner's inverse norm) at which a step's solve stops
+#: near the optimum (and for a step that may confirm convergence).
 CG_RTOL = 1e-2
+#: the loosest relative residual of a step's solve, far from the optimum.
+CG_RTOL_FAR = 0.1
 #: the most conjugate-gradient iterations (Hessian-vector products) of one step.
 CG_MAX = 50
 #: a step's solve longer than this many products refreshes the preconditioner (the
 #: information at the current point) before the next step.
 REFRESH_AFTER = 8
+#: the metric's least curvature relative to the information's largest diagonal entry.
+METRIC_FLOOR = 1e-6
+#: the most Newton steps of one finish: beyond them the damped scoring iterations go on
+#: (mlp(10, 20, 1) converged in 3–130).
+NEWTON_MAX_STEPS = 300
 #: accept a step when the actual decrease is at least this fraction of the predicted one.
 _ETA = 1e-4
 
@@ -55,7 +63,7 @@ def _boundary(z, p, Mz, Mp, delta):
     return (-b + disc) / (2.0 * a) if a > 0 else 0.0
 
 
-def steihaug(g, hessp, M, chol, delta):
+def steihaug(g, hessp, M, chol, delta, rtol=CG_RTOL):
     """An approximate minimiser of ``gᵀδ + ½ δᵀHδ`` in ``‖δ‖_M ≤ Δ``: ``(δ, Hδ, products,
     interior)``, ``interior`` when δ is the Newton step solved to `CG_RTOL` inside the region
     (not cut at its boundary, no negative curvature met, within `CG_MAX` products)."""
@@ -65,7 +73,7 @@ def steihaug(g, hessp, M, chol, delta):
     p, ry = y.copy(), float(r @ y)
     if ry <= 0.0:  # g = 0: the Newton step is 0
         return z, Hz, 0, True
-    stop = CG_RTOL * CG_RTOL * ry
+    stop = rtol * rtol * ry
     for k in range(1, CG_MAX + 1):
         Hp = hessp(p)
         Mp = M @ p
@@ -91,25 +99,31 @@ def steihaug(g, hessp, M, chol, delta):
     return z, Hz, CG_MAX, False
 
 
-def _factor(M):
-    """Cholesky factor of M, damped by powers of ten of its diagonal until positive definite."""
-    diag = np.abs(np.diag(M))
-    scale = np.where(diag > 0, diag, max(float(np.max(diag, initial=0.0)), 1.0))
-    for damp in (1e-12, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1.0):
-        Md = M + np.diag(damp * scale)
+def _factor(M, floor):
+    """``(M + c I, its Cholesky factor)`` with ``c`` the larger of ``floor`` and
+    `METRIC_FLOOR` × M's largest diagonal entry (raised by powers of 100 until positive
+    definite). Without it a direction the information does not see (the bias of a unit whose
+    outgoing weight is 0: ``∂η/∂b = 0`` while ``∂²η/∂b∂v ≠ 0``) would have no length in the
+    trust region's metric, and a step along its negative curvature no bound."""
+    top = float(np.max(np.abs(np.diag(M)), initial=0.0))
+    c = max(float(floor), METRIC_FLOOR * top, 1e-300)
+    for _ in range(12):
+        Md = M + c * np.eye(M.shape[0])
         try:
             return Md, cho_factor(Md)
         except np.linalg.LinAlgError:
-            continue
+            c *= 100.0
     raise np.linalg.LinAlgError("the information is not positive definite however damped")
 
 
-def trust_newton(fg, info, hessp_at, x, tol, max_iter, signed=False):
+def trust_newton(fg, info, hessp_at, x, tol, max_iter, signed=False, floor=0.0):
     """Minimise ``f`` from ``x`` by preconditioned trust-region Newton–CG (see the module).
 
     ``fg(x) → (f, ∇f)``; ``info(x) → M`` (positive semi-definite, the preconditioner);
     ``hessp_at(x) → (p ↦ ∇²f(x) p)``. ``signed``: f may be negative (relative changes are
-    taken against ``max(|f|, 1)``). Returns ``(x, converged, n_iter, message)``; raises
+    taken against ``max(|f|, 1)``). ``floor``: the least curvature of the metric in any
+    direction (the penalty's, which the information plus the penalty has on the weights
+    only). At most `NEWTON_MAX_STEPS` steps (or ``max_iter``). Returns ``(x, converged, n_iter, message)``; raises
     FloatingPointError where f, its gradient or a product is not finite at x.
     """
     f, g = fg(x)
@@ -117,16 +131,24 @@ def trust_newton(fg, info, hessp_at, x, tol, max_iter, signed=False):
         raise FloatingPointError("the objective is not finite at the start")
     if not np.any(g):
         return x, True, 0, "the score is zero"
-    M, chol = _factor(info(x))
+    M, chol = _factor(info(x), floor)
     y0 = cho_solve(chol, -g)
     delta = max(math.sqrt(max(float(y0 @ M @ y0), 0.0)), 1e-8)
     pending, n_iter, refresh = "", 0, False
+    g0 = math.sqrt(max(-float(g @ y0), 0.0))  # ‖∇f‖ in the preconditioner's inverse norm
+    max_iter = min(max_iter, NEWTON_MAX_STEPS)
     while n_iter < max_iter:
         fs = max(abs(f), 1.0) if signed else max(f, 1e-300)
         if refresh:
-            M, chol = _factor(info(x))
+            M, chol = _factor(info(x), floor)
             refresh = False
-        step, Hstep, k, interior = steihaug(g, hessp_at(x), M, chol, delta)
+        # inexact Newton: the solves tighten as the gradient falls (Eisenstat & Walker's
+        # forcing sequence √(‖g‖/‖g₀‖)), from `CG_RTOL_FAR` to `CG_RTOL`
+        gn = math.sqrt(max(float(g @ cho_solve(chol, g)), 0.0))
+        rtol = min(CG_RTOL_FAR, max(CG_RTOL, math.sqrt(gn / g0))) if g0 > 0 else CG_RTOL
+        if pending:  # a step that may confirm convergence: its prediction to `CG_RTOL`
+            rtol = CG_RTOL
+        step, Hstep, k, interior = steihaug(g, hessp_at(x), M, chol, delta, rtol)
         pred = -(float(g @ step) + 0.5 * float(step @ Hstep))
         # a step cut by the region predicts little while the optimum may still be far: only
         # the full Newton step's prediction confirms convergence

@@ -255,7 +255,7 @@ def _newton_finish(pb, theta, idx, tol, max_iter, D, evaluate, signed):
 
     try:
         x, ok, n_iter, message = trust_newton(fg, info, hessp_at, theta[idx], tol, max_iter,
-                                              signed)
+                                              signed, floor=pb.penalty)
     except (FloatingPointError, ValueError, np.linalg.LinAlgError):
         return None
     return at(x), ok, n_iter, message
