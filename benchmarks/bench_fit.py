@@ -45,7 +45,7 @@ import scipy.optimize as opt
 
 import symmle as sm
 from symmle.errors import require
-from symmle.fitting import _scoring, fit
+from symmle.fitting import _lbfgs, _scoring, fit
 
 THETA_STAR = np.array([1.5, -1.0, -0.5, 2.0, 1.0, 1.0, 0.5, -0.5, 0.0,
                        2.0, -1.5, 1.0, 0.3, np.log(0.5)])
@@ -129,6 +129,9 @@ def main(argv=None):
     ap.add_argument("--starts", type=int, default=None, help="starts (10 for 2-3-1, 3 for 10-20-1)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--alpha", type=float, default=1.0, help="10-20-1: the weight penalty")
+    ap.add_argument("--before", action="store_true",
+                    help="10-20-1: also run the default as it was before the Newton finish "
+                         "(L-BFGS to 1e-14 a step, then scoring), interleaved")
     ap.add_argument("--scoring", action="store_true",
                     help="10-20-1: also run method='scoring' (slow: up to max_iter informations)")
     ap.add_argument("--no-bfgs", action="store_true", help="skip the slow finite-difference BFGS")
@@ -250,7 +253,17 @@ def main_large(args):
         dt, mlp, theta = sklearn_mlp(X, y, arch, theta0, args.alpha)
         return dt, objective(theta), mlp.n_iter_, None, "lbfgs", []
 
+    def run_before(theta0):  # the route of the eighth session, patched in this script only
+        ftol, finish = _lbfgs.LBFGS_FTOL, _scoring._newton_finish
+        _lbfgs.LBFGS_FTOL, _scoring._newton_finish = 1e-14, (lambda *a, **k: None)
+        try:
+            return run_fit(theta0, None)
+        finally:
+            _lbfgs.LBFGS_FTOL, _scoring._newton_finish = ftol, finish
+
     runners = {"symmle default (auto)": lambda t: run_fit(t, None)}
+    if args.before:
+        runners["symmle before (L-BFGS 1e-14)"] = run_before
     if args.scoring:
         runners["symmle scoring"] = lambda t: run_fit(t, "scoring")
     runners["sklearn MLPRegressor lbfgs"] = run_sk
