@@ -159,3 +159,21 @@ def test_steihaug_inside_the_region_is_the_newton_step():
     newton = np.linalg.solve(H, -g)
     assert np.linalg.norm(H @ step + g) <= 1e-2 * np.linalg.norm(g) * 10
     np.testing.assert_allclose(step, newton, rtol=0.05, atol=0.05 * np.abs(newton).max())
+
+
+def test_hessian_times_refuses_bad_arguments_cleanly():
+    """Wrong types and values name the argument; a bad X is the data error of evaluate."""
+    model = sm.Model(sm.mlp(2, 2, 1), sm.Gaussian())
+    theta = model.random_params(0)
+    X, y = model.simulate(theta, n=20, rng=1)
+    cm = model.compile()
+    with pytest.raises(TypeError, match="v must be"):
+        cm.hessian_times(theta, X, y, "1 2 3")
+    with pytest.raises(ValueError, match="v must be"):
+        cm.hessian_times(theta, X, y, [[1.0, 2.0], [3.0]])
+    with pytest.raises(ValueError, match="y is needed"):
+        cm.hessian_times(theta, X, None, np.ones(theta.size))
+    bad = X.copy()
+    bad[3, 0] = np.nan
+    with pytest.raises(sm.errors.DataError):
+        cm.hessian_times(theta, bad, y, np.ones(theta.size))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import as_real_array
 from ..errors import SymmleValueError
 from ._blas import matmul_cols
 from ._chunks import CHUNK_ROWS
@@ -102,8 +103,10 @@ def hessian_times(cm, theta, X, y, v) -> np.ndarray:
         leave float64's range (`symmle.families.Family.log_scale`) there is no product
         in float64: `SymmleValueError` (use the full Hessian).
     """
+    if y is None:
+        raise SymmleValueError("y is needed for H v (the Hessian depends on the responses)")
     theta, X, y = cm._check(theta, X, y)
-    v = np.asarray(v, dtype=float)
+    v = as_real_array(v, name="v", expected=f"a finite vector of length {theta.size}")
     if v.shape != theta.shape or not np.all(np.isfinite(v)):
         raise SymmleValueError(f"v must be a finite vector of length {theta.size}, like theta")
     fam, prog, Pn = cm._family, cm._prog, cm._Pn

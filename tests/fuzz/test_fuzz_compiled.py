@@ -18,7 +18,12 @@ from fuzz_oracles import compare, truth
 from fuzz_values import finite_vector, broken, designs, example_kinds, responses, thetas
 
 METHODS = ("predict", "linear_predictor", "jacobian", "loglik", "loglik_rows", "score",
-           "fisher", "hessian", "evaluate")
+           "fisher", "hessian", "hessian_times", "evaluate")
+
+
+def _direction(P):
+    """The direction of ``hessian_times``: fixed, all entries of both signs and sizes."""
+    return np.array([(-1.0) ** i * (1.0 + 0.5 * i) for i in range(P)])
 
 
 def _y_values(model, y):
@@ -73,6 +78,12 @@ def _oracle(model, method, theta, X, y):
             compare(out, want, scale, what="hessian")
             if np.all(np.isfinite(out)):
                 assert np.array_equal(out, out.T), "hessian: not symmetric"
+        elif method == "hessian_times":
+            want, scale = T.hessian(theta, X, Y)
+            v = _direction(theta.size)
+            # normwise against the truth's H v, scaled by Σ|H||v| (the oracle's scale is Σ|H|)
+            compare(out, np.asarray(want) @ v, scale * float(np.max(np.abs(v))),
+                    what="hessian_times")
         elif method == "evaluate":
             cm = model.compile()
             for q, v in out.items():
@@ -88,6 +99,8 @@ def _call(cm, method, theta, X, y):
         return lambda: getattr(cm, method)(theta, X)
     if method == "evaluate":
         return lambda: cm.evaluate(theta, X, y, ("loglik", "score", "fisher", "hessian"))
+    if method == "hessian_times":
+        return lambda: cm.hessian_times(theta, X, y, _direction(cm.model.n_params))
     return lambda: getattr(cm, method)(theta, X, y)
 
 
