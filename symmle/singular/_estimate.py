@@ -279,8 +279,8 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
     rng : Generator, int or None
         For the starting points, the fit and the sampler.
     n_chains, n_warmup, n_draws : int
-        Chains (run one after another), adaptation iterations and kept draws per chain and
-        temperature.
+        Chains (run one after another), adaptation iterations (at least 2: the step size's
+        adaptation needs two) and kept draws per chain and temperature.
     prior_scale : float
         Standard deviation of the ``"wbic"`` prior ``N(0, prior_scale² I)``.
     localization : float
@@ -334,7 +334,7 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
     values = None if theta is None else _check_model_theta(model, theta)
     method = check_choice(method, "method", METHODS)
     n_chains = check_int(n_chains, "n_chains", 1, maximum=MAX_CHAINS)
-    n_warmup = check_int(n_warmup, "n_warmup", 1, maximum=MAX_DRAWS)
+    n_warmup = check_int(n_warmup, "n_warmup", 2, maximum=MAX_DRAWS)  # mici adapts from 2
     n_draws = check_int(n_draws, "n_draws", 4, maximum=MAX_DRAWS)
     if n_chains * (n_warmup + n_draws) > MAX_ITERATIONS:
         raise SymmleValueError(
@@ -474,7 +474,7 @@ def posterior_draws(model, X, y, theta, *, prior_scale: float = 1.0, n_warmup: i
     prior_scale : float
         Standard deviation of the prior ``N(0, prior_scale² I)`` (positive).
     n_warmup, n_draws : int
-        Adaptation iterations and kept draws (``n_draws`` at least 1).
+        Adaptation iterations (at least 2) and kept draws (at least 1).
     rng : Generator, int or None
     max_tree_depth : int
         The most doublings of a trajectory (1 to 15): an iteration costs at most
@@ -507,7 +507,7 @@ def posterior_draws(model, X, y, theta, *, prior_scale: float = 1.0, n_warmup: i
     values = _check_model_theta(model, theta).astype(float)
     prior_scale = check_real(prior_scale, "prior_scale", minimum=1 / MAX_SCALE,
                              maximum=MAX_SCALE)
-    n_warmup = check_int(n_warmup, "n_warmup", 1, maximum=MAX_DRAWS)
+    n_warmup = check_int(n_warmup, "n_warmup", 2, maximum=MAX_DRAWS)  # mici adapts from 2
     n_draws = check_int(n_draws, "n_draws", 1, maximum=MAX_DRAWS)
     max_tree_depth = check_int(max_tree_depth, "max_tree_depth", 1, maximum=15)
     mici, _ = _samplers()
