@@ -227,12 +227,12 @@ def main_large(args):
     trace, const = [], float(model.family.loglik_constant(n, np.empty(0)))
     phase = _scoring.lbfgs_phase
 
-    def traced_phase(objective_, x0, tol, max_iter):
+    def traced_phase(objective_, x0, max_iter):
         def recorded(x):
             f, g = objective_(x)
             trace.append((time.perf_counter(), const - f))
             return f, g
-        return phase(recorded, x0, tol, max_iter)
+        return phase(recorded, x0, max_iter)
 
     def run_fit(theta0, method):
         trace.clear()

@@ -422,7 +422,8 @@ class CompiledModel:
                     if E:
                         score[Pn:] = fam.grad_extra(eta, yc, extra).sum(axis=0)
                 if want_fi:
-                    root = (lambda J: fam.weight_root_times(J, eta, extra)) if K > 1 else None
+                    root = ((lambda J: fam.weight_root_times(J, eta, extra))
+                            if K > 1 and B is None else None)
                     Wfi = None if K > 1 else fam.weight(eta, extra)  # K > 1: from the root
                 if want_fi and gsum is not None:  # one after the other, into one buffer
                     if fused_fi is not None:

@@ -480,7 +480,7 @@ class NumericProgram:
         parameter directions at once (arrays (Pn, units, m)), then the reverse
         pass differentiated along them (the second-order chain rule).
         """
-        P, m, d = self.n_params, Z.shape[1], self.n_inputs
+        P, m = self.n_params, Z.shape[1]
         # forward tangents
         Zd = np.zeros((P, self.n_nodes, m))
         Ad = np.zeros((P, self.n_units, m))

@@ -66,13 +66,12 @@ def choose_method(pb) -> str:
     return "lbfgs"
 
 
-def lbfgs_phase(objective, x0, tol, max_iter):
+def lbfgs_phase(objective, x0, max_iter):
     """Minimise ``objective`` (``x ↦ (f, ∇f)``, f bounded below near the optimum) from ``x0`` by
     L-BFGS-B; return ``(x, n_iter)``, x the best finite point evaluated.
 
     The objective is scaled by ``1 / max(|f(x0)|, 1)`` so that scipy's relative reduction
-    criterion (`LBFGS_FTOL`) reads relative to the start (``tol`` is the finish's; it is
-    passed on for the signature's sake). At most ``LBFGS_ITER_FACTOR · max_iter`` iterations.
+    criterion (`LBFGS_FTOL`) reads relative to the start. At most ``LBFGS_ITER_FACTOR · max_iter`` iterations.
     """
     x0 = np.asarray(x0, dtype=float)
     f0, _ = objective(x0)

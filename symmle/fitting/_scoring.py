@@ -126,7 +126,14 @@ def _damped(pb, theta, idx, tol, max_iter, lam, signed=False, warm=False):
             A = None if A is None else A + np.diag(D)
         return f, g, A
 
-    n_warm = 0
+    n_warm, n_newton = 0, 0  # L-BFGS iterations and Newton steps before the scoring ones
+
+    def after(message):
+        if not n_warm:
+            return message
+        newton = f" and {n_newton} Newton steps" if n_newton else ""
+        return f"{message} (after {n_warm} L-BFGS iterations{newton})"
+
     if warm and idx.size:
         def descent(x):  # f and its gradient over the coordinates idx (L-BFGS minimises)
             trial = theta.copy()
@@ -138,19 +145,13 @@ def _damped(pb, theta, idx, tol, max_iter, lam, signed=False, warm=False):
             return f, -g
 
         theta = theta.copy()
-        theta[idx], n_warm = lbfgs_phase(descent, theta[idx], tol, max_iter)
+        theta[idx], n_warm = lbfgs_phase(descent, theta[idx], max_iter)
         done = _newton_finish(pb, theta, idx, tol, max_iter, D, evaluate, signed)
         if done is not None:
             theta, converged, n_newton, message = done
-            if converged:
-                return (theta, True, n_warm + n_newton,
-                        f"{message} (after {n_warm} L-BFGS iterations and {n_newton} Newton "
-                        f"steps)")
-            n_warm += n_newton
             max_iter -= n_newton  # the scoring iterations below have what is left
-            if max_iter <= 0:
-                return theta, False, n_warm, f"{message} (after {n_warm - n_newton} L-BFGS " \
-                    f"iterations and {n_newton} Newton steps)"
+            if converged or max_iter <= 0:
+                return theta, converged, n_warm + n_newton, after(message)
     f, g, A = evaluate(theta)
     if not np.isfinite(f):
         raise FloatingPointError("the log-likelihood is not finite at the start")
@@ -221,9 +222,7 @@ def _damped(pb, theta, idx, tol, max_iter, lam, signed=False, warm=False):
                 converged = float(np.max(np.abs(g))) <= math.sqrt(tol) * max(abs(f), 1.0)
                 message = "no further increase possible at machine precision"
                 break
-    if n_warm:
-        message = f"{message} (after {n_warm} L-BFGS iterations)"
-    return theta, converged, n_iter + n_warm, message
+    return theta, converged, n_iter + n_warm + n_newton, after(message)
 
 
 def _newton_finish(pb, theta, idx, tol, max_iter, D, evaluate, signed):
