@@ -20,8 +20,8 @@ symmle / reference (< 1 is faster). Two timing protocols (``--protocol``):
   (see benchmarks/README.md).
 
 symmle runs on ``symmle.compiled.num_threads()`` threads (2 on a 2-core
-machine): row chunks on its thread pool (numpy backend), or each numba kernel's
-blocks of rows on numba's threads; ``--threads 1`` gives the sequential path. Both
+machine): row chunks on its thread pool (numpy backend), or groups of each numba
+kernel's blocks of rows on the same pool; ``--threads 1`` gives the sequential path. Both
 backends are timed when numba is installed (``model.compile("numpy")``, the
 default, and ``model.compile("numba")``, vectorised activation kernels and fused
 programs); ``--backend`` picks one. The header gives the machine: load average,
@@ -169,8 +169,7 @@ def machine_lines():
     try:
         import numba
 
-        lines.append(f"numba {numba.__version__}, {numba.get_num_threads()} threads, layer "
-                     f"{numba.config.THREADING_LAYER}")
+        lines.append(f"numba {numba.__version__} (its own threads unused)")
     except ImportError:
         pass
     return lines

@@ -132,6 +132,9 @@ def main(argv=None):
     ap.add_argument("--before", action="store_true",
                     help="10-20-1: also run the default as it was before the Newton finish "
                          "(L-BFGS to 1e-14 a step, then scoring), interleaved")
+    ap.add_argument("--one-off-hvp", action="store_true",
+                    help="10-20-1: also the Newton finish with H v recomputed from scratch for "
+                         "each product (as before the tenth session), interleaved")
     ap.add_argument("--scoring", action="store_true",
                     help="10-20-1: also run method='scoring' (slow: up to max_iter informations)")
     ap.add_argument("--no-bfgs", action="store_true", help="skip the slow finite-difference BFGS")
@@ -261,7 +264,18 @@ def main_large(args):
         finally:
             _lbfgs.LBFGS_FTOL, _scoring._newton_finish = ftol, finish
 
+    def run_one_off(theta0):  # every H v from scratch (HessianProducts keeps nothing)
+        from symmle.compiled import _hvp
+
+        kept, _hvp.HVP_CACHE_BYTES = _hvp.HVP_CACHE_BYTES, 0
+        try:
+            return run_fit(theta0, None)
+        finally:
+            _hvp.HVP_CACHE_BYTES = kept
+
     runners = {"symmle default (auto)": lambda t: run_fit(t, None)}
+    if args.one_off_hvp:
+        runners["symmle, H v one-off"] = run_one_off
     if args.before:
         runners["symmle before (L-BFGS 1e-14)"] = run_before
     if args.scoring:
@@ -280,7 +294,7 @@ def main_large(args):
           f"{sm.compiled.default_backend()}")
     ref = out["sklearn MLPRegressor lbfgs"]
     head = (f"{'start':>5} {'method':<28} {'converged':>9} {'penalised ll':>14} {'s':>8} "
-            f"{'× sklearn':>9} {'iters':>6} {'s to sklearn ll':>16}")
+            f"{'× sklearn':>9} {'iters':>6} {'s to sklearn ll':>16} {'L-BFGS s':>9}")
     print(head)
     print("-" * len(head))
     for i in range(n_starts):
@@ -288,10 +302,12 @@ def main_large(args):
             dt, ll, it, ok, meth, path = rows[i]
             reach = next((t for t, v in path if v >= ref[i][1]), None)
             reached = "-" if reach is None else f"{reach:.2f} ({reach / ref[i][0]:.2f}×)"
+            lbfgs = f"{path[-1][0]:9.2f}" if path else f"{'-':>9}"
             print(f"{i:>5} {name:<28} {str(ok) if ok is not None else '-':>9} {ll:14.4f} "
-                  f"{dt:8.2f} {dt / ref[i][0]:9.2f} {it:6d} {reached:>16}")
+                  f"{dt:8.2f} {dt / ref[i][0]:9.2f} {it:6d} {reached:>16} {lbfgs}")
     print("s to sklearn ll: when symmle's L-BFGS phase first reached scikit-learn's final "
-          "penalised log-likelihood of the same start (it then goes on to converge)")
+          "penalised log-likelihood of the same start (it then goes on to converge); "
+          "L-BFGS s: when that phase ended (the Newton finish takes the rest)")
     best_sk = max(r[1] for r in ref)
     for name, rows in out.items():
         t = np.array([r[0] for r in rows])

@@ -17,7 +17,6 @@ import pytest
 import symmle as sm
 import symmle.compiled as compiled
 import symmle.compiled._chunks as chunk_plan
-from symmle.compiled import _parallel
 
 N_USERS = 4  # user threads calling one model at once
 ROUNDS = 3  # calls of every quantity per user thread
@@ -58,17 +57,18 @@ def small_chunks(monkeypatch):
 
 
 def count_parallel_kernels(monkeypatch):
-    """Wrap the numba programs' parallel kernels; return the list their calls append to."""
+    """Spy on the numba programs' `run_blocks`; return the list of the kernels (their
+    module-level names) whose blocks it shared with other threads."""
     calls = []
     for module in ("symmle.compiled._numba_fused", "symmle.compiled._numba_layered"):
         mod = pytest.importorskip(module)
-        for name, pair in vars(mod).copy().items():
-            if (name.isupper() and isinstance(pair, tuple) and len(pair) == 2
-                    and callable(pair[1])):
-                def parallel(*args, _k=pair[1], _n=name):
-                    calls.append(_n)
-                    return _k(*args)
-                monkeypatch.setattr(mod, name, (pair[0], parallel))
+
+        def spy(call, n_blocks, runner=None, _run=mod.run_blocks):
+            if runner and n_blocks > 1 and compiled.num_threads() > 1:
+                calls.extend(n for n in call.__code__.co_names if n.isupper())
+            return _run(call, n_blocks, runner)
+
+        monkeypatch.setattr(mod, "run_blocks", spy)
     return calls
 
 
@@ -145,7 +145,7 @@ def test_user_threads_at_once_get_the_bits_of_one_thread(backend, kind, small_ch
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_thread_count_changes_no_bit(backend, kind, small_chunks, monkeypatch):
     parallel_calls = None
-    if backend == "numba" and pytest.importorskip("numba").config.NUMBA_NUM_THREADS > 1:
+    if backend == "numba":
         parallel_calls = count_parallel_kernels(monkeypatch)
     model, cm, theta, X, y = setup(backend, kind)
     fns = quantities(cm, theta, X, y)
@@ -153,7 +153,7 @@ def test_thread_count_changes_no_bit(backend, kind, small_chunks, monkeypatch):
     for t in (1, 2, 4):
         with compiled.threads(t):
             results[t] = {q: f() for q, f in fns.items()}
-        if parallel_calls is not None:  # numba's threads ran the blocks exactly when asked to
+        if parallel_calls is not None:  # the blocks were shared exactly when asked to
             assert bool(parallel_calls) == (t > 1), (t, parallel_calls)
     for t in (2, 4):
         for q in fns:
@@ -315,7 +315,6 @@ def test_calls_leave_affinity_blas_and_numba_settings_alone(backend, small_chunk
                 with compiled.threads(2), pytest.raises(type(exc)):
                     fns[q]()
             monkeypatch.setattr(type(model.family), "grad_eta", original)
-            assert not _parallel._NUMBA_LAUNCH.locked()
             with compiled.threads(2):  # the next calls work, with the same bits
                 for q, f in fns.items():
                     assert same_bits(f(), ref[q]), q

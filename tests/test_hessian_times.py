@@ -91,6 +91,62 @@ def test_hessian_times_at_the_seed_network():
     np.testing.assert_allclose(cols, H, rtol=1e-12, atol=1e-12 * np.abs(H).max())
 
 
+@settings(deadline=None)
+@given(problems())
+def test_hessian_operator_keeps_what_v_does_not_change(problem):
+    """The operator's products (forward pass and slopes kept between them) are the same bits
+    as one-off `hessian_times` and as the operator without its cache, and each chunk's
+    forward pass runs once for several products."""
+    import symmle.compiled._hvp as hvp
+
+    model, theta, X, y, v, backend = problem
+    cm = model.compile(backend=backend)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _check_operator(hvp, monkeypatch, cm, theta, X, y, v)
+
+
+def _check_operator(hvp, monkeypatch, cm, theta, X, y, v):
+    monkeypatch.setattr(hvp, "HVP_CHUNK_BYTES", 8 * 64 * 4)  # several chunks of 64 rows
+    vs = [v, -2.0 * v[::-1].copy(), np.eye(v.size)[0]]
+    one_off = [cm.hessian_times(theta, X, y, u) for u in vs]
+    calls = []
+    forward = type(cm._prog).forward
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(cm._prog), "forward", counting)
+    H = cm.hessian_operator(theta, X, y)
+    kept = [H.matvec(u) for u in vs]
+    n_chunks = -(-X.shape[0] // 64)
+    assert len(calls) == n_chunks
+    monkeypatch.setattr(hvp, "HVP_CACHE_BYTES", 0)
+    H0 = cm.hessian_operator(theta, X, y)
+    again = [H0.matvec(u) for u in vs]
+    assert len(calls) == n_chunks * (1 + len(vs))
+    for a, b, c in zip(one_off, kept, again):
+        assert np.array_equal(a, b) and np.array_equal(a, c)
+
+
+def test_hessian_operator_eigenvalues_of_the_seed_network():
+    """The extreme eigenvalues by Lanczos on the operator against the dense compiled Hessian
+    (the seed's 2-3-1 network at θ*, n = 500)."""
+    from scipy.sparse.linalg import eigsh
+
+    model = sm.Model(sm.mlp(2, 3, 1, activation="tanh"), sm.Gaussian())
+    theta = np.array([1.5, -1.0, -0.5, 2.0, 1.0, 1.0, 0.5, -0.5, 0.0, 2.0, -1.5, 1.0, 0.3,
+                      math.log(0.5)])
+    X, y = model.simulate(theta, n=500, rng=3)
+    cm = model.compile()
+    dense = np.linalg.eigvalsh(cm.hessian(theta, X, y))
+    H = cm.hessian_operator(theta, X, y)
+    got = np.sort(eigsh(H, k=2, which="BE", return_eigenvectors=False, tol=1e-12))
+    np.testing.assert_allclose(got, dense[[0, -1]], rtol=1e-9)
+    with pytest.raises(SymmleValueError, match="y is needed"):
+        cm.hessian_operator(theta, X, None)
+
+
 # ---------------------------------------------------------------- the Newton–CG solver
 def rosenbrock(x):
     a, b = x

@@ -273,7 +273,7 @@ def test_fused_fisher_is_used_for_one_output_and_small_p(monkeypatch, family):
     # a constant weight (Gaussian): J tile by tile straight from X; else from Z and A
     constant = family.constant_weight(theta[model.n_network_params:]) is not None
     name = "_FISHER_X" if constant else "_FISHER"
-    original = getattr(F, name)  # (serial, parallel) kernels
+    original = getattr(F, name)
 
     def counting(kernel):
         def call(*args):
@@ -281,7 +281,7 @@ def test_fused_fisher_is_used_for_one_output_and_small_p(monkeypatch, family):
             return kernel(*args)
         return call
 
-    monkeypatch.setattr(F, name, tuple(counting(k) for k in original))
+    monkeypatch.setattr(F, name, counting(original))
     got = model.compile("numba").fisher(theta, X)
     assert calls == [1301]
     # independent reference: J by central differences of Architecture.forward, JᵀWJ by hand

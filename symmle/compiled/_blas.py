@@ -1,8 +1,8 @@
 """BLAS products sized so that BLAS runs them on the calling thread.
 
-symmle never sets BLAS's thread count (it is the user's). Chunks of rows run on the thread
-pool or beside numba's threads, and a product large enough for BLAS to thread would then ask
-for more threads than there are cores; so the numpy program's products are cut along the
+symmle never sets BLAS's thread count (it is the user's). Chunks of rows (and the numba
+kernels' blocks of rows) run on the thread pool, and a product large enough for BLAS to
+thread would then ask for more threads than there are cores; so the numpy program's products are cut along the
 rows of the chunk into pieces of at most `BLAS_ONE_THREAD_MACS` multiply–adds, which
 OpenBLAS runs on the calling thread, and the pieces' sums are added in order (the same bits
 for any number of threads). ``J Jᵀ`` from `GRAM_BLAS_MIN_PARAMS` parameters on is one

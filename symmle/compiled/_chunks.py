@@ -42,8 +42,9 @@ NUMPY_WORK_FACTOR = 5
 NUMBA_CHUNK_FACTOR = 2
 
 #: and up to `NUMBA_BYTES_FACTOR` × `CHUNK_BYTES` of activations: where their kernels run
-#: on numba's threads, one chunk is alive at a time (the thread pool holds up to four), and
-#: fewer chunks mean fewer parallel regions, each of which waits for its slowest thread.
+#: on the pool's threads block by block, one chunk is alive at a time (the thread pool holds
+#: up to four), and fewer chunks mean fewer hand-overs, each of which waits for its slowest
+#: thread.
 NUMBA_BYTES_FACTOR = 4
 
 #: a mid-size n is split into at most this many chunks, and a chunk count that is worth

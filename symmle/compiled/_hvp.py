@@ -28,16 +28,26 @@ from ._chunks import CHUNK_ROWS
 #: each): the reverse pass's elementwise products stay in cache (measured on mlp(10, 20, 1)).
 HVP_CHUNK_BYTES = 2 ** 19
 
-__all__ = ["hessian_times"]
+#: the most bytes `HessianProducts` keeps between products (the forward pass, the slopes
+#: σ' and σ'' and the family's per-row derivatives of every chunk); beyond it each product
+#: recomputes them.
+HVP_CACHE_BYTES = 2 ** 28
+
+__all__ = ["HVP_CACHE_BYTES", "HessianProducts", "hessian_times"]
 
 
-def _tangents(prog, weights, vweights, Z, A):
-    """Forward tangents along the direction: ``(Zd (nodes, m), Ad (units, m), σ', σ'')``."""
+def _slopes(prog, A, Z):
+    """``σ'`` and ``σ''`` of every layer at the pre-activations (None for identity units)."""
+    return ([prog._d1_values(L, A, Z) for L in prog.layers],
+            [prog._d2_values(L, A, Z) for L in prog.layers])
+
+
+def _tangents(prog, weights, vweights, Z, d1s):
+    """Forward tangents along the direction: ``(Zd (nodes, m), Ad (units, m))``."""
     m = Z.shape[1]
     Zd = np.zeros((prog.n_nodes, m))
     Ad = np.zeros((prog.n_units, m))
-    d1s, d2s = [], []
-    for L, (W, _), (V, bv) in zip(prog.layers, weights, vweights):
+    for L, (W, _), (V, bv), d1 in zip(prog.layers, weights, vweights, d1s):
         ad = Ad[L.a_rows]
         Hs = Z[L.src]
         matmul_cols(V, Hs, ad)  # products cut so that BLAS keeps them on this thread
@@ -45,11 +55,8 @@ def _tangents(prog, weights, vweights, Z, A):
             ad += matmul_cols(W, Zd[L.src], np.empty_like(ad))
         if bv is not None:
             ad += bv
-        d1 = prog._d1_values(L, A, Z)
-        d1s.append(d1)
-        d2s.append(prog._d2_values(L, A, Z))
         Zd[L.units] = ad if d1 is None else ad * d1
-    return Zd, Ad, d1s, d2s
+    return Zd, Ad
 
 
 def _reverse(prog, weights, vweights, Z, Zd, Ad, d1s, d2s, g, seed):
@@ -85,6 +92,85 @@ def _reverse(prog, weights, vweights, Z, Zd, Ad, d1s, d2s, g, seed):
     return out
 
 
+class HessianProducts:
+    """``v ↦ H v`` at one θ for the Hessian ``H = ∂²ℓ/∂θ∂θᵀ`` (P × P) of the compiled model
+    ``cm``: what does not depend on v (each chunk's forward pass, the slopes σ' and σ'', the
+    family's per-row derivatives) is computed at the first product and kept for the next
+    ones when it fits in `HVP_CACHE_BYTES` (the products of one Newton step's conjugate
+    gradients share θ). Products are the same bits with or without the cache.
+
+    Parameters
+    ----------
+    cm : symmle.compiled.CompiledModel
+    theta : array_like, shape (P,)
+    X, y : array_like
+        As for `symmle.compiled.CompiledModel.evaluate`.
+    """
+
+    def __init__(self, cm, theta, X, y):
+        if y is None:
+            raise SymmleValueError("y is needed for H v (the Hessian depends on the responses)")
+        self.theta, self.X, self.y = cm._check(theta, X, y)
+        self.cm, self._Pn = cm, cm._Pn
+        prog = cm._prog
+        self._weights = prog.weights(self.theta[:self._Pn])
+        n = self.X.shape[0]
+        rows = max(64, min(CHUNK_ROWS, HVP_CHUNK_BYTES // (8 * prog.n_nodes)))
+        self._chunks = [slice(a, min(a + rows, n)) for a in range(0, n, rows)]
+        K, E = cm._K, self.theta.size - self._Pn
+        per_row = 8 * (prog.n_nodes + 2 * prog.n_units + K * (K + 1 + E))
+        self._keep = per_row * n <= HVP_CACHE_BYTES
+        self._states = {}
+
+    def _state(self, i):
+        """Chunk i's ``(Z, d1s, d2s, hess_eta, g, cross, hess_extra_sum)``."""
+        state = self._states.get(i)
+        if state is not None:
+            return state
+        cm, prog, fam = self.cm, self.cm._prog, self.cm._family
+        s, extra = self._chunks[i], self.theta[self._Pn:]
+        with np.errstate(over="ignore"):
+            ws = None if self._keep else cm._workspace()
+            Z, A = prog.forward(self._weights, cm._rows(self.X, s), ws)
+            eta, yc = prog.eta(Z), self.y[s]
+            if fam.log_scale(eta):
+                raise SymmleValueError("the family's derivatives leave float64's range at "
+                                       "these rows: H v needs the full Hessian here")
+            d1s, d2s = _slopes(prog, A, Z)
+            cross = hess_extra = None
+            if extra.size:
+                cross = fam.hess_cross(eta, yc, extra)  # (m, K, E)
+                hess_extra = fam.hess_extra(eta, yc, extra).sum(axis=0)
+            state = (Z, d1s, d2s, fam.hess_eta(eta, yc, extra), fam.grad_eta(eta, yc, extra),
+                     cross, hess_extra)
+        if self._keep:
+            self._states[i] = state
+        return state
+
+    def __call__(self, v) -> np.ndarray:
+        """``H v`` (P,), summed over the rows like the Hessian itself."""
+        theta, Pn, prog = self.theta, self._Pn, self.cm._prog
+        v = as_real_array(v, name="v", expected=f"a finite vector of length {theta.size}")
+        if v.shape != theta.shape or not np.all(np.isfinite(v)):
+            raise SymmleValueError(f"v must be a finite vector of length {theta.size}, "
+                                   "like theta")
+        v_extra, vweights = v[Pn:], prog.weights(v[:Pn])
+        out = np.zeros(theta.size)
+        for i in range(len(self._chunks)):
+            Z, d1s, d2s, h_eta, g, cross, hess_extra = self._state(i)
+            with np.errstate(over="ignore"):
+                Zd, Ad = _tangents(prog, self._weights, vweights, Z, d1s)
+                etad = Zd[prog.out_list]  # J v per row, (K, m)
+                seed = np.einsum("mkj,jm->km", h_eta, etad)
+                if cross is not None:
+                    seed += np.einsum("mke,e->km", cross, v_extra)
+                    out[Pn:] += np.einsum("mke,km->e", cross, etad)
+                    out[Pn:] += hess_extra @ v_extra
+                out[:Pn] += _reverse(prog, self._weights, vweights, Z, Zd, Ad, d1s, d2s, g,
+                                     seed)
+        return out
+
+
 def hessian_times(cm, theta, X, y, v) -> np.ndarray:
     """``H v`` for the Hessian ``H = ∂²ℓ/∂θ∂θᵀ`` (P × P) of the compiled model ``cm`` at θ.
 
@@ -103,35 +189,6 @@ def hessian_times(cm, theta, X, y, v) -> np.ndarray:
         leave float64's range (`symmle.families.Family.log_scale`) there is no product
         in float64: `SymmleValueError` (use the full Hessian).
     """
-    if y is None:
-        raise SymmleValueError("y is needed for H v (the Hessian depends on the responses)")
-    theta, X, y = cm._check(theta, X, y)
-    v = as_real_array(v, name="v", expected=f"a finite vector of length {theta.size}")
-    if v.shape != theta.shape or not np.all(np.isfinite(v)):
-        raise SymmleValueError(f"v must be a finite vector of length {theta.size}, like theta")
-    fam, prog, Pn = cm._family, cm._prog, cm._Pn
-    extra, v_extra = theta[Pn:], v[Pn:]
-    weights, vweights = prog.weights(theta[:Pn]), prog.weights(v[:Pn])
-    out = np.zeros(theta.size)
-    n = X.shape[0]
-    rows = max(64, min(CHUNK_ROWS, HVP_CHUNK_BYTES // (8 * prog.n_nodes)))
-    chunks = [slice(a, min(a + rows, n)) for a in range(0, n, rows)]
-    ws = cm._workspace()
-    for s in chunks:
-        with np.errstate(over="ignore"):
-            Z, A = prog.forward(weights, cm._rows(X, s), ws)
-            eta, yc = prog.eta(Z), y[s]
-            if fam.log_scale(eta):
-                raise SymmleValueError("the family's derivatives leave float64's range at "
-                                       "these rows: H v needs the full Hessian here")
-            Zd, Ad, d1s, d2s = _tangents(prog, weights, vweights, Z, A)
-            etad = Zd[prog.out_list]  # J v per row, (K, m)
-            seed = np.einsum("mkj,jm->km", fam.hess_eta(eta, yc, extra), etad)
-            if extra.size:
-                cross = fam.hess_cross(eta, yc, extra)  # (m, K, E)
-                seed += np.einsum("mke,e->km", cross, v_extra)
-                out[Pn:] += np.einsum("mke,km->e", cross, etad)
-                out[Pn:] += fam.hess_extra(eta, yc, extra).sum(axis=0) @ v_extra
-            g = fam.grad_eta(eta, yc, extra)
-            out[:Pn] += _reverse(prog, weights, vweights, Z, Zd, Ad, d1s, d2s, g, seed)
-    return out
+    products = HessianProducts(cm, theta, X, y)
+    products._keep = False  # one product: nothing to keep
+    return products(v)

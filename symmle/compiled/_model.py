@@ -45,8 +45,8 @@ from ._blas import GRAM_BLAS_MIN_PARAMS, gram, weighted_sum
 from . import _chunks
 from ._chunks import plan
 from ._gram import INPLACE_MIN_PARAMS, GramSum, accumulate_jwj, check_memory
-from ._hvp import hessian_times
-from ._parallel import ChunkRunner, blas_may_thread, numba_threads
+from ._hvp import HessianProducts, hessian_times
+from ._parallel import ChunkRunner, blas_may_thread, num_threads
 from ._program import NumericProgram, Workspace
 from ._wide import WideSum, undecided_sum, wide_parts
 
@@ -147,8 +147,8 @@ class CompiledModel:
 
     def _in_kernel(self, *, jacobian=False, fisher=False, hessian=False) -> bool:
         """Whether the numba program computes everything a call needs, so that its chunks
-        run on the calling thread with the kernels on numba's threads (else: the chunks on
-        the model's thread pool). ``jacobian``: ``Jᵀ`` is formed; ``fisher``: the Fisher
+        run on the calling thread, each kernel sharing its blocks of rows with the model's
+        thread pool (else: the chunks on the pool). ``jacobian``: ``Jᵀ`` is formed; ``fisher``: the Fisher
         information is asked for."""
         prog = self._prog
         if prog.accelerated is None or hessian:
@@ -188,8 +188,9 @@ class CompiledModel:
 
     def _run(self, chunk, chunks, parallel, reduce, in_kernel, gram=False):
         """``reduce(chunk(s, par))`` for the chunks in order: on the calling thread with
-        ``par`` (numba's threads may run the kernels) when ``in_kernel``, else on the
-        thread pool with ``par`` false. ``gram``: the chunks form ``Jᵀ W J``; from
+        ``par`` (the model's `ChunkRunner`, whose threads share each kernel's blocks of
+        rows, or None on one thread) when ``in_kernel``, else on the thread pool with
+        ``par`` false. ``gram``: the chunks form ``Jᵀ W J``; from
         `symmle.compiled._blas.GRAM_BLAS_MIN_PARAMS` parameters on that is one BLAS
         product, and when BLAS may use several threads such chunks run on the calling thread
         alone (BLAS's threads give the parallelism; two symmle threads each calling a
@@ -209,12 +210,12 @@ class CompiledModel:
                and rows * self._prog.n_nodes
                < _chunks.PARALLEL_MIN_WORK * _chunks.NUMPY_WORK_FACTOR)
         if rows < self._prog.accelerated.min_split_rows or few:
-            for s in chunks:  # one block of rows a chunk: nothing for numba's threads
+            for s in chunks:  # one block of rows a chunk: nothing for other threads
                 reduce(chunk(s, False))
             return
-        with numba_threads() as par:
-            for s in chunks:
-                reduce(chunk(s, par))
+        par = self._runner if num_threads() > 1 else None
+        for s in chunks:  # each kernel shares its blocks with the pool (`run_blocks`)
+            reduce(chunk(s, par))
 
     # ------------------------------------------------------------- public
     def linear_predictor(self, theta, X) -> np.ndarray:
@@ -291,6 +292,35 @@ class CompiledModel:
         True
         """
         return hessian_times(self, theta, X, y, v)
+
+    def hessian_operator(self, theta, X, y):
+        """The Hessian of the log-likelihood at θ as a `scipy.sparse.linalg.LinearOperator`
+        (P × P, symmetric), never formed: each product is `hessian_times`'s, and what does
+        not depend on the direction (the forward pass, the slopes, the family's per-row
+        derivatives) is computed once and kept while it fits in
+        `symmle.compiled._hvp.HVP_CACHE_BYTES`. For conjugate gradients, Lanczos
+        (``scipy.sparse.linalg.eigsh``) and other iterative methods: the Hessian's extreme
+        eigenvalues show how singular the fit is.
+
+        Examples
+        --------
+        >>> from scipy.sparse.linalg import eigsh
+        >>> model = sm.Model(sm.mlp(2, 3, 1), sm.Gaussian())
+        >>> theta = model.random_params(0)
+        >>> X, y = model.simulate(theta, n=200, rng=1)
+        >>> cm = model.compile()
+        >>> H = cm.hessian_operator(theta, X, y)
+        >>> H.shape
+        (14, 14)
+        >>> top = eigsh(H, k=1, which="LA", return_eigenvectors=False)
+        >>> bool(np.isclose(top[0], np.linalg.eigvalsh(cm.hessian(theta, X, y))[-1]))
+        True
+        """
+        from scipy.sparse.linalg import LinearOperator
+
+        products = HessianProducts(self, theta, X, y)
+        P = products.theta.size
+        return LinearOperator((P, P), matvec=products, rmatvec=products, dtype=np.float64)
 
     def fisher(self, theta, X) -> np.ndarray:
         """Expected information ``Σ_rows E[-∂²ℓ/∂θ∂θᵀ | x]``, shape (P, P)."""

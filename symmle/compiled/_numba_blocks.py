@@ -1,12 +1,14 @@
-"""Blocks of rows: how the numba programs' kernels split their rows for numba's threads.
+"""Blocks of rows: how the numba programs' kernels split their rows between threads.
 
 Every kernel of `symmle.compiled._numba_fused` and `symmle.compiled._numba_layered`
-splits its rows into a fixed number of blocks (`block_bounds`: a function of the number
-of rows and the network only) and loops over them with ``numba.prange`` in its parallel
-form and ``range`` in its serial form (`symmle.compiled._numba_kernels.kernel_pair`);
-sums are written per block into a (blocks, ...) buffer and added in block order
-afterwards (`add_blocks`). So a result is the same bits on any number of numba threads,
-and the serial form gives the same bits as the parallel one.
+loops over blocks of rows (`block_bounds`: a function of the number of rows and the
+network only) given as an array of row bounds. `run_blocks` hands consecutive groups of
+blocks to the calling thread and the compiled model's thread pool (the kernels release the
+GIL), each group one call of the same serial kernel on its slice of the bounds; sums are
+written per block into a (blocks, ...) buffer and added in block order afterwards
+(`add_blocks`). So a result is the same bits on any number of threads, and each kernel is
+compiled once (numba's ``parallel=True`` form of a kernel took 2–3 times its serial
+form's compile time, and numba's threads are per-thread state of numba's own).
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ from __future__ import annotations
 import numpy as np
 
 from ._numba_kernels import jit
+from ._parallel import num_threads
 
-__all__ = ["BLOCK_MULTIPLE", "BLOCK_VALUES", "add_blocks", "as_float", "block_bounds",
-           "chunked_bounds", "min_split_rows", "pick", "seed_adjoint"]
+__all__ = ["BLOCK_MULTIPLE", "BLOCK_VALUES", "GROUPS_PER_THREAD", "add_blocks", "as_float",
+           "block_bounds", "chunked_bounds", "min_split_rows", "run_blocks", "seed_adjoint"]
 
 #: the fewest values (rows × program variables) in one block of rows: a block is the unit
-#: of work of numba's threads, and waking them costs some tens of microseconds.
+#: of work of the threads, and handing one over costs some tens of microseconds.
 BLOCK_VALUES = 32768
+
+#: groups of blocks per thread in `run_blocks`: a thread that is slow to run (a busy
+#: machine) leaves its later groups to the others.
+GROUPS_PER_THREAD = 4
 
 #: the block count is rounded up to a multiple of this, so that 1, 2 or 4 threads finish
 #: together (and, handed out one at a time, blocks balance a busy machine's threads).
@@ -81,10 +88,29 @@ def as_float(x):
     return np.ascontiguousarray(x, dtype=np.float64)
 
 
-def pick(pair, parallel, bounds):
-    """The parallel kernel of ``pair`` when asked for and there are several blocks, else
-    the serial one (waking numba's threads for one block would cost more than it gives)."""
-    return pair[bool(parallel) and len(bounds) > 2]
+def run_blocks(call, n_blocks, runner=None):
+    """``call(i0, i1)`` for consecutive groups ``[i0, i1)`` covering the blocks
+    ``[0, n_blocks)``: on the calling thread alone (one call) without a ``runner``, else in
+    groups of blocks (`GROUPS_PER_THREAD` a thread) on the calling thread and the runner's
+    pool (`symmle.compiled._parallel.ChunkRunner`). ``call`` runs a kernel on
+    ``bounds[i0:i1 + 1]`` (and its per-block sums ``part[i0:i1]``); every block is computed
+    alike wherever it runs.
+
+    Examples
+    --------
+    >>> from symmle.compiled._numba_blocks import run_blocks
+    >>> seen = []
+    >>> run_blocks(lambda i0, i1: seen.append((i0, i1)), 5)
+    >>> seen
+    [(0, 5)]
+    """
+    size = min(num_threads(), n_blocks) if runner else 1
+    if size <= 1:
+        call(0, n_blocks)
+        return
+    k = min(n_blocks, GROUPS_PER_THREAD * size)
+    cuts = [n_blocks * i // k for i in range(k + 1)]
+    runner.run(lambda g: call(*g), list(zip(cuts[:-1], cuts[1:])), True)
 
 
 @jit(inline=True)
@@ -100,7 +126,7 @@ def seed_adjoint(adj, G, out_rows, r0, n):
             ak[r] += G[r0 + r, k]
 
 
-@jit(inline=True)
+@jit()
 def add_blocks(part, out):
     """``out += Σ_b part[b]`` in block order (part: (blocks, ...) flattened to 2-D)."""
     for b in range(part.shape[0]):

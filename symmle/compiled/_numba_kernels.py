@@ -47,7 +47,7 @@ from numba.core import types  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
 __all__ = ["CODES", "GRAM_MAX_P", "KERNELS", "ActivationKernel", "UNIT_CODES", "act_row",
-           "all_finite", "count_small", "d1_row", "exp", "from_lower", "kink_bounds", "gram_tile", "jit", "kernel_pair",
+           "all_finite", "count_small", "d1_row", "exp", "from_lower", "kink_bounds", "gram_tile", "jit",
            "sigmoid", "silu", "sum_", "sum_prod", "supports_activations", "tanh", "unit_codes",
            "weighted_gram"]
 
@@ -81,30 +81,20 @@ _FASTMATH = {"contract"}
 _FASTMATH_SUMS = {"contract", "reassoc"}
 
 
-def jit(inline=False, sums=False, parallel=False):
+def jit(inline=False, sums=False):
     """``numba.njit`` with the backend's options: the GIL released, the compiled code cached
     on disk (the package's ``__pycache__``, or the user-wide cache, ``NUMBA_CACHE_DIR``,
     where that is not writable), numpy's error model; ``inline=True`` for helpers inlined
-    into their callers, ``sums=True`` for reassociated sums, ``parallel=True`` for kernels
-    whose ``prange`` loop runs on numba's threads.
+    into their callers, ``sums=True`` for reassociated sums. No kernel uses numba's
+    ``parallel=True``: threads are the compiled model's (`symmle.compiled._numba_blocks`).
 
     A helper (``inline=True``) is compiled on its own and linked into its callers, where
     LLVM inlines what pays; numba's IR-level inlining (``inline="always"``) gave the same
     machine speed at 2.3× the cold compile time (mlp(2, 3, 1): 22.8 s against 9.8 s for
     the first log-likelihood, score and Fisher information; `benchmarks/bench_cold.py`)."""
-    opts = dict(fastmath=_FASTMATH_SUMS if sums else _FASTMATH, error_model="numpy")
-    if inline:
-        return numba.njit(nogil=True, cache=True, **opts)
-    return numba.njit(nogil=True, cache=True, parallel=parallel, **opts)
-
-
-def kernel_pair(make):
-    """``(serial, parallel)`` kernels from ``make(loop)``, a factory of a kernel whose block
-    loop is ``for b in loop(n_blocks)``: ``range`` for the serial one, ``numba.prange`` for
-    the parallel one. The two compute every block alike, so their results are the same bits;
-    the loop variable is a closure variable, so the two have distinct entries in numba's
-    cache."""
-    return jit()(make(range)), jit(parallel=True)(make(numba.prange))
+    del inline  # a helper is compiled like a kernel (see above); the flag documents intent
+    return numba.njit(nogil=True, cache=True, error_model="numpy",
+                      fastmath=_FASTMATH_SUMS if sums else _FASTMATH)
 
 
 _LOG2E = 1.4426950408889634

@@ -4,13 +4,14 @@ layers as one numba call each, a BLAS product per layer.
 `LayeredProgram` runs each layer's product with numba's ``np.dot`` on a block of rows,
 then bias and activation in one pass per unit, with no Python (and no GIL) between the
 layers. Z and A are stored block by block of rows, each block C-contiguous for BLAS.
-Each kernel runs its blocks (`symmle.compiled._numba_blocks`) on numba's threads in its
-parallel form.
+Each kernel runs the blocks of rows it is given (`symmle.compiled._numba_blocks`);
+groups of blocks go to the calling thread and the compiled model's pool (`run_blocks`).
 The reverse pass takes σ' of tanh and sigmoid from the pre-activation (`d1_row`: sech²(a),
 not 1 − h²). numba's disk cache knows a kernel by its own module's source only, not by the
 helpers linked into it from `symmle.compiled._numba_kernels` (compiled on their own): a
-change there must come with a change here (this note changed with the derivatives and with
-the helpers' separate compilation), or stale kernels are loaded. Kernels copy arrays element
+change there must come with a change here (this note changed with the derivatives, with
+the helpers' separate compilation and with the blocks' sums leaving the kernels), or stale
+kernels are loaded. Kernels copy arrays element
 by element: an array assignment compiles numba's shape-mismatch messages, seconds cold.
 """
 
@@ -22,9 +23,8 @@ import numpy as np
 
 from ._blas import BLAS_ONE_THREAD_MACS
 from ._numba_blocks import (add_blocks, as_float, block_bounds, chunked_bounds, min_split_rows,
-                            pick, seed_adjoint)
-from ._numba_kernels import (act_row, d1_row, jit, kernel_pair, sum_, supports_activations,
-                             unit_codes)
+                            run_blocks, seed_adjoint)
+from ._numba_kernels import act_row, d1_row, jit, sum_, supports_activations, unit_codes
 
 __all__ = ["LayeredProgram"]
 
@@ -63,92 +63,80 @@ def _forward_block(X, Z, A, eta, r0, r1, wflat, bflat, lay, code, out_rows):
             eta[r0 + r, k] = zk[r]
 
 
-def _make_layered_forward(loop):
-    def kernel(X, Zb, Ab, eta, wflat, bflat, bounds, lay, code, out_rows):
-        """The forward pass block by block of rows (`_forward_block`), Z and A stored block
-        by block (`_block_view`)."""
-        n_units = code.shape[0]
-        n_nodes = X.shape[1] + n_units
-        for b in loop(bounds.shape[0] - 1):
-            r0, r1 = bounds[b], bounds[b + 1]
-            _forward_block(X, _block_view(Zb, n_nodes, r0, r1), _block_view(Ab, n_units, r0, r1),
-                           eta, r0, r1, wflat, bflat, lay, code, out_rows)
-    return kernel
+def _layered_forward(X, Zb, Ab, eta, wflat, bflat, bounds, lay, code, out_rows):
+    """The forward pass block by block of rows (`_forward_block`), Z and A stored block
+    by block (`_block_view`)."""
+    n_units = code.shape[0]
+    n_nodes = X.shape[1] + n_units
+    for b in range(bounds.shape[0] - 1):
+        r0, r1 = bounds[b], bounds[b + 1]
+        _forward_block(X, _block_view(Zb, n_nodes, r0, r1), _block_view(Ab, n_units, r0, r1),
+                       eta, r0, r1, wflat, bflat, lay, code, out_rows)
 
 
-def _make_layered_eta(loop):
-    def kernel(X, eta, wflat, bflat, bounds, lay, code, out_rows):
-        """η only: each block's Z and A in scratch of its own (never stored)."""
-        n_units = code.shape[0]
-        n_nodes = X.shape[1] + n_units
-        for b in loop(bounds.shape[0] - 1):
-            r0, r1 = bounds[b], bounds[b + 1]
-            _forward_block(X, np.empty((n_nodes, r1 - r0)), np.empty((n_units, r1 - r0)), eta,
-                           r0, r1, wflat, bflat, lay, code, out_rows)
-    return kernel
+def _layered_eta(X, eta, wflat, bflat, bounds, lay, code, out_rows):
+    """η only: each block's Z and A in scratch of its own (never stored)."""
+    n_units = code.shape[0]
+    n_nodes = X.shape[1] + n_units
+    for b in range(bounds.shape[0] - 1):
+        r0, r1 = bounds[b], bounds[b + 1]
+        _forward_block(X, np.empty((n_nodes, r1 - r0)), np.empty((n_units, r1 - r0)), eta,
+                       r0, r1, wflat, bflat, lay, code, out_rows)
 
 
-def _make_layered_grad(loop):
-    def kernel(Zb, Ab, G, wflat, wpart, bpart, wgrad, bgrad, bounds, n_nodes, lay, code,
-               out_rows):
-        """The reverse pass seeded with G (m, K), layer by layer, block by block of rows:
-        block b's sums over rows of each layer's ``δ hᵀ`` (one BLAS product) and ``δ`` go
-        to ``wpart[b]`` (laid out as ``wflat``) and ``bpart[b]`` (n_units,), then into
-        ``wgrad`` and ``bgrad`` in block order."""
-        n_units = code.shape[0]
-        d = n_nodes - n_units
-        for b in loop(bounds.shape[0] - 1):
-            r0, r1 = bounds[b], bounds[b + 1]
-            m = r1 - r0
-            Z = _block_view(Zb, n_nodes, r0, r1)
-            A = _block_view(Ab, n_units, r0, r1)
-            adj = np.empty((n_units, m))
-            seed_adjoint(adj, G, out_rows, r0, m)
-            for li in range(lay.shape[0] - 1, -1, -1):
-                a0, nu, s0, ns, w0 = lay[li, 0], lay[li, 1], lay[li, 2], lay[li, 3], lay[li, 4]
-                for j in range(a0, a0 + nu):
-                    d1_row(code[j], A[j], Z[d + j], adj[j])
-                    bpart[b, j] = sum_(adj[j], m)
-                delta = adj[a0:a0 + nu]
-                gw = np.dot(delta, Z[s0:s0 + ns].T)
-                wp = wpart[b]
-                for i in range(nu):  # element by element: an array assignment compiles
-                    for k in range(ns):  # numba's shape-mismatch messages (seconds, cold)
-                        wp[w0 + i * ns + k] = gw[i, k]
-                if s0 + ns > d:
-                    back = np.dot(wflat[w0:w0 + nu * ns].reshape((nu, ns)).T, delta)
-                    for i in range(ns):
-                        if s0 + i >= d:
-                            ai, bi = adj[s0 + i - d], back[i]
-                            for r in range(m):
-                                ai[r] += bi[r]
-        add_blocks(wpart, wgrad)
-        add_blocks(bpart, bgrad)
-    return kernel
+def _layered_grad(Zb, Ab, G, wflat, wpart, bpart, bounds, n_nodes, lay, code, out_rows):
+    """The reverse pass seeded with G (m, K), layer by layer, block by block of rows:
+    block b's sums over rows of each layer's ``δ hᵀ`` (one BLAS product) and ``δ`` go
+    to ``wpart[b]`` (laid out as ``wflat``) and ``bpart[b]`` (n_units,)."""
+    n_units = code.shape[0]
+    d = n_nodes - n_units
+    for b in range(bounds.shape[0] - 1):
+        r0, r1 = bounds[b], bounds[b + 1]
+        m = r1 - r0
+        Z = _block_view(Zb, n_nodes, r0, r1)
+        A = _block_view(Ab, n_units, r0, r1)
+        adj = np.empty((n_units, m))
+        seed_adjoint(adj, G, out_rows, r0, m)
+        for li in range(lay.shape[0] - 1, -1, -1):
+            a0, nu, s0, ns, w0 = lay[li, 0], lay[li, 1], lay[li, 2], lay[li, 3], lay[li, 4]
+            for j in range(a0, a0 + nu):
+                d1_row(code[j], A[j], Z[d + j], adj[j])
+                bpart[b, j] = sum_(adj[j], m)
+            delta = adj[a0:a0 + nu]
+            gw = np.dot(delta, Z[s0:s0 + ns].T)
+            wp = wpart[b]
+            for i in range(nu):  # element by element: an array assignment compiles
+                for k in range(ns):  # numba's shape-mismatch messages (seconds, cold)
+                    wp[w0 + i * ns + k] = gw[i, k]
+            if s0 + ns > d:
+                back = np.dot(wflat[w0:w0 + nu * ns].reshape((nu, ns)).T, delta)
+                for i in range(ns):
+                    if s0 + i >= d:
+                        ai, bi = adj[s0 + i - d], back[i]
+                        for r in range(m):
+                            ai[r] += bi[r]
 
 
-def _make_unblock(loop):
-    def kernel(Zb, Ab, Z, A, bounds):
-        """Z (n_nodes, m) and A (n_units, m) from their blocked forms."""
-        for b in loop(bounds.shape[0] - 1):
-            r0, r1 = bounds[b], bounds[b + 1]
-            Zv = _block_view(Zb, Z.shape[0], r0, r1)
-            Av = _block_view(Ab, A.shape[0], r0, r1)
-            for j in range(Z.shape[0]):
-                zj, vj = Z[j], Zv[j]
-                for r in range(r1 - r0):
-                    zj[r0 + r] = vj[r]
-            for j in range(A.shape[0]):
-                aj, vj = A[j], Av[j]
-                for r in range(r1 - r0):
-                    aj[r0 + r] = vj[r]
-    return kernel
+def _unblock(Zb, Ab, Z, A, bounds):
+    """Z (n_nodes, m) and A (n_units, m) from their blocked forms."""
+    for b in range(bounds.shape[0] - 1):
+        r0, r1 = bounds[b], bounds[b + 1]
+        Zv = _block_view(Zb, Z.shape[0], r0, r1)
+        Av = _block_view(Ab, A.shape[0], r0, r1)
+        for j in range(Z.shape[0]):
+            zj, vj = Z[j], Zv[j]
+            for r in range(r1 - r0):
+                zj[r0 + r] = vj[r]
+        for j in range(A.shape[0]):
+            aj, vj = A[j], Av[j]
+            for r in range(r1 - r0):
+                aj[r0 + r] = vj[r]
 
 
-_LAYERED_FORWARD = kernel_pair(_make_layered_forward)
-_LAYERED_ETA = kernel_pair(_make_layered_eta)
-_LAYERED_GRAD = kernel_pair(_make_layered_grad)
-_UNBLOCK = kernel_pair(_make_unblock)
+_LAYERED_FORWARD = jit()(_layered_forward)
+_LAYERED_ETA = jit()(_layered_eta)
+_LAYERED_GRAD = jit()(_layered_grad)
+_UNBLOCK = jit()(_unblock)
 
 
 class LayeredProgram:
@@ -224,38 +212,45 @@ class LayeredProgram:
                 bflat[a0:a0 + nu] = b[:, 0]
         return np.ascontiguousarray(wflat, dtype=np.float64), bflat
 
-    def forward(self, packed, X, Zb, Ab, parallel=False):
+    def forward(self, packed, X, Zb, Ab, parallel=None):
         """η (m, K); Z and A block by block into the flat ``Zb`` (n_nodes·m) and ``Ab``
-        (n_units·m)."""
+        (n_units·m). ``parallel``: a `symmle.compiled._parallel.ChunkRunner` whose threads
+        share the blocks (`run_blocks`), or None (so for every method)."""
         wflat, bflat = packed
         eta = np.empty((X.shape[0], len(self.out_rows)))
-        bounds = self.bounds(X.shape[0])
-        pick(_LAYERED_FORWARD, parallel, bounds)(as_float(X), Zb, Ab, eta, wflat, bflat, bounds,
-                                                  self.lay, self.code, self.out_rows)
+        bounds, X = self.bounds(X.shape[0]), as_float(X)
+        run_blocks(lambda i, j: _LAYERED_FORWARD(X, Zb, Ab, eta, wflat, bflat, bounds[i:j + 1],
+                                                 self.lay, self.code, self.out_rows),
+                   len(bounds) - 1, parallel)
         return eta
 
-    def eta(self, packed, X, parallel=False, bounds=None):
+    def eta(self, packed, X, parallel=None, bounds=None):
         """η (m, K) only, Z and A never stored; ``bounds``: the blocks (default `bounds`)."""
         wflat, bflat = packed
         eta = np.empty((X.shape[0], len(self.out_rows)))
         bounds = self.bounds(X.shape[0]) if bounds is None else bounds
-        pick(_LAYERED_ETA, parallel, bounds)(as_float(X), eta, wflat, bflat, bounds, self.lay,
-                                             self.code, self.out_rows)
+        X = as_float(X)
+        run_blocks(lambda i, j: _LAYERED_ETA(X, eta, wflat, bflat, bounds[i:j + 1], self.lay,
+                                             self.code, self.out_rows),
+                   len(bounds) - 1, parallel)
         return eta
 
     def unblock(self, Zb, Ab, Z, A):
         """Z (n_nodes, m) and A (n_units, m) in the numpy program's layout from `forward`'s."""
-        _UNBLOCK[False](Zb, Ab, Z, A, self.bounds(Z.shape[1]))
+        _UNBLOCK(Zb, Ab, Z, A, self.bounds(Z.shape[1]))
 
-    def grad(self, packed, Zb, Ab, G, parallel=False):
+    def grad(self, packed, Zb, Ab, G, parallel=None):
         """``Σ_rows Σ_k G_k ∂η_k/∂θ`` (Pn,) by the reverse pass from `forward`'s blocks."""
         wflat, _ = packed
-        bounds = self.bounds(G.shape[0])
+        bounds, G = self.bounds(G.shape[0]), as_float(G)
         k = len(bounds) - 1
+        wpart, bpart = np.zeros((k, len(wflat))), np.zeros((k, self.n_units))
+        run_blocks(lambda i, j: _LAYERED_GRAD(Zb, Ab, G, wflat, wpart[i:j], bpart[i:j],
+                                              bounds[i:j + 1], self.n_nodes, self.lay,
+                                              self.code, self.out_rows), k, parallel)
         wgrad, bgrad = np.zeros_like(wflat), np.zeros(self.n_units)
-        pick(_LAYERED_GRAD, parallel, bounds)(
-            Zb, Ab, as_float(G), wflat, np.zeros((k, len(wflat))), np.zeros((k, self.n_units)),
-            wgrad, bgrad, bounds, self.n_nodes, self.lay, self.code, self.out_rows)
+        add_blocks(wpart, wgrad)
+        add_blocks(bpart, bgrad)
         out = np.zeros(self.n_params)
         out[self.w_pos] = wgrad[self.w_take]
         out[self.b_pos] = bgrad[self.b_take]

@@ -4,13 +4,14 @@ The thread count is a `contextvars.ContextVar` set by `threads` (so one user
 thread's ``with threads(n)`` never changes another's), else the environment variable
 ``SYMMLE_NUM_THREADS`` (read at each call), else automatic (`num_threads`). Nothing
 here changes the calling process: no CPU affinity, no BLAS or OpenMP thread limits.
-Those belong to the user (``taskset``, ``threadpoolctl``, ``NUMBA_NUM_THREADS``).
+Those belong to the user (``taskset``, ``threadpoolctl``).
 
 `ChunkRunner` (one per `symmle.compiled.CompiledModel`) runs the row chunks of the
-numpy program on the calling thread and on a `concurrent.futures.ThreadPoolExecutor`
-of its own, created on first use and never resized or shut down while a call runs, so
-that several user threads may evaluate one model at once. `numba_threads` scopes numba's
-per-thread thread count around a call of the numba backend's parallel kernels.
+numpy program, and the groups of blocks of rows of the numba backend's kernels
+(`symmle.compiled._numba_blocks.run_blocks`), on the calling thread and on a
+`concurrent.futures.ThreadPoolExecutor` of its own, created on first use and never resized
+or shut down while a call runs, so that several user threads may evaluate one model at
+once. numba's own threads (``parallel=True``, ``NUMBA_NUM_THREADS``) are never used.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .._checks import check_int
 from ..errors import SymmleValueError
 
-__all__ = ["MAX_AUTO_THREADS", "ChunkRunner", "blas_may_thread", "num_threads", "numba_threads",
-           "threads"]
+__all__ = ["MAX_AUTO_THREADS", "ChunkRunner", "blas_may_thread", "num_threads", "threads"]
 
 #: the most threads chosen automatically (beyond it the per-chunk Python work, run under the
 #: GIL, gains little).
@@ -169,54 +169,6 @@ def threads(n):
         yield n
     finally:
         _THREADS.reset(token)
-
-
-# ------------------------------------------------------------------- numba
-#: held while a call runs numba's parallel kernels: a second user thread that finds it
-#: taken runs the serial kernels (the same bits) instead of launching a nested or
-#: concurrent parallel region (numba's workqueue layer aborts on those).
-_NUMBA_LAUNCH = threading.Lock()
-
-#: numba's parallel chunk size during our kernels: one block at a time (dynamic scheduling).
-NUMBA_CHUNKSIZE = 1
-
-
-@contextlib.contextmanager
-def numba_threads():
-    """Yield whether this call may run the numba backend's parallel kernels, with numba's
-    thread count and its parallel chunk size (both per-thread state in numba) set for the
-    duration and then restored.
-
-    The count is the user's choice (`threads`, ``SYMMLE_NUM_THREADS``; at most
-    ``NUMBA_NUM_THREADS``), else `num_threads` capped at the calling thread's
-    ``numba.get_num_threads()``. The chunk size is `NUMBA_CHUNKSIZE`: blocks are handed to
-    numba's threads one at a time, so that a thread that is slow to run (a busy machine)
-    leaves its blocks to the others.
-    """
-    explicit = _explicit_threads()
-    if (explicit if explicit is not None else num_threads()) <= 1:
-        yield False
-        return
-    if not _NUMBA_LAUNCH.acquire(blocking=False):
-        yield False
-        return
-    try:
-        import numba  # optional dependency: only the numba backend gets here
-
-        saved = numba.get_num_threads()
-        n = min(explicit if explicit is not None else min(num_threads(), saved),
-                numba.config.NUMBA_NUM_THREADS)
-        if n != saved:
-            numba.set_num_threads(n)
-        saved_chunk = numba.set_parallel_chunksize(NUMBA_CHUNKSIZE)
-        try:
-            yield n > 1
-        finally:
-            numba.set_parallel_chunksize(saved_chunk)
-            if n != saved:
-                numba.set_num_threads(saved)
-    finally:
-        _NUMBA_LAUNCH.release()
 
 
 # ---------------------------------------------------------------- executor

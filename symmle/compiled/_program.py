@@ -241,8 +241,8 @@ class NumericProgram:
         """Activations ``Z`` (n_nodes, m) (inputs first) and pre-activations ``A`` (n_units, m).
 
         With a `Workspace` ``ws``, Z and A live in its buffers ``"Z"`` and ``"A"``.
-        ``parallel``: a numba program may run its blocks of rows on numba's threads (the
-        same bits as without). ``inputs=False``: the numpy program may leave the inputs'
+        ``parallel``: a `symmle.compiled._parallel.ChunkRunner` whose threads a numba
+        program's kernels share their blocks of rows with (the same bits as without). ``inputs=False``: the numpy program may leave the inputs'
         rows of Z unwritten (the layers that read inputs alone multiply straight from X's
         layout, ``W Xᵀ``, without a copy of X).
         """

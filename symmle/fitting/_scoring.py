@@ -244,12 +244,12 @@ def _newton_finish(pb, theta, idx, tol, max_iter, D, evaluate, signed):
         return A + np.diag(D)
 
     def hessp_at(x):
-        th = at(x)
+        H = pb.cm.hessian_operator(at(x), pb.X, pb.y)  # one step's products share x
 
         def hessp(p):
             v = np.zeros(pb.P)
             v[idx] = p
-            return -pb.cm.hessian_times(th, pb.X, pb.y, v)[idx] + D * p
+            return -H.matvec(v)[idx] + D * p
         return hessp
 
     try:
