@@ -160,8 +160,8 @@ class CompiledModel:
     def _whole(self, chunks, in_kernel, gram=False):
         """``(chunks, bounds)`` of a call whose numba kernels need no per-chunk memory (η
         alone, the Fisher information straight from X): one chunk of all rows, and the blocks
-        that the chunks would have, so that one parallel region runs them all with the same
-        bits. Other calls keep their chunks (bounds None)."""
+        that the chunks would have, so that one hand-over to the threads (`run_blocks`) runs
+        them all with the same bits. Other calls keep their chunks (bounds None)."""
         if not in_kernel or len(chunks) <= 1:
             return chunks, None
         acc = self._prog.accelerated
@@ -203,9 +203,9 @@ class CompiledModel:
             self._runner.run(lambda s: chunk(s, False), chunks, parallel, reduce)
             return
         rows = max((s.stop - s.start for s in chunks), default=0)
-        # the layered program's blocks are a few BLAS rows each: its parallel region pays
-        # from the numpy program's threshold on (mlp(10, 180, 1), n = 1000: 191 000 values,
-        # median 3.5 ms on numba's two threads against 1.9 ms on one)
+        # the layered program's blocks are a few BLAS rows each: sharing them pays from the
+        # numpy program's threshold on (mlp(10, 180, 1), n = 1000: 191 000 values, median
+        # 3.5 ms on numba's two threads against 1.9 ms on one, ninth session)
         few = (self._prog.fused is None
                and rows * self._prog.n_nodes
                < _chunks.PARALLEL_MIN_WORK * _chunks.NUMPY_WORK_FACTOR)
