@@ -22,7 +22,7 @@ from ..model import Model
 from ._theory import _check_model_theta
 
 __all__ = ["LearningCoefficientEstimate", "learning_coefficient", "posterior_draws", "METHODS",
-           "MAX_DRAWS"]
+           "MAX_DRAWS", "LOCAL_TWO_BETAS"]
 
 #: The estimators `learning_coefficient` knows.
 METHODS = ("wbic", "local")
@@ -31,6 +31,16 @@ METHODS = ("wbic", "local")
 #: enough from the first for the difference of the two means to dominate their Monte-Carlo
 #: error, near enough for both to be in the asymptotic regime.
 WBIC_BETA_RATIO = 1.5
+
+#: The two inverse temperatures, as multiples of 1/log n, that ``learning_coefficient``'s
+#: ``betas`` argument is best given for the two-temperature ``"local"`` estimator: a factor 4
+#: apart, their geometric mean Watanabe's 1/log n. A factor 4 keeps the Monte-Carlo error of the
+#: difference within 1.4 times that of one temperature (its variance is about
+#: ``(λ/ESS)(1 + 1/r²)/(1 − 1/r)²`` for a ratio r: 1.9 at r = 4, 5 at r = 2, 13 at r = 1.5).
+LOCAL_TWO_BETAS = (0.5, 2.0)
+
+#: the smallest and largest multiple of 1/log n an inverse temperature may be given as.
+MIN_BETA_MULTIPLE, MAX_BETA_MULTIPLE = 1e-3, 1e3
 
 #: the most chains and draws per chain (far beyond any use; a typo is refused before hours of
 #: sampling).
@@ -246,11 +256,28 @@ def _summary(arviz, trace):
     return float(np.mean(trace)), mcse, rhat, ess
 
 
+def _check_betas(betas, method: str) -> tuple[float, ...]:
+    """The inverse temperatures of `learning_coefficient` as multiples of 1/log n."""
+    if betas is None:
+        return (1.0, WBIC_BETA_RATIO) if method == "wbic" else (1.0,)
+    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__"):
+        raise SymmleTypeError(f"betas must be a sequence of one or two real numbers (multiples "
+                              f"of 1/log n), got {type(betas).__name__}")
+    out = tuple(check_real(b, "betas entry", minimum=MIN_BETA_MULTIPLE,
+                           maximum=MAX_BETA_MULTIPLE) for b in betas)
+    sizes = (2,) if method == "wbic" else (1, 2)
+    if len(out) not in sizes or (len(out) == 2 and out[0] == out[1]):
+        want = "two distinct" if method == "wbic" else "one, or two distinct,"
+        raise SymmleValueError(f"betas for method={method!r} must be {want} multiples of "
+                               f"1/log n, got {betas!r}")
+    return out
+
+
 def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *,
                          n_chains: int = 4, n_warmup: int = 500, n_draws: int = 1000,
                          prior_scale: float = 10.0, localization: float = 1.0,
                          max_tree_depth: int = MAX_TREE_DEPTH,
-                         max_mean_steps: int | None = None
+                         max_mean_steps: int | None = None, betas=None
                          ) -> LearningCoefficientEstimate:
     """Estimate the learning coefficient λ from data, with HMC on the exact score.
 
@@ -263,7 +290,12 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
     * ``"local"`` (the local learning coefficient at θ̂): sample
       ``p(w) ∝ exp(−nβ L_n(w) − (γ/2)‖w − θ̂‖²)`` with ``γ = localization`` and
       ``λ̂ = nβ (E[L_n(w)] − L_n(θ̂))`` — the quantity devinterp estimates with SGLD, here with
-      Metropolis-corrected HMC on the exact gradient.
+      Metropolis-corrected HMC on the exact gradient. With two inverse temperatures
+      (``betas=(b₁, b₂)``, e.g. `LOCAL_TWO_BETAS` = (0.5, 2)) the same localised density is
+      sampled at ``β₁ = b₁/log n`` and ``β₂ = b₂/log n`` and
+      ``λ̂ = (E_β₁[n L_n] − E_β₂[n L_n]) / (1/β₁ − 1/β₂)``, WBIC's difference under the
+      localisation: L_n(θ̂) drops out, and with it the term of order β that the
+      one-temperature estimate carries (see Notes).
 
     Parameters
     ----------
@@ -295,6 +327,12 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
         `MAX_MEAN_STEPS` = 256 or ``2**max_tree_depth`` if smaller): once the gradients
         used exceed ``max_mean_steps × (iterations done + 300)`` the call raises
         `ConvergenceError` at once, so the work is bounded whatever the density.
+    betas : sequence of float, optional
+        The inverse temperatures as multiples of ``1/log n`` (each in [0.001, 1000]). ``"wbic"``
+        takes two distinct ones (default ``(1, 1.5)``, `WBIC_BETA_RATIO`); ``"local"`` one
+        (default ``(1,)``, the local learning coefficient above) or two distinct ones (the
+        two-temperature estimate; `LOCAL_TWO_BETAS` = (0.5, 2) is the tested choice, at twice
+        the sampling cost).
 
     Returns
     -------
@@ -305,10 +343,11 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
     MissingDependencyError
         mici or ArviZ is not installed (``pip install 'symmle[singular]'``).
     SymmleValueError
-        An unknown method, fewer than 3 rows (log n must exceed 1), more than
-        `MAX_ITERATIONS` iterations per temperature, or a density on which the step-size
-        search finds no usable step (a prior scale or localisation, or data, so extreme that
-        a single leapfrog step of size 2⁻¹⁰⁰ still changes the energy by more than log 2).
+        An unknown method, ``betas`` of the wrong length or out of range, fewer than 3 rows
+        (log n must exceed 1), more than `MAX_ITERATIONS` iterations per temperature, or a
+        density on which the step-size search finds no usable step (a prior scale or
+        localisation, or data, so extreme that a single leapfrog step of size 2⁻¹⁰⁰ still
+        changes the energy by more than log 2).
     ConvergenceError
         The gradient budget was spent (every iteration hitting the tree-depth limit: a
         nearly improper or badly scaled density), or a chain diverged on more than half of
@@ -318,9 +357,20 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
     -----
     λ is a large-n quantity: both estimators carry ``O(1/log n)`` relative bias (WBIC) or
     depend on γ (local), and the diagnostics say whether the chains mixed (R-hat near 1, an
-    ESS in the hundreds). mici was chosen because it takes a numpy log density and its gradient
-    directly (no autodiff framework between it and symmle's exact score) and has an adaptive
-    dynamic HMC sampler.
+    ESS in the hundreds). Writing ``E_β[n L_n] = n L_n(w₀) + λ/β + R(β)``, the one-temperature
+    ``"local"`` estimate is ``λ + β (R(β) + n L_n(w₀) − n L_n(θ̂))``. In a regular model the
+    bracket vanishes (``R = −χ²/2``, the fit's own gain); in a singular one it is a data-driven
+    quantity of order one that need not cancel. In reduced-rank regression of a zero truth
+    with ``N ≥ M + H`` outputs, given the output weights B the tempered posterior of the input
+    weights is Gaussian and contributes ``HM/2 = λ`` exactly, but B's column space is barely
+    informed at ``β = 1/log n`` and leaves about ``(1 − H/N)`` of the noise's squared
+    projection unfitted where θ̂ leaves only its smallest part: ``mlp(4, 3, 8)`` is +15 % at
+    n = 2000 and still +8 % at n = 10⁶ (a bias of order β = 1/log n; on the exact population
+    loss, with no data, it is 0). Two temperatures cancel any R that is constant in β, and
+    the fit's gain with it, leaving a remainder of order ``β₁β₂ R′(β)`` (``mlp(4, 3, 8)``:
+    −4.8 % with ``betas=(0.5, 2)``, benchmarks/bench_singular.py). mici was chosen because it
+    takes a numpy log density and its gradient directly (no autodiff framework between it and
+    symmle's exact score) and has an adaptive dynamic HMC sampler.
 
     References
     ----------
@@ -354,6 +404,7 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
     if min(prior_scale, localization) < 1 / MAX_SCALE:
         raise SymmleValueError(f"prior_scale and localization must be at least "
                                f"{1 / MAX_SCALE:g}, got {prior_scale!r} and {localization!r}")
+    multiples = _check_betas(betas, method)
     mici, arviz = _samplers()
     compiled = model.compile()
     X = model.architecture.check_X(X)
@@ -407,48 +458,50 @@ def learning_coefficient(model, X, y, theta=None, method: str = "wbic", rng=0, *
                 f"max_mean_steps") from None
 
     start_scale = 1.0 / math.sqrt(n)   # start the chains within the posterior's own spread
-    settings = {"n": n, "beta": beta, "n_chains": n_chains, "n_warmup": n_warmup,
-                "n_draws": n_draws, "theta": values.copy(), "max_tree_depth": max_tree_depth,
-                "max_mean_steps": max_mean_steps, "sampler": "mici "
-                "DynamicMultinomialHMC, dual-averaging step size, diagonal metric"}
-    if method == "local":
-        def U(w):
-            d = w - values
-            return beta * nL(w) + 0.5 * localization * float(d @ d)
-
-        def dU(w):
-            return -beta * score(w) + localization * (w - values)
-
-        trace, acc, div, steps = run(U, dU, start_scale, "local")
-        mean, mcse, rhat, ess = _summary(arviz, trace)
-        estimate = beta * (mean - nL(values))
-        stderr = beta * mcse
-        settings.update(localization=localization)
-        diagnostics = {"rhat": rhat, "ess": ess, "acceptance": acc, "divergences": div,
-                       "mean_steps": steps, "gradient_evals": budget.used}
-        return LearningCoefficientEstimate(estimate, stderr, method, diagnostics, settings)
-
-    betas = (beta, WBIC_BETA_RATIO * beta)
+    betas = tuple(b * beta for b in multiples)
+    settings = {"n": n, "beta": beta, "betas": betas, "n_chains": n_chains,
+                "n_warmup": n_warmup, "n_draws": n_draws, "theta": values.copy(),
+                "max_tree_depth": max_tree_depth, "max_mean_steps": max_mean_steps,
+                "sampler": "mici DynamicMultinomialHMC, dual-averaging step size, diagonal "
+                           "metric"}
     means, mcses, rhats, esss, accs, divs, stepss = [], [], [], [], [], 0, []
     for b in betas:
-        def U(w, b=b):
-            return b * nL(w) + 0.5 * float(w @ w) / prior_scale ** 2
+        if method == "local":
+            def U(w, b=b):
+                d = w - values
+                return b * nL(w) + 0.5 * localization * float(d @ d)
 
-        def dU(w, b=b):
-            return -b * score(w) + w / prior_scale ** 2
+            def dU(w, b=b):
+                return -b * score(w) + localization * (w - values)
+        else:
+            def U(w, b=b):
+                return b * nL(w) + 0.5 * float(w @ w) / prior_scale ** 2
 
-        trace, acc, div, steps = run(U, dU, start_scale, f"wbic at beta={b:.4g}")
+            def dU(w, b=b):
+                return -b * score(w) + w / prior_scale ** 2
+
+        label = method if len(betas) == 1 else f"{method} at beta={b:.4g}"
+        trace, acc, div, steps = run(U, dU, start_scale, label)
         mean, mcse, rhat, ess = _summary(arviz, trace)
         means.append(mean), mcses.append(mcse), rhats.append(rhat), esss.append(ess)
         accs.append(acc), stepss.append(steps)
         divs += div
-    gap = 1.0 / betas[0] - 1.0 / betas[1]
-    estimate = (means[0] - means[1]) / gap
-    stderr = math.hypot(*mcses) / gap
-    settings.update(betas=betas, prior_scale=prior_scale)
+    if len(betas) == 1:   # the local learning coefficient at θ̂
+        estimate = betas[0] * (means[0] - nL(values))
+        stderr = betas[0] * mcses[0]
+    else:
+        gap = 1.0 / betas[0] - 1.0 / betas[1]
+        estimate = (means[0] - means[1]) / gap
+        stderr = math.hypot(*mcses) / abs(gap)
+    if method == "local":
+        settings.update(localization=localization)
+    else:
+        settings.update(prior_scale=prior_scale)
     diagnostics = {"rhat": max(rhats), "ess": min(esss), "acceptance": float(np.mean(accs)),
                    "divergences": divs, "mean_steps": float(np.mean(stepss)),
-                   "gradient_evals": budget.used, "wbic": means[0]}
+                   "gradient_evals": budget.used}
+    if method == "wbic":
+        diagnostics["wbic"] = means[0]
     return LearningCoefficientEstimate(estimate, stderr, method, diagnostics, settings)
 
 
