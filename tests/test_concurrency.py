@@ -17,6 +17,7 @@ import pytest
 import symmle as sm
 import symmle.compiled as compiled
 import symmle.compiled._chunks as chunk_plan
+from symmle.compiled import _parallel
 
 N_USERS = 4  # user threads calling one model at once
 ROUNDS = 3  # calls of every quantity per user thread
@@ -57,8 +58,9 @@ def small_chunks(monkeypatch):
 
 
 def count_parallel_kernels(monkeypatch):
-    """Spy on the numba programs' `run_blocks`; return the list of the kernels (their
-    module-level names) whose blocks it shared with other threads."""
+    """Spy on the numba programs' `run_blocks` and on the compiled model's chunk runner;
+    return the list of what was shared with other threads: a kernel's module-level name when
+    its blocks were, ``"chunks"`` when a call's chunks were."""
     calls = []
     for module in ("symmle.compiled._numba_fused", "symmle.compiled._numba_layered"):
         mod = pytest.importorskip(module)
@@ -69,6 +71,15 @@ def count_parallel_kernels(monkeypatch):
             return _run(call, n_blocks, runner)
 
         monkeypatch.setattr(mod, "run_blocks", spy)
+    run = _parallel.ChunkRunner.run
+
+    def run_spy(self, fn, chunks, parallel=True, reduce=None):
+        chunks = list(chunks)
+        if parallel and len(chunks) > 1 and compiled.num_threads() > 1:
+            calls.append("chunks")
+        return run(self, fn, chunks, parallel, reduce)
+
+    monkeypatch.setattr(_parallel.ChunkRunner, "run", run_spy)
     return calls
 
 
@@ -158,10 +169,21 @@ def test_thread_count_changes_no_bit(backend, kind, small_chunks, monkeypatch):
     for t in (2, 4):
         for q in fns:
             assert same_bits(results[t][q], results[1][q]), (t, q)
-    if parallel_calls is not None:
-        expected = {"_ETA", "_FORWARD", "_GRAD", "_FISHER"} if kind == "fused" else {
-            "_LAYERED_FORWARD", "_LAYERED_GRAD"}
-        assert expected <= set(parallel_calls)
+    if parallel_calls is None:
+        return
+    assert "chunks" in parallel_calls  # chunks worth a thread each went to the pool
+    # one chunk of many blocks (fewer rows than a chunk): its kernels' blocks are shared
+    del parallel_calls[:]
+    one = X[:300]
+    with compiled.threads(1):
+        ref = {q: f() for q, f in quantities(cm, theta, one, y[:300]).items()}
+    assert not parallel_calls
+    with compiled.threads(2):
+        got = {q: f() for q, f in quantities(cm, theta, one, y[:300]).items()}
+    for q in ref:
+        assert same_bits(got[q], ref[q]), q
+    kernels = {"_FORWARD", "_GRAD"} if kind == "fused" else {"_LAYERED_FORWARD", "_LAYERED_GRAD"}
+    assert kernels <= set(parallel_calls), parallel_calls
 
 
 def test_two_user_threads_calling_loglik_at_once(small_chunks):

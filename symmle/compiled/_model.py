@@ -157,13 +157,15 @@ class CompiledModel:
             return False
         return not (jacobian and prog.fused is None)
 
-    def _whole(self, chunks, in_kernel, gram=False):
+    def _whole(self, chunks, in_kernel, gram=False, parallel=False):
         """``(chunks, bounds)`` of a call whose numba kernels need no per-chunk memory (η
         alone, the Fisher information straight from X): one chunk of all rows, and the blocks
         that the chunks would have, so that one hand-over to the threads (`run_blocks`) runs
-        them all with the same bits. Other calls keep their chunks (bounds None)."""
-        if not in_kernel or len(chunks) <= 1:
-            return chunks, None
+        them all with the same bits. Other calls, and η's chunks when they are worth a thread
+        each (``parallel``, the plan's flag: a chunk a thread costs one hand-over for the
+        call), keep their chunks (bounds None)."""
+        if not in_kernel or len(chunks) <= 1 or (parallel and not gram):
+            return chunks, None  # η's chunks worth a thread each go to the pool as they are
         acc = self._prog.accelerated
         bounds = acc.chunk_bounds(chunks, gram=True) if gram else acc.chunk_bounds(chunks)
         return [slice(0, chunks[-1].stop)], bounds
@@ -187,10 +189,11 @@ class CompiledModel:
         return GramSum(P) if fisher else None
 
     def _run(self, chunk, chunks, parallel, reduce, in_kernel, gram=False):
-        """``reduce(chunk(s, par))`` for the chunks in order: on the calling thread with
-        ``par`` (the model's `ChunkRunner`, whose threads share each kernel's blocks of
-        rows, or None on one thread) when ``in_kernel``, else on the thread pool with
-        ``par`` false. ``gram``: the chunks form ``Jᵀ W J``; from
+        """``reduce(chunk(s, par))`` for the chunks in order. When ``in_kernel``: several
+        chunks worth a thread each go to the thread pool with ``par`` None, and otherwise
+        they run on the calling thread with ``par`` the model's `ChunkRunner` (whose
+        threads then share each kernel's blocks of rows; None on one thread). Else the
+        chunks go to the thread pool with ``par`` false. ``gram``: the chunks form ``Jᵀ W J``; from
         `symmle.compiled._blas.GRAM_BLAS_MIN_PARAMS` parameters on that is one BLAS
         product, and when BLAS may use several threads such chunks run on the calling thread
         alone (BLAS's threads give the parallelism; two symmle threads each calling a
@@ -213,6 +216,11 @@ class CompiledModel:
             for s in chunks:  # one block of rows a chunk: nothing for other threads
                 reduce(chunk(s, False))
             return
+        if parallel and len(chunks) > 1:  # a chunk a thread: one hand-over per call, not
+            # one per kernel and chunk (mlp(2, 3, 1), n = 10⁵: the score's 4 chunks × 2
+            # kernels took 6.3 ms on two threads against 5.6 ms on one)
+            self._runner.run(lambda s: chunk(s, None), chunks, True, reduce)
+            return
         par = self._runner if num_threads() > 1 else None
         for s in chunks:  # each kernel shares its blocks with the pool (`run_blocks`)
             reduce(chunk(s, par))
@@ -226,7 +234,7 @@ class CompiledModel:
         out = np.empty((X.shape[0], self._K))
 
         chunks, parallel = self._plan(X.shape[0])
-        chunks, bounds = self._whole(chunks, self._in_kernel())
+        chunks, bounds = self._whole(chunks, self._in_kernel(), parallel=parallel)
 
         def chunk(s, par):
             out[s] = prog.eta_only(weights, self._rows(X, s), self._workspace(), par, bounds)
@@ -393,7 +401,8 @@ class CompiledModel:
             parallel = parallel and gsum is None
         planned, bounds = chunks, None
         if only_eta or fisher_x is not None:
-            chunks, bounds = self._whole(chunks, in_kernel, gram=fisher_x is not None)
+            chunks, bounds = self._whole(chunks, in_kernel, gram=fisher_x is not None,
+                                         parallel=parallel)
 
         def chunk(s, par):
             ll, score, fisher, hess = 0.0, None, None, None
