@@ -20,14 +20,7 @@ pytest.importorskip("mici")
 pytest.importorskip("arviz")
 
 from symmle.singular import _estimate  # noqa: E402  (after the optional extras' skip)
-
-
-def _regular_linear_data():
-    model = sm.Model(sm.mlp(1, 1, activation="identity"), sm.Gaussian(1.0))
-    X, y = model.simulate(np.array([0.5, -1.0]), 2000, rng=1)
-    Xt = np.column_stack([X[:, 0], np.ones(len(X))])          # θ = (W1_1_1, b1_1)
-    theta_hat = np.linalg.lstsq(Xt, y.ravel(), rcond=None)[0]
-    return model, X, y, Xt.T @ Xt, theta_hat
+from test_singular import _regular_linear_data  # noqa: E402  (the same regular linear model)
 
 
 def test_two_temperature_local_matches_the_gaussian_posterior():

@@ -24,6 +24,7 @@ Modules: ``_theory`` (the exact learning coefficients), ``_estimate`` (`learning
 """
 
 from ._estimate import (
+    LOCAL_TWO_BETAS,
     MAX_DRAWS,
     METHODS,
     WBIC_BETA_RATIO,
@@ -56,6 +57,7 @@ __all__ = [
     "MAX_DRAWS",
     "METHODS",
     "WBIC_BETA_RATIO",
+    "LOCAL_TWO_BETAS",
     "simulate_truth",
     "read_theta",
     "INPUTS",
