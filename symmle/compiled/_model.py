@@ -37,6 +37,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+from scipy.sparse.linalg import LinearOperator
 
 from ..errors import DataError, SymmleTypeError, SymmleValueError
 from ..model import Model
@@ -147,9 +148,8 @@ class CompiledModel:
 
     def _in_kernel(self, *, jacobian=False, fisher=False, hessian=False) -> bool:
         """Whether the numba program computes everything a call needs, so that its chunks
-        run on the calling thread, each kernel sharing its blocks of rows with the model's
-        thread pool (else: the chunks on the pool). ``jacobian``: ``Jᵀ`` is formed; ``fisher``: the Fisher
-        information is asked for."""
+        run as the numba kernels' calls (`_run`), else on the model's thread pool.
+        ``jacobian``: ``Jᵀ`` is formed; ``fisher``: the Fisher information is asked for."""
         prog = self._prog
         if prog.accelerated is None or hessian:
             return False
@@ -193,8 +193,8 @@ class CompiledModel:
         chunks worth a thread each go to the thread pool with ``par`` None, and otherwise
         they run on the calling thread with ``par`` the model's `ChunkRunner` (whose
         threads then share each kernel's blocks of rows; None on one thread). Else the
-        chunks go to the thread pool with ``par`` false. ``gram``: the chunks form ``Jᵀ W J``; from
-        `symmle.compiled._blas.GRAM_BLAS_MIN_PARAMS` parameters on that is one BLAS
+        chunks go to the thread pool with ``par`` false. ``gram``: the chunks form
+        ``Jᵀ W J``; from `symmle.compiled._blas.GRAM_BLAS_MIN_PARAMS` parameters on that is one BLAS
         product, and when BLAS may use several threads such chunks run on the calling thread
         alone (BLAS's threads give the parallelism; two symmle threads each calling a
         threaded BLAS would ask for more threads than there are cores). So do the chunks of
@@ -324,8 +324,6 @@ class CompiledModel:
         >>> bool(np.isclose(top[0], np.linalg.eigvalsh(cm.hessian(theta, X, y))[-1]))
         True
         """
-        from scipy.sparse.linalg import LinearOperator
-
         products = HessianProducts(self, theta, X, y)
         P = products.theta.size
         return LinearOperator((P, P), matvec=products, rmatvec=products, dtype=np.float64)

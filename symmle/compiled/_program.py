@@ -242,9 +242,10 @@ class NumericProgram:
 
         With a `Workspace` ``ws``, Z and A live in its buffers ``"Z"`` and ``"A"``.
         ``parallel``: a `symmle.compiled._parallel.ChunkRunner` whose threads a numba
-        program's kernels share their blocks of rows with (the same bits as without). ``inputs=False``: the numpy program may leave the inputs'
-        rows of Z unwritten (the layers that read inputs alone multiply straight from X's
-        layout, ``W Xᵀ``, without a copy of X).
+        program's kernels share their blocks of rows with (the same bits as without).
+        ``inputs=False``: the numpy program may leave the inputs' rows of Z unwritten (the
+        layers that read inputs alone multiply straight from X's layout, ``W Xᵀ``, without a
+        copy of X).
         """
         m = X.shape[0]
         Z = _empty(ws, "Z", (self.n_nodes, m))
