@@ -18,11 +18,12 @@ from fuzz_oracles import compare, truth
 from fuzz_values import finite_vector, broken, designs, example_kinds, responses, thetas
 
 METHODS = ("predict", "linear_predictor", "jacobian", "loglik", "loglik_rows", "score",
-           "fisher", "hessian", "hessian_times", "evaluate")
+           "fisher", "hessian", "hessian_times", "hessian_operator", "evaluate")
 
 
 def _direction(P):
-    """The direction of ``hessian_times``: fixed, all entries of both signs and sizes."""
+    """The direction of ``hessian_times`` (and of ``hessian_operator``'s product): fixed, all
+    entries of both signs and sizes."""
     return np.array([(-1.0) ** i * (1.0 + 0.5 * i) for i in range(P)])
 
 
@@ -78,12 +79,12 @@ def _oracle(model, method, theta, X, y):
             compare(out, want, scale, what="hessian")
             if np.all(np.isfinite(out)):
                 assert np.array_equal(out, out.T), "hessian: not symmetric"
-        elif method == "hessian_times":
+        elif method in ("hessian_times", "hessian_operator"):
             want, scale = T.hessian(theta, X, Y)
             v = _direction(theta.size)
             # normwise against the truth's H v, scaled by Σ|H||v| (the oracle's scale is Σ|H|)
             compare(out, np.asarray(want) @ v, scale * float(np.max(np.abs(v))),
-                    what="hessian_times")
+                    what=method)
         elif method == "evaluate":
             cm = model.compile()
             for q, v in out.items():
@@ -101,6 +102,15 @@ def _call(cm, method, theta, X, y):
         return lambda: cm.evaluate(theta, X, y, ("loglik", "score", "fisher", "hessian"))
     if method == "hessian_times":
         return lambda: cm.hessian_times(theta, X, y, _direction(cm.model.n_params))
+    if method == "hessian_operator":  # built and applied twice: the kept state is reused
+        def twice():
+            H = cm.hessian_operator(theta, X, y)
+            v = _direction(cm.model.n_params)
+            first = H.matvec(v)
+            again = H.matvec(v)
+            assert np.array_equal(first, again, equal_nan=True), "kept products differ"
+            return first
+        return twice
     return lambda: getattr(cm, method)(theta, X, y)
 
 
