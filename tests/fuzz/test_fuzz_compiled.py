@@ -138,3 +138,18 @@ def test_compiled_model_methods(data, name, method, kind, n):
         check = refused if kind == "invalid" else None
     run(f"CompiledModel.{method}", _call(cm, method, theta, X, y), check=check,
         finite=None, args=(name, theta, X, y), promised=kind != "lenient")
+
+
+def test_every_method_once_at_a_valid_point():
+    """Each method at least once at valid arguments whatever the sampling above drew (the
+    coverage check in `test_zz_coverage` counts on it), against the same oracle."""
+    for name in zoo.NAMES[:2]:
+        model = zoo.model(name)
+        cm = model.compile()
+        theta = 0.5 * model.random_params(0)
+        X, y = model.simulate(theta, n=3, rng=1)
+        for method in METHODS:
+            uses_y = method not in ("predict", "linear_predictor", "jacobian", "fisher")
+            run(f"CompiledModel.{method}", _call(cm, method, theta, X, y),
+                check=_oracle(model, method, theta, X, y if uses_y else None), finite=None,
+                args=(name, theta, X, y), promised=True)
