@@ -105,9 +105,11 @@ class HessianProducts:
     theta : array_like, shape (P,)
     X, y : array_like
         As for `symmle.compiled.CompiledModel.evaluate`.
+    keep : bool
+        Keep the per-chunk state between products (False for a single product).
     """
 
-    def __init__(self, cm, theta, X, y):
+    def __init__(self, cm, theta, X, y, keep=True):
         if y is None:
             raise SymmleValueError("y is needed for H v (the Hessian depends on the responses)")
         self.theta, self.X, self.y = cm._check(theta, X, y)
@@ -119,7 +121,7 @@ class HessianProducts:
         self._chunks = [slice(a, min(a + rows, n)) for a in range(0, n, rows)]
         K, E = cm._K, self.theta.size - self._Pn
         per_row = 8 * (prog.n_nodes + 2 * prog.n_units + K * (K + 1 + E))
-        self._keep = per_row * n <= HVP_CACHE_BYTES
+        self._keep = keep and per_row * n <= HVP_CACHE_BYTES
         self._states = {}
 
     def _state(self, i):
@@ -189,6 +191,4 @@ def hessian_times(cm, theta, X, y, v) -> np.ndarray:
         leave float64's range (`symmle.families.Family.log_scale`) there is no product
         in float64: `SymmleValueError` (use the full Hessian).
     """
-    products = HessianProducts(cm, theta, X, y)
-    products._keep = False  # one product: nothing to keep
-    return products(v)
+    return HessianProducts(cm, theta, X, y, keep=False)(v)

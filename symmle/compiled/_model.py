@@ -216,9 +216,8 @@ class CompiledModel:
             for s in chunks:  # one block of rows a chunk: nothing for other threads
                 reduce(chunk(s, False))
             return
-        if parallel and len(chunks) > 1:  # a chunk a thread: one hand-over per call, not
-            # one per kernel and chunk (mlp(2, 3, 1), n = 10⁵: the score's 4 chunks × 2
-            # kernels took 6.3 ms on two threads against 5.6 ms on one)
+        if parallel and len(chunks) > 1:  # a chunk a thread: one hand-over a call (one per
+            # kernel and chunk made mlp(2, 3, 1)'s score at 10⁵ rows 1.13× one thread)
             self._runner.run(lambda s: chunk(s, None), chunks, True, reduce)
             return
         par = self._runner if num_threads() > 1 else None
